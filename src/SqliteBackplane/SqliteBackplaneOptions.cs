@@ -1,0 +1,84 @@
+namespace SqliteBackplane;
+
+/// <summary>
+/// Options for the SQLite SignalR backplane. Every process that points at the same database file
+/// (and uses the same <see cref="TablePrefix"/>) acts as one SignalR server.
+/// </summary>
+public sealed class SqliteBackplaneOptions
+{
+    /// <summary>The connection string used when none is configured: a file in the working directory.</summary>
+    public const string DefaultConnectionString = "Data Source=signalr-backplane.db";
+
+    /// <summary>The table prefix used when none is configured.</summary>
+    public const string DefaultTablePrefix = "signalr_";
+
+    /// <summary>
+    /// Gets or sets the Microsoft.Data.Sqlite connection string of the backplane database, for example
+    /// <c>Data Source=signalr.db</c>. The file is created when missing; its directory must exist.
+    /// In-memory databases are rejected because other processes cannot see them.
+    /// Defaults to <see cref="DefaultConnectionString"/>.
+    /// </summary>
+    public string ConnectionString { get; set; } = DefaultConnectionString;
+
+    /// <summary>
+    /// Gets or sets the prefix of every table the backplane creates. Two applications can share one
+    /// file by using different prefixes; the backplane can also live inside an application's own database.
+    /// Must start with a letter or underscore and contain only ASCII letters, digits and underscores
+    /// (at most 64 characters). Defaults to <see cref="DefaultTablePrefix"/>.
+    /// </summary>
+    public string TablePrefix { get; set; } = DefaultTablePrefix;
+
+    /// <summary>
+    /// Gets or sets how long a message row stays deliverable. A process whose reader falls further behind
+    /// than this skips the expired rows (and counts them); a background cleanup deletes them.
+    /// Must be at least one second. Defaults to 60 seconds.
+    /// </summary>
+    public TimeSpan MessageExpiry { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Gets or sets how often the reader checks the file for new rows when no wake-up arrived.
+    /// Wake-ups normally deliver new rows at once; this poll only bounds the delay if one is lost.
+    /// Must be between 1 millisecond and 1 minute. Defaults to 250 milliseconds.
+    /// </summary>
+    public TimeSpan SafetyPollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// Gets or sets how often this process records that it is alive in the nodes table, and checks for
+    /// dead nodes. Must be at least 100 milliseconds and less than <see cref="NodeTimeout"/>. Defaults to 2 seconds.
+    /// </summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Gets or sets how long a node may miss heartbeats before a live node declares it dead, removes its
+    /// connections and groups, and fails client-result calls waiting on it. Must be at least twice
+    /// <see cref="HeartbeatInterval"/>. Defaults to 10 seconds.
+    /// </summary>
+    public TimeSpan NodeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Gets or sets how long a write waits for the database write lock (held by another process, a backup tool
+    /// or a replicator) before the send fails with a <see cref="TimeoutException"/>. Must be at least 1 second.
+    /// Defaults to 5 seconds.
+    /// </summary>
+    public TimeSpan BusyTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Gets or sets whether the backplane creates and upgrades its tables at startup. When <see langword="false"/>,
+    /// the tables must already exist (created by a previous run or a deployment step). Defaults to <see langword="true"/>.
+    /// </summary>
+    public bool AutoCreateSchema { get; set; } = true;
+
+    /// <summary>
+    /// Gets or sets whether a process that commits rows nudges the readers of the other processes on the file
+    /// at once (over a local socket each node registers). When <see langword="false"/>, other processes learn
+    /// of new rows only through the <see cref="SafetyPollInterval"/> poll. Defaults to <see langword="true"/>.
+    /// </summary>
+    public bool EnableWakeups { get; set; } = true;
+
+    /// <summary>
+    /// Gets or sets the largest serialized message, in bytes, the backplane accepts (the sum of every hub
+    /// protocol's encoding). Larger sends fail with an <see cref="InvalidOperationException"/>.
+    /// Must be between 1 KiB and 256 MiB. Defaults to 16 MiB.
+    /// </summary>
+    public int MaxMessageBytes { get; set; } = 16 * 1024 * 1024;
+}
