@@ -1,0 +1,1 @@
+return await SqliteBackplane.TestServer.TestServerApp.RunAsync(args);

@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.SignalR;
+
+namespace SqliteBackplane.TestServer;
+
+/// <summary>
+/// Builds the test server. The executable (Program.cs) and the in-process test topologies share this code,
+/// so every topology runs the very same hubs and SignalR configuration.
+/// </summary>
+public static class TestServerApp
+{
+    /// <summary>The line prefix the server prints on stdout once it accepts connections.</summary>
+    public const string ListeningPrefix = "LISTENING ";
+
+    /// <summary>Registers SignalR (JSON and Newtonsoft protocols), the user-id provider and, unless disabled, the backplane.</summary>
+    public static void Configure(WebApplicationBuilder builder, TestServerSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(settings);
+
+        builder.Services.AddSingleton<IUserIdProvider, QueryStringUserIdProvider>();
+        var signalR = builder.Services
+            .AddSignalR(options =>
+            {
+                // A hub method that awaits a client result of its own caller needs a second invocation slot.
+                options.MaximumParallelInvocationsPerClient = 4;
+            })
+            .AddNewtonsoftJsonProtocol();
+        if (settings.UseBackplane)
+        {
+            signalR.AddSqliteBackplane(options =>
+            {
+                options.ConnectionString = settings.ConnectionString;
+                options.TablePrefix = settings.TablePrefix;
+                options.HeartbeatInterval = settings.HeartbeatInterval;
+                options.NodeTimeout = settings.NodeTimeout;
+            });
+        }
+    }
+
+    /// <summary>Makes Kestrel listen on 127.0.0.1 at <see cref="TestServerSettings.Port"/> (0 picks a free port).</summary>
+    public static void ListenOnLoopback(WebApplicationBuilder builder, TestServerSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(settings);
+        builder.WebHost.UseUrls($"http://127.0.0.1:{settings.Port}");
+    }
+
+    /// <summary>Maps <see cref="TestHub"/> and <see cref="OtherHub"/>.</summary>
+    public static void MapHubs(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.UseWebSockets();
+        app.MapHub<TestHub>(HubPaths.Test);
+        app.MapHub<OtherHub>(HubPaths.Other);
+    }
+
+    /// <summary>The first address the started server listens on, for example <c>http://127.0.0.1:41234</c>.</summary>
+    public static Uri GetListeningAddress(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses;
+        var address = addresses?.FirstOrDefault()
+            ?? throw new InvalidOperationException("The server started without any listening address.");
+        return new Uri(address);
+    }
+
+    /// <summary>Runs the executable: starts, prints the listening line, and runs until stopped or the parent exits.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        TestServerSettings settings;
+        try
+        {
+            settings = TestServerSettings.Parse(args);
+        }
+        catch (ArgumentException ex)
+        {
+            await Console.Error.WriteLineAsync(ex.Message);
+            return 2;
+        }
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        // stdout carries only the LISTENING line; logs go to stderr, which the test harness captures.
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("SqliteBackplane", LogLevel.Information);
+        ListenOnLoopback(builder, settings);
+        Configure(builder, settings);
+
+        await using var app = builder.Build();
+        MapHubs(app);
+        await app.StartAsync();
+        Console.Out.WriteLine(ListeningPrefix + GetListeningAddress(app).ToString().TrimEnd('/'));
+        Console.Out.Flush();
+
+        if (settings.ParentProcessId is int parentId)
+        {
+            _ = StopWhenProcessExitsAsync(parentId, app);
+        }
+        await app.WaitForShutdownAsync();
+        return 0;
+    }
+
+    private static async Task StopWhenProcessExitsAsync(int processId, WebApplication app)
+    {
+        try
+        {
+            using var parent = Process.GetProcessById(processId);
+            await parent.WaitForExitAsync();
+        }
+        catch (ArgumentException)
+        {
+            // The parent is already gone.
+        }
+        await app.StopAsync();
+    }
+}

@@ -1,0 +1,103 @@
+using System.Globalization;
+
+namespace SqliteBackplane.TestServer;
+
+/// <summary>
+/// Everything that distinguishes one test server from another. The multi-process tests pass it as command-line
+/// arguments (<see cref="ToArguments"/> and <see cref="Parse"/> are exact inverses); the in-process tests pass it directly.
+/// </summary>
+public sealed record TestServerSettings
+{
+    /// <summary>Path of the backplane database file.</summary>
+    public required string DatabasePath { get; init; }
+
+    /// <summary>Table prefix of the backplane; two prefixes on one file are two separate applications.</summary>
+    public string TablePrefix { get; init; } = SqliteBackplaneOptions.DefaultTablePrefix;
+
+    /// <summary>Kestrel port on 127.0.0.1; 0 picks a free one.</summary>
+    public int Port { get; init; }
+
+    /// <summary>When <see langword="false"/>, SignalR's in-box DefaultHubLifetimeManager is used (a baseline for the tests themselves).</summary>
+    public bool UseBackplane { get; init; } = true;
+
+    /// <summary>Heartbeat interval; short so that crash tests finish quickly.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Node timeout; short so that crash tests finish quickly.</summary>
+    public TimeSpan NodeTimeout { get; init; } = TimeSpan.FromMilliseconds(1500);
+
+    /// <summary>When set, the server stops as soon as this process exits, so a crashed test run leaves no servers behind.</summary>
+    public int? ParentProcessId { get; init; }
+
+    /// <summary>The connection string the backplane uses.</summary>
+    public string ConnectionString => $"Data Source={DatabasePath}";
+
+    /// <summary>Formats the settings as the server's command-line arguments.</summary>
+    public IReadOnlyList<string> ToArguments()
+    {
+        var arguments = new List<string>
+        {
+            "--db", DatabasePath,
+            "--prefix", TablePrefix,
+            "--port", Port.ToString(CultureInfo.InvariantCulture),
+            "--heartbeat-ms", ((int)HeartbeatInterval.TotalMilliseconds).ToString(CultureInfo.InvariantCulture),
+            "--node-timeout-ms", ((int)NodeTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture),
+        };
+        if (!UseBackplane)
+        {
+            arguments.Add("--no-backplane");
+        }
+        if (ParentProcessId is int parent)
+        {
+            arguments.Add("--parent-pid");
+            arguments.Add(parent.ToString(CultureInfo.InvariantCulture));
+        }
+        return arguments;
+    }
+
+    /// <summary>Parses command-line arguments written by <see cref="ToArguments"/>.</summary>
+    /// <exception cref="ArgumentException">An argument is unknown, lacks its value, or <c>--db</c> is missing.</exception>
+    public static TestServerSettings Parse(IReadOnlyList<string> args)
+    {
+        string? databasePath = null;
+        var settings = new TestServerSettings { DatabasePath = "" };
+        for (var i = 0; i < args.Count; i++)
+        {
+            switch (args[i])
+            {
+                case "--db": databasePath = ValueAfter(args, ref i); break;
+                case "--prefix": settings = settings with { TablePrefix = ValueAfter(args, ref i) }; break;
+                case "--port": settings = settings with { Port = IntegerAfter(args, ref i) }; break;
+                case "--heartbeat-ms": settings = settings with { HeartbeatInterval = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
+                case "--node-timeout-ms": settings = settings with { NodeTimeout = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
+                case "--parent-pid": settings = settings with { ParentProcessId = IntegerAfter(args, ref i) }; break;
+                case "--no-backplane": settings = settings with { UseBackplane = false }; break;
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--parent-pid <pid>] [--no-backplane]");
+            }
+        }
+        if (databasePath is null)
+        {
+            throw new ArgumentException("Missing --db <path>: the backplane database file.");
+        }
+        return settings with { DatabasePath = databasePath };
+    }
+
+    private static string ValueAfter(IReadOnlyList<string> args, ref int i)
+    {
+        if (i + 1 >= args.Count)
+        {
+            throw new ArgumentException($"Argument '{args[i]}' needs a value.");
+        }
+        i++;
+        return args[i];
+    }
+
+    private static int IntegerAfter(IReadOnlyList<string> args, ref int i)
+    {
+        var name = args[i];
+        var value = ValueAfter(args, ref i);
+        return int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed)
+            ? parsed
+            : throw new ArgumentException($"Argument '{name}' needs an integer, not '{value}'.");
+    }
+}
