@@ -1,0 +1,49 @@
+using ChatSample.Hubs;
+using ChatSample.Identity;
+using ChatSample.Launcher;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Data.Sqlite;
+
+namespace ChatSample;
+
+/// <summary>One chat server process: the page, <c>GET /api/instance</c> and the hub at <c>/hubs/chat</c>, on the shared SQLite backplane.</summary>
+public static class ChatServer
+{
+    public const string HubPath = "/hubs/chat";
+
+    public static async Task RunAsync(ChatSampleCommandLine commandLine)
+    {
+        var instance = commandLine.ServerInstance;
+        var port = commandLine.PortFor(instance);
+        var server = new ServerInstance(instance, port, Environment.ProcessId, Environment.MachineName, commandLine.DatabasePath);
+
+        // Content (the page) is read from the output folder, so the working directory only decides where the database goes.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = [.. commandLine.OtherArguments],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+
+        builder.Services.AddSingleton(server);
+        builder.Services.AddSingleton<IUserIdProvider, QueryStringUserIdProvider>();
+        builder.Services.AddSingleton<PresenceNotifier>();
+        builder.Services.AddSignalR()
+            .AddSqliteBackplane(new SqliteConnectionStringBuilder { DataSource = commandLine.DatabasePath }.ToString());
+
+        if (commandLine.ParentProcessId is int parentProcessId)
+        {
+            builder.Services.AddHostedService(services => ActivatorUtilities.CreateInstance<ParentProcessWatcher>(services, parentProcessId));
+        }
+
+        var app = builder.Build();
+        app.UseDefaultFiles();
+        app.UseStaticFiles();
+        app.MapGet("/api/instance", (ServerInstance self) => self);
+        app.MapHub<ChatHub>(HubPath, options => options.AllowStatefulReconnects = true);
+
+        app.Logger.LogInformation("Chat instance {Instance} (process {ProcessId}) serves http://127.0.0.1:{Port} on {Database}.",
+            instance, server.ProcessId, port, server.Database);
+        await app.RunAsync();
+    }
+}

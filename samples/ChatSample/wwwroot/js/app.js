@@ -1,0 +1,367 @@
+// The chat page: plain JavaScript on the @microsoft/signalr browser client (served from /lib, installed by npm).
+// Hub methods and events are listed in the sample's README.
+
+const DEFAULT_ROOMS = ["lobby", "random"];
+const TYPING_SEND_INTERVAL_MS = 2000;
+const TYPING_SHOW_MS = 3000;
+const PRESENCE_DEBOUNCE_MS = 150;
+const PRESENCE_SAFETY_REFRESH_MS = 15000;
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  connection: null,
+  user: null,
+  server: null,            // this page's process: { instance, port, processId, machineName, database }
+  joinedRooms: new Set(),
+  knownRooms: new Set(DEFAULT_ROOMS),
+  roomCounts: {},
+  target: null,            // { kind: "room" | "user", name }
+  lastTypingSentAt: 0,
+  typingTimers: new Map(), // "room/user" -> timeout id
+  presenceTimer: 0,
+};
+
+// ---- Page start ----
+
+showInstance();
+const requestedName = new URLSearchParams(location.search).get("user");
+if (requestedName) {
+  $("name").value = requestedName;
+  connect(requestedName);
+}
+$("name").focus();
+
+$("login-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  connect($("name").value);
+});
+
+$("join-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  joinRoom($("room").value);
+});
+
+$("send-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sendMessage();
+});
+
+$("message").addEventListener("input", sendTypingThrottled);
+
+$("leave").addEventListener("click", () => {
+  if (state.target?.kind === "room") {
+    leaveRoom(state.target.name);
+  }
+});
+
+async function showInstance() {
+  try {
+    const response = await fetch("api/instance");
+    state.server = await response.json();
+    const { instance, processId, port } = state.server;
+    const badge = $("instance");
+    badge.textContent = `instance ${instance} · pid ${processId} · port ${port}`;
+    badge.dataset.instance = instance;
+    badge.dataset.pid = processId;
+    badge.dataset.port = port;
+    document.title = `Chat · instance ${instance} (:${port})`;
+  } catch (error) {
+    $("instance").textContent = "instance unknown";
+  }
+}
+
+// ---- Connection ----
+
+async function connect(rawName) {
+  const name = rawName.trim();
+  $("login-error").textContent = "";
+  if (!name) {
+    $("login-error").textContent = "Pick a name first.";
+    return;
+  }
+  $("connect").disabled = true;
+
+  const connection = new signalR.HubConnectionBuilder()
+    .withUrl(`hubs/chat?user=${encodeURIComponent(name)}`)
+    .withAutomaticReconnect()
+    .withStatefulReconnect()
+    .configureLogging(signalR.LogLevel.Warning)
+    .build();
+
+  connection.on("roomMessage", (message) => addMessage("room", message));
+  connection.on("directMessage", (message) => addMessage("direct", message));
+  connection.on("roomNotice", (notice) => addMessage("notice", notice));
+  connection.on("typing", showTyping);
+  connection.on("presenceChanged", schedulePresenceRefresh);
+  // A client result: the server's PingUser waits for this return value.
+  connection.on("ping", (fromUser) => `pong from ${state.user} on instance ${state.server?.instance ?? "?"}`);
+
+  connection.onreconnecting(() => setStatus("reconnecting"));
+  connection.onreconnected(async () => {
+    setStatus("connected");
+    // A full reconnect is a new connection: its room memberships are gone, so join them again.
+    for (const room of state.joinedRooms) {
+      await connection.invoke("JoinRoom", room).catch(showError);
+    }
+    schedulePresenceRefresh();
+  });
+  connection.onclose((error) => {
+    setStatus("disconnected");
+    $("chat-error").textContent = error ? `Disconnected: ${error.message}` : "Disconnected. Reload the page to connect again.";
+  });
+
+  try {
+    await connection.start();
+    const welcome = await connection.invoke("Hello");
+    state.connection = connection;
+    state.user = welcome.user;
+    setStatus("connected");
+    $("login").hidden = true;
+    $("chat").hidden = false;
+    $("status").title = `connection ${welcome.connectionId}`;
+    await joinRoom("lobby");
+    $("message").focus();
+    setInterval(refreshPresence, PRESENCE_SAFETY_REFRESH_MS);
+  } catch (error) {
+    $("login-error").textContent = error.message.replace(/^.*HubException: /, "");
+    $("connect").disabled = false;
+    await connection.stop();
+  }
+}
+
+function setStatus(text) {
+  $("status").textContent = text;
+  $("status").dataset.state = text;
+}
+
+function showError(error) {
+  $("chat-error").textContent = error.message.replace(/^.*HubException: /, "");
+}
+
+// ---- Rooms, direct messages, typing ----
+
+async function joinRoom(rawRoom) {
+  try {
+    const room = await state.connection.invoke("JoinRoom", rawRoom);
+    state.joinedRooms.add(room);
+    state.knownRooms.add(room);
+    selectTarget({ kind: "room", name: room });
+    $("chat-error").textContent = "";
+    renderRooms();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function leaveRoom(room) {
+  try {
+    await state.connection.invoke("LeaveRoom", room);
+    state.joinedRooms.delete(room);
+    const next = [...state.joinedRooms][0];
+    selectTarget(next ? { kind: "room", name: next } : null);
+    renderRooms();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function selectTarget(target) {
+  state.target = target;
+  $("target").textContent = !target ? "nobody yet" : target.kind === "room" ? `#${target.name}` : `@${target.name}`;
+  $("target").dataset.kind = target?.kind ?? "";
+  $("leave").hidden = target?.kind !== "room";
+  renderRooms();
+}
+
+async function sendMessage() {
+  const input = $("message");
+  const text = input.value.trim();
+  if (!text || !state.target) {
+    return;
+  }
+  try {
+    if (state.target.kind === "room") {
+      await state.connection.invoke("SendToRoom", state.target.name, text);
+    } else {
+      const delivered = await state.connection.invoke("SendDirect", state.target.name, text);
+      if (!delivered) {
+        throw new Error(`${state.target.name} is not online.`);
+      }
+    }
+    input.value = "";
+    $("chat-error").textContent = "";
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function sendTypingThrottled() {
+  const now = Date.now();
+  if (state.target?.kind !== "room" || now - state.lastTypingSentAt < TYPING_SEND_INTERVAL_MS) {
+    return;
+  }
+  state.lastTypingSentAt = now;
+  state.connection.invoke("Typing", state.target.name).catch(() => { /* Typing is best effort. */ });
+}
+
+function showTyping(room, user) {
+  const key = `${room}/${user}`;
+  clearTimeout(state.typingTimers.get(key));
+  state.typingTimers.set(key, setTimeout(() => {
+    state.typingTimers.delete(key);
+    renderTyping();
+  }, TYPING_SHOW_MS));
+  renderTyping();
+}
+
+function renderTyping() {
+  const typists = [...state.typingTimers.keys()].map((key) => {
+    const [room, user] = key.split(/\/(.*)/s);
+    return `${user} in #${room}`;
+  });
+  $("typing").textContent = typists.length ? `${typists.join(", ")} typing…` : "";
+}
+
+async function pingUser(user) {
+  try {
+    const result = await state.connection.invoke("PingUser", user);
+    addMessage("system", { text: `Ping ${result.user}: "${result.reply}" in ${result.roundTripMilliseconds.toFixed(1)} ms` });
+  } catch (error) {
+    showError(error);
+  }
+}
+
+// ---- Messages ----
+
+function addMessage(kind, message) {
+  const item = document.createElement("li");
+  item.className = `message ${kind}`;
+  item.dataset.kind = kind;
+
+  const time = new Date(message.sentAt ?? message.at ?? Date.now());
+  appendSpan(item, "time", time.toLocaleTimeString());
+
+  if (kind === "room") {
+    item.dataset.room = message.room;
+    item.dataset.from = message.from;
+    appendSpan(item, "where", `#${message.room}`);
+    appendSpan(item, "from", message.from);
+  } else if (kind === "direct") {
+    item.dataset.from = message.from;
+    item.dataset.to = message.to;
+    appendSpan(item, "where", message.from === state.user ? `to @${message.to}` : `from @${message.from}`);
+  } else if (kind === "notice") {
+    item.dataset.room = message.room;
+    appendSpan(item, "where", `#${message.room}`);
+  }
+  appendSpan(item, "text", message.text);
+  if (message.servedBy !== undefined) {
+    const via = appendSpan(item, "via", `via instance ${message.servedBy}`);
+    via.title = "The instance whose process sent this message through the backplane";
+  }
+
+  const list = $("messages");
+  const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 8;
+  list.append(item);
+  if (atBottom) {
+    list.scrollTop = list.scrollHeight;
+  }
+}
+
+function appendSpan(parent, className, text) {
+  const span = document.createElement("span");
+  span.className = className;
+  span.textContent = text;
+  parent.append(span);
+  return span;
+}
+
+// ---- Presence (who is online, room sizes, servers) across every process ----
+
+function schedulePresenceRefresh() {
+  clearTimeout(state.presenceTimer);
+  state.presenceTimer = setTimeout(refreshPresence, PRESENCE_DEBOUNCE_MS);
+}
+
+async function refreshPresence() {
+  if (state.connection?.state !== signalR.HubConnectionState.Connected) {
+    return;
+  }
+  try {
+    const snapshot = await state.connection.invoke("GetPresence", [...state.knownRooms]);
+    state.roomCounts = snapshot.roomMemberCounts;
+    renderRooms();
+    renderOnline(snapshot.onlineUsers, snapshot.connectionCount);
+    renderServers(snapshot.servers);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function renderRooms() {
+  const list = $("rooms");
+  list.replaceChildren();
+  for (const room of [...state.knownRooms].sort()) {
+    const joined = state.joinedRooms.has(room);
+    const item = document.createElement("li");
+    item.dataset.room = room;
+    item.classList.toggle("joined", joined);
+    item.classList.toggle("active", state.target?.kind === "room" && state.target.name === room);
+
+    const name = document.createElement("button");
+    name.type = "button";
+    name.className = "link";
+    name.textContent = `#${room}`;
+    name.title = joined ? "Write to this room" : "Join this room";
+    name.addEventListener("click", () => (joined ? selectTarget({ kind: "room", name: room }) : joinRoom(room)));
+    item.append(name);
+
+    const count = appendSpan(item, "count", String(state.roomCounts[room] ?? 0));
+    count.title = "Connections in this room, on every process";
+    list.append(item);
+  }
+}
+
+function renderOnline(users, connectionCount) {
+  $("online-count").textContent = `${users.length} users · ${connectionCount} connections`;
+  const list = $("online");
+  list.replaceChildren();
+  for (const user of users) {
+    const item = document.createElement("li");
+    item.dataset.user = user;
+    item.classList.toggle("me", user === state.user);
+    item.classList.toggle("active", state.target?.kind === "user" && state.target.name === user);
+    appendSpan(item, "user", user === state.user ? `${user} (you)` : user);
+
+    const message = document.createElement("button");
+    message.type = "button";
+    message.className = "small dm";
+    message.textContent = "DM";
+    message.addEventListener("click", () => selectTarget({ kind: "user", name: user }));
+
+    const ping = document.createElement("button");
+    ping.type = "button";
+    ping.className = "small ping";
+    ping.textContent = "Ping";
+    ping.title = "A client result: the server asks that user's browser for a reply, on whichever process holds it";
+    ping.addEventListener("click", () => pingUser(user));
+
+    item.append(message, ping);
+    list.append(item);
+  }
+}
+
+function renderServers(servers) {
+  const list = $("servers");
+  list.replaceChildren();
+  for (const server of servers) {
+    const item = document.createElement("li");
+    item.dataset.pid = server.processId;
+    const mine = server.processId === state.server?.processId;
+    item.classList.toggle("me", mine);
+    appendSpan(item, "server", `pid ${server.processId}${mine ? " (this page)" : ""}`);
+    appendSpan(item, "count", `${server.connectionCount} conn`);
+    list.append(item);
+  }
+}
