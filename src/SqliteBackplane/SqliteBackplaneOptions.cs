@@ -81,4 +81,7 @@ public sealed class SqliteBackplaneOptions
     /// Must be between 1 KiB and 256 MiB. Defaults to 16 MiB.
     /// </summary>
     public int MaxMessageBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>The clock for heartbeats, expiry and cleanup; tests replace it.</summary>
+    internal TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }

@@ -45,6 +45,7 @@ public static class SqliteBackplaneServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SqliteBackplaneOptions>, SqliteBackplaneOptionsValidator>());
         services.AddSingleton(typeof(HubLifetimeManager<>), typeof(SqliteHubLifetimeManager<>));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, SqliteBackplaneHostedService>());
+        services.TryAddSingleton(typeof(ISqliteBackplanePresence<>), typeof(SqliteBackplane.Presence.SqliteBackplanePresence<>));
         return signalrBuilder;
     }
 

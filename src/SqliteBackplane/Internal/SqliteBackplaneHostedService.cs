@@ -1,9 +1,49 @@
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace SqliteBackplane.Internal;
 
-internal sealed class SqliteBackplaneHostedService : IHostedService
+/// <summary>
+/// Starts the backplane node with the application, so a bad path or file stops startup with a clear message, and
+/// on graceful shutdown (after the server has drained its connections) removes this process's rows at once.
+/// </summary>
+internal sealed class SqliteBackplaneHostedService : IHostedLifecycleService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    private readonly SqliteBackplaneOptions _options;
+    private readonly ILogger _logger;
+    private BackplaneNode? _node;
+
+    public SqliteBackplaneHostedService(IOptions<SqliteBackplaneOptions> options, ILoggerFactory loggerFactory)
+    {
+        _options = options.Value;
+        _logger = loggerFactory.CreateLogger("SqliteBackplane");
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _node = BackplaneNodeRegistry.Acquire(_options, _logger);
+        await _node.EnsureStartedAsync().WaitAsync(cancellationToken);
+    }
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    // After every StopAsync, so the web server has already closed its connections.
+    public async Task StoppedAsync(CancellationToken cancellationToken)
+    {
+        if (_node is null)
+        {
+            return;
+        }
+
+        await _node.StopAsync().WaitAsync(cancellationToken);
+        BackplaneNodeRegistry.Release(_node);
+        _node = null;
+    }
 }

@@ -1,8 +1,110 @@
+using System.Text.RegularExpressions;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
 namespace SqliteBackplane.Internal;
 
-internal sealed class SqliteBackplaneOptionsValidator : IValidateOptions<SqliteBackplaneOptions>
+/// <summary>Checks <see cref="SqliteBackplaneOptions"/> at startup; every failure names the option and the fix.</summary>
+internal sealed partial class SqliteBackplaneOptionsValidator : IValidateOptions<SqliteBackplaneOptions>
 {
-    public ValidateOptionsResult Validate(string? name, SqliteBackplaneOptions options) => ValidateOptionsResult.Success;
+    public ValidateOptionsResult Validate(string? name, SqliteBackplaneOptions options)
+    {
+        var failures = Check(options);
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <summary>Throws an <see cref="OptionsValidationException"/> listing every problem; used where options arrive without DI validation.</summary>
+    public static void ThrowIfInvalid(SqliteBackplaneOptions options)
+    {
+        var failures = Check(options);
+        if (failures.Count > 0)
+        {
+            throw new OptionsValidationException(Options.DefaultName, typeof(SqliteBackplaneOptions), failures);
+        }
+    }
+
+    public static List<string> Check(SqliteBackplaneOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+
+        CheckConnectionString(options.ConnectionString, failures);
+
+        if (options.TablePrefix is null || !TablePrefixPattern().IsMatch(options.TablePrefix))
+        {
+            failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.TablePrefix)} '{options.TablePrefix}' is not a valid table prefix. " +
+                "Use 1 to 64 ASCII letters, digits or underscores, starting with a letter or underscore (for example 'signalr_').");
+        }
+
+        CheckRange(failures, nameof(SqliteBackplaneOptions.MessageExpiry), options.MessageExpiry, TimeSpan.FromSeconds(1), TimeSpan.FromDays(7));
+        CheckRange(failures, nameof(SqliteBackplaneOptions.SafetyPollInterval), options.SafetyPollInterval, TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(1));
+        CheckRange(failures, nameof(SqliteBackplaneOptions.HeartbeatInterval), options.HeartbeatInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
+        CheckRange(failures, nameof(SqliteBackplaneOptions.NodeTimeout), options.NodeTimeout, TimeSpan.FromMilliseconds(200), TimeSpan.FromHours(1));
+        CheckRange(failures, nameof(SqliteBackplaneOptions.BusyTimeout), options.BusyTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(10));
+
+        if (options.HeartbeatInterval > TimeSpan.Zero && options.NodeTimeout < options.HeartbeatInterval * 2)
+        {
+            failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.NodeTimeout)} ({options.NodeTimeout}) must be at least twice " +
+                $"{nameof(SqliteBackplaneOptions.HeartbeatInterval)} ({options.HeartbeatInterval}), or live nodes would be reaped between heartbeats. " +
+                $"Raise {nameof(SqliteBackplaneOptions.NodeTimeout)} or lower {nameof(SqliteBackplaneOptions.HeartbeatInterval)}.");
+        }
+
+        if (options.MaxMessageBytes < 1024 || options.MaxMessageBytes > 256 * 1024 * 1024)
+        {
+            failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.MaxMessageBytes)} is {options.MaxMessageBytes}; " +
+                "set it between 1024 (1 KiB) and 268435456 (256 MiB).");
+        }
+
+        return failures;
+    }
+
+    private static void CheckConnectionString(string? connectionString, List<string> failures)
+    {
+        const string option = nameof(SqliteBackplaneOptions) + "." + nameof(SqliteBackplaneOptions.ConnectionString);
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            failures.Add($"{option} is empty. Set it to a file, for example \"Data Source=signalr.db\".");
+            return;
+        }
+
+        SqliteConnectionStringBuilder builder;
+        try
+        {
+            builder = new SqliteConnectionStringBuilder(connectionString);
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException)
+        {
+            failures.Add($"{option} could not be parsed: {ex.Message} Use the Microsoft.Data.Sqlite form, for example \"Data Source=signalr.db\".");
+            return;
+        }
+
+        var dataSource = builder.DataSource;
+        if (string.IsNullOrWhiteSpace(dataSource))
+        {
+            failures.Add($"{option} has no Data Source. Name a file, for example \"Data Source=signalr.db\".");
+        }
+        else if (builder.Mode == SqliteOpenMode.Memory || dataSource == ":memory:" || dataSource.Contains("mode=memory", StringComparison.OrdinalIgnoreCase))
+        {
+            failures.Add($"{option} names an in-memory database, which other processes cannot see. Name a file, for example \"Data Source=signalr.db\".");
+        }
+        else if (builder.Mode == SqliteOpenMode.ReadOnly)
+        {
+            failures.Add($"{option} opens the database read-only (Mode=ReadOnly), but the backplane writes to it. Remove the Mode keyword or use Mode=ReadWriteCreate.");
+        }
+        else if (dataSource.StartsWith("file:", StringComparison.OrdinalIgnoreCase))
+        {
+            failures.Add($"{option} uses a URI Data Source ('{dataSource}'), which the backplane does not support. Use a plain file path.");
+        }
+    }
+
+    private static void CheckRange(List<string> failures, string optionName, TimeSpan value, TimeSpan min, TimeSpan max)
+    {
+        if (value < min || value > max)
+        {
+            failures.Add($"{nameof(SqliteBackplaneOptions)}.{optionName} is {value}; set it between {min} and {max}.");
+        }
+    }
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,63}$", RegexOptions.CultureInvariant)]
+    private static partial Regex TablePrefixPattern();
 }

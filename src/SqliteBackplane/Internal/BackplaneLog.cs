@@ -1,0 +1,85 @@
+using Microsoft.Extensions.Logging;
+
+namespace SqliteBackplane.Internal;
+
+/// <summary>Every log event of the backplane. Ids are stable: add new events at the end, never renumber.</summary>
+internal static partial class BackplaneLog
+{
+    [LoggerMessage(1, LogLevel.Information, "SQLite backplane node {NodeId} started on '{DatabasePath}' (table prefix '{TablePrefix}', wake-ups: {WakeMode}).", EventName = "NodeStarted")]
+    public static partial void NodeStarted(ILogger logger, string nodeId, string databasePath, string tablePrefix, string wakeMode);
+
+    [LoggerMessage(2, LogLevel.Error, "SQLite backplane could not start on '{DatabasePath}'.", EventName = "NodeStartFailed")]
+    public static partial void NodeStartFailed(ILogger logger, string databasePath, Exception exception);
+
+    [LoggerMessage(3, LogLevel.Information, "SQLite backplane node {NodeId} stopped and removed its {ConnectionCount} connections from the backplane.", EventName = "NodeStopped")]
+    public static partial void NodeStopped(ILogger logger, string nodeId, int connectionCount);
+
+    [LoggerMessage(4, LogLevel.Warning, "SQLite backplane node {NodeId} could not remove its rows while stopping; other nodes will reap them after the node timeout.", EventName = "NodeStopFailed")]
+    public static partial void NodeStopFailed(ILogger logger, string nodeId, Exception exception);
+
+    [LoggerMessage(5, LogLevel.Warning, "Node {DeadNodeId} sent no heartbeat for longer than {NodeTimeout}; removed it and its {ConnectionCount} connections.", EventName = "NodeReaped")]
+    public static partial void NodeReaped(ILogger logger, string deadNodeId, int connectionCount, TimeSpan nodeTimeout);
+
+    [LoggerMessage(6, LogLevel.Warning, "Node {NodeId} had been declared dead by another process (its heartbeat was late); re-registered its {ConnectionCount} connections.", EventName = "NodeRevived")]
+    public static partial void NodeRevived(ILogger logger, string nodeId, int connectionCount);
+
+    [LoggerMessage(7, LogLevel.Warning, "SQLite backplane heartbeat or maintenance write failed; retrying at the next heartbeat.", EventName = "HeartbeatFailed")]
+    public static partial void HeartbeatFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(8, LogLevel.Warning, "Cross-process wake-ups are unavailable ({Reason}); messages from other processes arrive within {SafetyPollInterval}.", EventName = "WakeupsUnavailable")]
+    public static partial void WakeupsUnavailable(ILogger logger, string reason, TimeSpan safetyPollInterval);
+
+    [LoggerMessage(9, LogLevel.Warning, "The SQLite native library is not e_sqlite3, so the backplane could not install its fine-grained busy handler; lock waits fall back to SQLite's and Microsoft.Data.Sqlite's coarser sleeps.", EventName = "BusyHandlerUnavailable")]
+    public static partial void BusyHandlerUnavailable(ILogger logger);
+
+    [LoggerMessage(10, LogLevel.Warning, "Skipped message row {RowId} that could not be decoded ({Problem}): {Detail} Further rows with this problem are skipped without logging.", EventName = "RowSkipped")]
+    public static partial void RowSkipped(ILogger logger, long rowId, string problem, string detail);
+
+    [LoggerMessage(11, LogLevel.Warning, "Skipped {Count} expired message rows: this process fell behind the log by more than MessageExpiry.", EventName = "ExpiredRowsSkipped")]
+    public static partial void ExpiredRowsSkipped(ILogger logger, long count);
+
+    [LoggerMessage(12, LogLevel.Error, "Dispatching message row {RowId} to local connections failed.", EventName = "DispatchFailed")]
+    public static partial void DispatchFailed(ILogger logger, long rowId, Exception exception);
+
+    [LoggerMessage(13, LogLevel.Error, "Reading the SQLite backplane log in '{DatabasePath}' failed; local connections keep being served and the reader retries.", EventName = "ReaderFailed")]
+    public static partial void ReaderFailed(ILogger logger, string databasePath, Exception exception);
+
+    [LoggerMessage(14, LogLevel.Information, "Reading the SQLite backplane log in '{DatabasePath}' works again.", EventName = "ReaderRecovered")]
+    public static partial void ReaderRecovered(ILogger logger, string databasePath);
+
+    [LoggerMessage(15, LogLevel.Error, "A SQLite backplane write of {OperationCount} operations to '{DatabasePath}' failed; the callers received the error.", EventName = "WriteFailed")]
+    public static partial void WriteFailed(ILogger logger, int operationCount, string databasePath, Exception exception);
+
+    [LoggerMessage(16, LogLevel.Warning, "A batch of {OperationCount} backplane writes failed; retrying each on its own.", EventName = "BatchRetriedIndividually")]
+    public static partial void BatchRetriedIndividually(ILogger logger, int operationCount, Exception exception);
+
+    [LoggerMessage(17, LogLevel.Warning, "Rolling back a failed backplane transaction failed.", EventName = "RollbackFailed")]
+    public static partial void RollbackFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(18, LogLevel.Debug, "Deleted {Count} expired message rows.", EventName = "ExpiredRowsDeleted")]
+    public static partial void ExpiredRowsDeleted(ILogger logger, int count);
+
+    [LoggerMessage(19, LogLevel.Warning, "Deleting expired message rows failed; retrying later.", EventName = "CleanupFailed")]
+    public static partial void CleanupFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(20, LogLevel.Warning, "The WAL checkpoint failed; retrying later.", EventName = "CheckpointFailed")]
+    public static partial void CheckpointFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(21, LogLevel.Warning, "Message row {RowId} has no payload for hub protocol '{ProtocolName}' used by connection {ConnectionId}; register the same hub protocols in every process.", EventName = "ProtocolPayloadMissing")]
+    public static partial void ProtocolPayloadMissing(ILogger logger, long rowId, string protocolName, string connectionId);
+
+    [LoggerMessage(22, LogLevel.Warning, "Could not record connection {ConnectionId} in the backplane; it receives local messages only until it reconnects.", EventName = "ConnectionRegistrationFailed")]
+    public static partial void ConnectionRegistrationFailed(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(23, LogLevel.Warning, "Could not remove disconnected connection {ConnectionId} from the backplane; it is removed when this node stops or is reaped.", EventName = "ConnectionRemovalFailed")]
+    public static partial void ConnectionRemovalFailed(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(24, LogLevel.Information, "Client result {InvocationId} for connection {ConnectionId} failed: node {NodeId}, which held the connection, is gone.", EventName = "ClientResultNodeGone")]
+    public static partial void ClientResultNodeGone(ILogger logger, string invocationId, string connectionId, string nodeId);
+
+    [LoggerMessage(25, LogLevel.Warning, "Could not forward the result of invocation {InvocationId} to node {NodeId}.", EventName = "ClientResultForwardFailed")]
+    public static partial void ClientResultForwardFailed(ILogger logger, string invocationId, string nodeId, Exception exception);
+
+    [LoggerMessage(26, LogLevel.Warning, "Received a client result in unknown hub protocol '{ProtocolName}' for invocation {InvocationId}; register the same hub protocols in every process.", EventName = "ClientResultProtocolUnknown")]
+    public static partial void ClientResultProtocolUnknown(ILogger logger, string protocolName, string invocationId);
+}

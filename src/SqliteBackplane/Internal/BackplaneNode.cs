@@ -1,0 +1,632 @@
+using System.Diagnostics;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using SqliteBackplane.Internal.Delivery;
+using SqliteBackplane.Internal.Messaging;
+using SqliteBackplane.Internal.Storage;
+
+namespace SqliteBackplane.Internal;
+
+/// <summary>
+/// One process's attachment to one backplane file: a row in the nodes table, one writer loop, one reader loop, a
+/// query worker and a heartbeat. Every hub manager in the process built from the same options shares one node.
+/// No SQLite call runs on the caller's thread: startup runs on its own thread, writes on the writer, reads on the
+/// reader or the query worker.
+/// </summary>
+internal sealed class BackplaneNode : IAsyncDisposable
+{
+    private static readonly TimeSpan ThreadJoinTimeout = TimeSpan.FromSeconds(10);
+    private const int CleanupBatchSize = 500;
+    private const int MaxCleanupBatchesPerCycle = 20;
+
+    private readonly SqliteBackplaneOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _timeProvider;
+    private readonly object _startLock = new();
+    private readonly object _enqueueLock = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _startTask;
+    private Task? _stopTask;
+    private Task _lastWrite = Task.CompletedTask;
+    private long _lastAppendedId;
+    private string[] _remoteEndpoints = [];
+    private WakeChannel? _wake;
+    private CrossProcessWriteLock? _writeLock;
+    private WriterLoop? _writer;
+    private ReaderLoop? _reader;
+    private SqliteWorker? _queries;
+    private Task? _maintenance;
+    private long _startedAtMs;
+
+    public BackplaneNode(SqliteBackplaneOptions options, ILogger logger, TimeProvider? timeProvider = null)
+    {
+        _options = options;
+        _logger = logger;
+        _timeProvider = timeProvider ?? options.TimeProvider;
+        Database = new BackplaneDatabase(options);
+        Dispatcher = new RowDispatcher(NodeId, _timeProvider, logger);
+    }
+
+    /// <summary>Unique per start of a node, so a restarted process never inherits a dead node's rows.</summary>
+    public string NodeId { get; } = Guid.NewGuid().ToString("N");
+
+    public BackplaneDatabase Database { get; }
+
+    public RowDispatcher Dispatcher { get; }
+
+    public SqliteBackplaneOptions Options => _options;
+
+    public AppliedCursor? Cursor { get; private set; }
+
+    public bool IsStopped => _stopTask is not null;
+
+    public string? WakeMode => _wake?.Mode;
+
+    /// <summary>Starts the node on first use; a failed start is retried by the next caller.</summary>
+    public Task EnsureStartedAsync()
+    {
+        var started = Volatile.Read(ref _startTask);
+        if (started is not null && !started.IsFaulted)
+        {
+            return started;
+        }
+
+        lock (_startLock)
+        {
+            if (_stopTask is not null)
+            {
+                return Task.FromException(BackplaneErrors.Stopped(Database.Path));
+            }
+
+            if (_startTask is null || _startTask.IsFaulted)
+            {
+                var completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                var thread = new Thread(() => Start(completion)) { IsBackground = true, Name = "SqliteBackplane startup" };
+                thread.Start();
+                Volatile.Write(ref _startTask, completion.Task);
+            }
+
+            return _startTask;
+        }
+    }
+
+    /// <summary>Queues a write and returns its result once committed.</summary>
+    public async Task<T> WriteAsync<T>(WriteOperation<T> operation)
+    {
+        await EnsureStartedAsync();
+        Enqueue(operation);
+        return await operation.Task;
+    }
+
+    private void Enqueue(WriteOperation operation)
+    {
+        lock (_enqueueLock)
+        {
+            if (_stopTask is not null && !_allowFinalWrites || !_writer!.TryEnqueue(operation))
+            {
+                operation.Fail(BackplaneErrors.Stopped(Database.Path));
+                return;
+            }
+
+            _lastWrite = operation.Completion;
+        }
+    }
+
+    private volatile bool _allowFinalWrites;
+
+    /// <summary>
+    /// Completes once every write this node queued so far has committed and the reader has dispatched its rows, so a
+    /// message delivered directly afterwards cannot overtake them.
+    /// </summary>
+    public Task WaitForOwnWritesAppliedAsync()
+    {
+        var cursor = Cursor;
+        if (cursor is null)
+        {
+            return Task.CompletedTask;
+        }
+
+        Task last;
+        lock (_enqueueLock)
+        {
+            last = _lastWrite;
+        }
+
+        if (last.IsCompleted)
+        {
+            return cursor.WaitForAsync(Volatile.Read(ref _lastAppendedId));
+        }
+
+        return WaitSlowAsync(last, cursor);
+
+        async Task WaitSlowAsync(Task pending, AppliedCursor appliedCursor)
+        {
+            try
+            {
+                await pending;
+            }
+            catch
+            {
+                // The failed write's caller sees the error; here only the order matters.
+            }
+
+            await appliedCursor.WaitForAsync(Volatile.Read(ref _lastAppendedId));
+        }
+    }
+
+    public Task<T> QueryAsync<T>(Func<SqliteConnection, T> query, CancellationToken cancellationToken)
+    {
+        return QueryCoreAsync(query, cancellationToken);
+
+        async Task<T> QueryCoreAsync(Func<SqliteConnection, T> work, CancellationToken token)
+        {
+            await EnsureStartedAsync().WaitAsync(token);
+            return await _queries!.RunAsync(work, token);
+        }
+    }
+
+    private void Start(TaskCompletionSource completion)
+    {
+        SqliteConnection? connection = null;
+        try
+        {
+            _writeLock ??= new CrossProcessWriteLock(Database.Path);
+            connection = Database.Open();
+            var cursorStart = Initialize(connection);
+
+            _wake = WakeChannel.Create(_options.EnableWakeups, NodeId, out var wakeUnavailable);
+            if (wakeUnavailable is not null)
+            {
+                BackplaneLog.WakeupsUnavailable(_logger, wakeUnavailable, _options.SafetyPollInterval);
+            }
+
+            if (_wake.Endpoint is not null)
+            {
+                RunInWriteTransaction(connection, () => Execute(connection, Database.Queries.UpsertNode, NodeParameters()));
+                _wake.Notify(_remoteEndpoints, WakeChannel.RefreshSignal);
+            }
+
+            Cursor = new AppliedCursor(cursorStart);
+            _writer = new WriterLoop(Database, _writeLock, _options, _timeProvider, NodeId, _logger, AfterCommit);
+            _writer.Start(connection);
+            connection = null;
+            _reader = new ReaderLoop(Database, _wake, Dispatcher, Cursor, _options.SafetyPollInterval, _logger, _stopping.Token);
+            _reader.Start();
+            _queries = new SqliteWorker(Database);
+            _maintenance = Task.Run(MaintainAsync);
+
+            BackplaneLog.NodeStarted(_logger, NodeId, Database.Path, _options.TablePrefix, _wake.Mode);
+            if (!Database.FineGrainedBusyHandler)
+            {
+                BackplaneLog.BusyHandlerUnavailable(_logger);
+            }
+
+            completion.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            connection?.Dispose();
+            _wake?.Dispose();
+            _wake = null;
+            var error = ex is SqliteException sqlite ? Database.Translate(sqlite) : ex;
+            BackplaneLog.NodeStartFailed(_logger, Database.Path, error);
+            completion.TrySetException(error);
+        }
+    }
+
+    // WAL mode, schema, node registration; returns the log position reading starts from (the current end).
+    private long Initialize(SqliteConnection connection)
+    {
+        var queries = Database.Queries;
+        string journalMode;
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText = SqliteQueries.EnableWal;
+            journalMode = Convert.ToString(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) ?? "";
+        }
+
+        if (!string.Equals(journalMode, "wal", StringComparison.OrdinalIgnoreCase))
+        {
+            throw BackplaneErrors.WalUnavailable(Database.Path, journalMode);
+        }
+
+        long cursorStart = 0;
+        RunInWriteTransaction(connection, () =>
+        {
+            if (_options.AutoCreateSchema)
+            {
+                Execute(connection, queries.CreateSchema);
+            }
+            else if (Convert.ToInt64(Scalar(connection, queries.CountBackplaneTables), System.Globalization.CultureInfo.InvariantCulture) < 5)
+            {
+                throw BackplaneErrors.SchemaMissing(Database.Path, _options.TablePrefix);
+            }
+
+            var version = Convert.ToString(Scalar(connection, queries.SelectSchemaVersion), System.Globalization.CultureInfo.InvariantCulture);
+            if (!int.TryParse(version, out var parsed) || parsed > SqliteQueries.SchemaVersion)
+            {
+                throw BackplaneErrors.SchemaTooNew(Database.Path, version ?? "(missing)");
+            }
+
+            _startedAtMs = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+            Execute(connection, queries.UpsertNode, NodeParameters());
+            _remoteEndpoints = ReadEndpoints(connection);
+            cursorStart = (long)Scalar(connection, queries.SelectMaxMessageId)!;
+        });
+        return cursorStart;
+    }
+
+    private (string, object?)[] NodeParameters() =>
+    [
+        ("$node", NodeId),
+        ("$machine", Environment.MachineName),
+        ("$pid", Environment.ProcessId),
+        ("$started", _startedAtMs),
+        ("$now", _timeProvider.GetUtcNow().ToUnixTimeMilliseconds()),
+        ("$endpoint", _wake?.Endpoint),
+    ];
+
+    private void RunInWriteTransaction(SqliteConnection connection, Action work)
+    {
+        if (!_writeLock!.TryEnter(_options.BusyTimeout))
+        {
+            throw BackplaneErrors.WriteLockTimeout(Database.Path, _options.BusyTimeout);
+        }
+
+        try
+        {
+            Execute(connection, "BEGIN IMMEDIATE");
+            try
+            {
+                work();
+                Execute(connection, "COMMIT");
+            }
+            catch
+            {
+                if (SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) == 0)
+                {
+                    Execute(connection, "ROLLBACK");
+                }
+
+                throw;
+            }
+        }
+        finally
+        {
+            _writeLock.Exit();
+        }
+    }
+
+    private static int Execute(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var command = Command(connection, sql, parameters);
+        return command.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var command = Command(connection, sql, parameters);
+        return command.ExecuteScalar();
+    }
+
+    private static SqliteCommand Command(SqliteConnection connection, string sql, (string Name, object? Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return command;
+    }
+
+    private string[] ReadEndpoints(SqliteConnection connection)
+    {
+        using var command = Command(connection, Database.Queries.SelectWakeEndpoints, [("$node", NodeId)]);
+        using var reader = command.ExecuteReader();
+        var endpoints = new List<string>();
+        while (reader.Read())
+        {
+            endpoints.Add(reader.GetString(0));
+        }
+
+        return [.. endpoints];
+    }
+
+    // Runs on the writer thread right after each commit.
+    private void AfterCommit(WriterContext context)
+    {
+        if (context.LastAppendedId == 0)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _lastAppendedId, context.LastAppendedId);
+        var wake = _wake!;
+        wake.WakeLocal();
+        if (wake.RefreshRequested)
+        {
+            wake.RefreshRequested = false;
+            try
+            {
+                _remoteEndpoints = ReadEndpoints(context.Connection);
+            }
+            catch (SqliteException ex)
+            {
+                BackplaneLog.HeartbeatFailed(_logger, ex);
+            }
+        }
+
+        wake.Notify(_remoteEndpoints, WakeChannel.WakeSignal);
+    }
+
+    private async Task MaintainAsync()
+    {
+        using var timer = new PeriodicTimer(_options.HeartbeatInterval, _timeProvider);
+        var cycle = 0;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token))
+            {
+                cycle++;
+                await HeartbeatAsync();
+                if (cycle % 5 == 0)
+                {
+                    await CleanupExpiredAsync();
+                    await CheckpointAsync();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task HeartbeatAsync()
+    {
+        var heartbeat = new DelegateWriteOperation<HeartbeatResult>(Heartbeat);
+        try
+        {
+            Enqueue(heartbeat);
+            var result = await heartbeat.Task;
+            _remoteEndpoints = result.Endpoints;
+            foreach (var dead in result.Reaped)
+            {
+                BackplaneLog.NodeReaped(_logger, dead.NodeId, dead.Connections, _options.NodeTimeout);
+                SocketWakeChannel.DeleteStaleEndpoint(dead.Endpoint);
+            }
+
+            if (result.Revived > 0)
+            {
+                BackplaneLog.NodeRevived(_logger, NodeId, result.Revived);
+            }
+        }
+        catch (Exception ex)
+        {
+            BackplaneLog.HeartbeatFailed(_logger, ex);
+        }
+    }
+
+    private sealed record ReapedNode(string NodeId, string? Endpoint, int Connections);
+
+    private sealed record HeartbeatResult(string[] Endpoints, List<ReapedNode> Reaped, int Revived);
+
+    // One transaction: prove we are alive, re-register if others declared us dead, and reap nodes that are silent.
+    private HeartbeatResult Heartbeat(WriterContext context)
+    {
+        var queries = context.Queries;
+        var revived = 0;
+        if (context.Execute(queries.UpdateHeartbeat, ("$node", NodeId), ("$now", context.NowMs)) == 0)
+        {
+            context.Execute(queries.UpsertNode, NodeParameters());
+            revived = RestoreLocalConnections(context);
+        }
+
+        var deadline = context.NowMs - (long)_options.NodeTimeout.TotalMilliseconds;
+        var dead = new List<(string NodeId, string? Endpoint)>();
+        var select = context.Command(queries.SelectDeadNodes);
+        select.Parameters.AddWithValue("$deadline", deadline);
+        select.Parameters.AddWithValue("$node", NodeId);
+        using (var reader = select.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                dead.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1)));
+            }
+        }
+
+        var reaped = new List<ReapedNode>(dead.Count);
+        foreach (var (deadNodeId, endpoint) in dead)
+        {
+            reaped.Add(new ReapedNode(deadNodeId, endpoint, RemoveNodeRows(context, deadNodeId)));
+        }
+
+        return new HeartbeatResult(ReadEndpoints(context.Connection), reaped, revived);
+    }
+
+    // Deletes a node with its connections and groups, and appends a NodeGone row so every reader fails what waits on it.
+    private static int RemoveNodeRows(WriterContext context, string nodeId)
+    {
+        var queries = context.Queries;
+        context.Execute(queries.DeleteGroupsOfNode, ("$node", nodeId));
+        var connections = context.Execute(queries.DeleteConnectionsOfNode, ("$node", nodeId));
+        context.Execute(queries.DeleteNode, ("$node", nodeId));
+        context.AppendMessage("", MessageKind.NodeGone, EnvelopeProtocol.Write(new Envelope { Kind = MessageKind.NodeGone, Targets = [nodeId] }));
+        return connections;
+    }
+
+    private int RestoreLocalConnections(WriterContext context)
+    {
+        var queries = context.Queries;
+        var restored = 0;
+        foreach (var (hub, handler) in HubHandlers())
+        {
+            foreach (var connection in handler.SnapshotLocalConnections())
+            {
+                context.Execute(queries.UpsertConnection, ("$hub", hub), ("$connection", connection.ConnectionId), ("$user", connection.UserId),
+                    ("$node", NodeId), ("$now", context.NowMs));
+                foreach (var group in connection.Groups)
+                {
+                    context.Execute(queries.InsertGroupMember, ("$hub", hub), ("$group", group), ("$connection", connection.ConnectionId));
+                }
+
+                restored++;
+            }
+        }
+
+        return restored;
+    }
+
+    private readonly Dictionary<string, IHubRowHandler> _handlersByHub = new(StringComparer.Ordinal);
+
+    public void RegisterHub(string hub, IHubRowHandler handler)
+    {
+        lock (_handlersByHub)
+        {
+            if (!Dispatcher.Register(hub, handler))
+            {
+                throw new InvalidOperationException(
+                    $"Two hub lifetime managers for hub '{hub}' share one SQLite backplane node. Create one manager per hub type per options instance.");
+            }
+
+            _handlersByHub[hub] = handler;
+        }
+    }
+
+    public void UnregisterHub(string hub, IHubRowHandler handler)
+    {
+        lock (_handlersByHub)
+        {
+            Dispatcher.Unregister(hub, handler);
+            if (_handlersByHub.TryGetValue(hub, out var current) && ReferenceEquals(current, handler))
+            {
+                _handlersByHub.Remove(hub);
+            }
+        }
+    }
+
+    private KeyValuePair<string, IHubRowHandler>[] HubHandlers()
+    {
+        lock (_handlersByHub)
+        {
+            return [.. _handlersByHub];
+        }
+    }
+
+    private async Task CleanupExpiredAsync()
+    {
+        try
+        {
+            for (var batch = 0; batch < MaxCleanupBatchesPerCycle; batch++)
+            {
+                // Small separate transactions, so the write lock is never held for long.
+                var delete = new DelegateWriteOperation<int>(context =>
+                    context.Execute(context.Queries.DeleteExpiredMessages, ("$now", context.NowMs), ("$limit", CleanupBatchSize)));
+                Enqueue(delete);
+                var deleted = await delete.Task;
+                if (deleted > 0)
+                {
+                    BackplaneLog.ExpiredRowsDeleted(_logger, deleted);
+                }
+
+                if (deleted < CleanupBatchSize)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            BackplaneLog.CleanupFailed(_logger, ex);
+        }
+    }
+
+    private async Task CheckpointAsync()
+    {
+        try
+        {
+            // PASSIVE never waits for readers or writers and never truncates the WAL (replicators rely on that).
+            await _queries!.RunAsync(connection =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = SqliteQueries.PassiveCheckpoint;
+                return command.ExecuteNonQuery();
+            });
+        }
+        catch (Exception ex)
+        {
+            BackplaneLog.CheckpointFailed(_logger, ex);
+        }
+    }
+
+    /// <summary>
+    /// Graceful shutdown: removes this node's node, connection and group rows at once (telling the other nodes through
+    /// the log), then stops the loops. Safe to call more than once.
+    /// </summary>
+    public Task StopAsync()
+    {
+        lock (_startLock)
+        {
+            _stopTask ??= StopCoreAsync();
+            return _stopTask;
+        }
+    }
+
+    private async Task StopCoreAsync()
+    {
+        var start = _startTask;
+        if (start is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await start;
+        }
+        catch
+        {
+            return;
+        }
+
+        _stopping.Cancel();
+        if (_maintenance is not null)
+        {
+            await _maintenance;
+        }
+
+        var unregister = new DelegateWriteOperation<int>(context => RemoveNodeRows(context, NodeId));
+        _allowFinalWrites = true;
+        Enqueue(unregister);
+        _allowFinalWrites = false;
+        try
+        {
+            var removed = await unregister.Task.WaitAsync(ThreadJoinTimeout);
+            BackplaneLog.NodeStopped(_logger, NodeId, removed);
+        }
+        catch (Exception ex)
+        {
+            BackplaneLog.NodeStopFailed(_logger, NodeId, ex);
+        }
+
+        await Task.Factory.StartNew(() =>
+        {
+            _writer!.Stop(ThreadJoinTimeout);
+            _wake!.WakeLocal();
+            _reader!.Join(ThreadJoinTimeout);
+            _queries!.Stop(ThreadJoinTimeout);
+            _wake.Dispose();
+            _writeLock?.Dispose();
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Cursor?.ReleaseAll();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _stopping.Dispose();
+    }
+
+    internal static long Timestamp() => Stopwatch.GetTimestamp();
+}

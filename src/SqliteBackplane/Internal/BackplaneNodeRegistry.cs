@@ -1,0 +1,52 @@
+using Microsoft.Extensions.Logging;
+
+namespace SqliteBackplane.Internal;
+
+/// <summary>
+/// Shares one <see cref="BackplaneNode"/> among everything built from the same <see cref="SqliteBackplaneOptions"/>
+/// instance: in an app that is every hub manager, the presence service and the hosted service (options are a
+/// singleton). Two managers built from two options instances are two nodes, as two processes would be.
+/// </summary>
+internal static class BackplaneNodeRegistry
+{
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(15);
+    private static readonly Dictionary<SqliteBackplaneOptions, Entry> s_nodes = new(ReferenceEqualityComparer.Instance);
+
+    public static BackplaneNode Acquire(SqliteBackplaneOptions options, ILogger logger)
+    {
+        lock (s_nodes)
+        {
+            if (!s_nodes.TryGetValue(options, out var entry) || entry.Node.IsStopped)
+            {
+                entry = new Entry(new BackplaneNode(options, logger));
+                s_nodes[options] = entry;
+            }
+
+            entry.References++;
+            return entry.Node;
+        }
+    }
+
+    /// <summary>Drops one reference; the last one stops the node (removing its rows) and waits a bounded time.</summary>
+    public static void Release(BackplaneNode node)
+    {
+        lock (s_nodes)
+        {
+            if (!s_nodes.TryGetValue(node.Options, out var entry) || !ReferenceEquals(entry.Node, node) || --entry.References > 0)
+            {
+                return;
+            }
+
+            s_nodes.Remove(node.Options);
+        }
+
+        node.StopAsync().Wait(StopTimeout);
+    }
+
+    private sealed class Entry(BackplaneNode node)
+    {
+        public BackplaneNode Node { get; } = node;
+
+        public int References { get; set; }
+    }
+}

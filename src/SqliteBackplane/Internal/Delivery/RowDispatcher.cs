@@ -1,0 +1,105 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using SqliteBackplane.Internal.Messaging;
+
+namespace SqliteBackplane.Internal.Delivery;
+
+/// <summary>
+/// Decodes each log row and routes it to the hub it belongs to. Expired rows are skipped and counted; rows that
+/// cannot be decoded are skipped, counted, and logged once per kind of problem. Nothing here throws into the reader.
+/// </summary>
+internal sealed class RowDispatcher
+{
+    private static readonly TimeSpan ExpiredLogInterval = TimeSpan.FromSeconds(10);
+
+    private readonly ConcurrentDictionary<string, IHubRowHandler> _hubs = new(StringComparer.Ordinal);
+    private readonly string _nodeId;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+    private readonly HashSet<EnvelopeFormatError> _loggedErrors = [];
+    private long _expiredSinceLastLog;
+    private long _lastExpiredLogTimestamp;
+
+    public RowDispatcher(string nodeId, TimeProvider timeProvider, ILogger logger)
+    {
+        _nodeId = nodeId;
+        _timeProvider = timeProvider;
+        _logger = logger;
+    }
+
+    public long ExpiredRowsSkipped;
+    public long CorruptRowsSkipped;
+
+    public bool Register(string hub, IHubRowHandler handler) => _hubs.TryAdd(hub, handler);
+
+    public void Unregister(string hub, IHubRowHandler handler) => _hubs.TryRemove(new KeyValuePair<string, IHubRowHandler>(hub, handler));
+
+    public ICollection<IHubRowHandler> Handlers => _hubs.Values;
+
+    public void Dispatch(in LogRow row)
+    {
+        var now = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+        if (row.ExpiresAtMs < now)
+        {
+            CountExpired();
+            return;
+        }
+
+        Envelope envelope;
+        try
+        {
+            envelope = EnvelopeProtocol.Read(row.Body);
+        }
+        catch (EnvelopeFormatException ex)
+        {
+            Interlocked.Increment(ref CorruptRowsSkipped);
+            if (_loggedErrors.Add(ex.Error))
+            {
+                BackplaneLog.RowSkipped(_logger, row.Id, ex.Error.ToString(), ex.Message);
+            }
+
+            return;
+        }
+
+        try
+        {
+            switch (envelope.Kind)
+            {
+                case MessageKind.NodeGone:
+                    foreach (var handler in _hubs.Values)
+                    {
+                        foreach (var nodeId in envelope.Targets)
+                        {
+                            handler.OnNodeGone(nodeId);
+                        }
+                    }
+
+                    return;
+                case MessageKind.ClientCompletion when envelope.Targets.Count == 0 || envelope.Targets[0] != _nodeId:
+                    return;
+            }
+
+            if (_hubs.TryGetValue(row.Hub, out var target))
+            {
+                target.Apply(row.Id, envelope);
+            }
+        }
+        catch (Exception ex)
+        {
+            BackplaneLog.DispatchFailed(_logger, row.Id, ex);
+        }
+    }
+
+    private void CountExpired()
+    {
+        Interlocked.Increment(ref ExpiredRowsSkipped);
+        _expiredSinceLastLog++;
+        var now = _timeProvider.GetTimestamp();
+        if (_lastExpiredLogTimestamp == 0 || _timeProvider.GetElapsedTime(_lastExpiredLogTimestamp, now) >= ExpiredLogInterval)
+        {
+            BackplaneLog.ExpiredRowsSkipped(_logger, _expiredSinceLastLog);
+            _expiredSinceLastLog = 0;
+            _lastExpiredLogTimestamp = now;
+        }
+    }
+}

@@ -1,0 +1,123 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace SqliteBackplane.Internal.Storage;
+
+/// <summary>
+/// An exclusive operating-system lock that every backplane writer on the file takes around its write transaction,
+/// so that SQLite itself never waits for its write lock (and never falls into its coarse busy sleeps). On Linux and
+/// macOS it is <c>flock(2)</c> on a sibling file <c>&lt;database&gt;-backplane.lock</c>: a blocking wait in the kernel,
+/// released by the kernel if the process dies. Elsewhere a named mutex serves the same purpose.
+/// Not thread-safe: one writer thread owns it.
+/// </summary>
+internal sealed class CrossProcessWriteLock : IDisposable
+{
+    private const int LockExclusive = 2;
+    private const int LockNonBlocking = 4;
+    private const int LockUnlock = 8;
+    private const int Eintr = 4;
+    private const int Ewouldblock = 11;
+    private const int EwouldblockMac = 35;
+
+    private readonly FileStream? _lockFile;
+    private readonly Mutex? _mutex;
+
+    public CrossProcessWriteLock(string databasePath)
+    {
+        LockFilePath = databasePath + "-backplane.lock";
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD())
+        {
+            var options = new FileStreamOptions
+            {
+                Mode = FileMode.OpenOrCreate,
+                Access = FileAccess.ReadWrite,
+                Share = FileShare.ReadWrite | FileShare.Delete,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            };
+            _lockFile = new FileStream(LockFilePath, options);
+        }
+        else
+        {
+            var name = "Global\\SqliteBackplane-" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(
+                System.Text.Encoding.UTF8.GetBytes(databasePath.ToUpperInvariant())))[..32];
+            _mutex = new Mutex(initiallyOwned: false, name);
+        }
+    }
+
+    public string LockFilePath { get; }
+
+    /// <summary>Takes the lock, waiting at most <paramref name="timeout"/>. Returns false on timeout.</summary>
+    public bool TryEnter(TimeSpan timeout)
+    {
+        if (_mutex is not null)
+        {
+            try
+            {
+                return _mutex.WaitOne(timeout);
+            }
+            catch (AbandonedMutexException)
+            {
+                // The previous owner died inside its transaction; SQLite rolled it back, so the lock is simply ours.
+                return true;
+            }
+        }
+
+        var fd = (int)_lockFile!.SafeFileHandle.DangerousGetHandle();
+        if (Flock(fd, LockExclusive | LockNonBlocking) == 0)
+        {
+            return true;
+        }
+
+        // Contended: wait in short steps so a stuck holder turns into a timeout instead of a hang.
+        var started = Stopwatch.GetTimestamp();
+        var attempt = 0;
+        while (true)
+        {
+            var error = Marshal.GetLastPInvokeError();
+            if (error != Ewouldblock && error != EwouldblockMac && error != Eintr)
+            {
+                throw new Win32Exception(error, $"flock on '{LockFilePath}' failed.");
+            }
+
+            if (Stopwatch.GetElapsedTime(started) >= timeout)
+            {
+                return false;
+            }
+
+            if (attempt++ < 32)
+            {
+                Thread.Yield();
+            }
+            else
+            {
+                Thread.Sleep(1);
+            }
+
+            if (Flock(fd, LockExclusive | LockNonBlocking) == 0)
+            {
+                return true;
+            }
+        }
+    }
+
+    public void Exit()
+    {
+        if (_mutex is not null)
+        {
+            _mutex.ReleaseMutex();
+            return;
+        }
+
+        Flock((int)_lockFile!.SafeFileHandle.DangerousGetHandle(), LockUnlock);
+    }
+
+    public void Dispose()
+    {
+        _lockFile?.Dispose();
+        _mutex?.Dispose();
+    }
+
+    [DllImport("libc", EntryPoint = "flock", SetLastError = true)]
+    private static extern int Flock(int fd, int operation);
+}

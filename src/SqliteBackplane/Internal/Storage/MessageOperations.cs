@@ -1,0 +1,84 @@
+using SqliteBackplane.Internal.Delivery;
+using SqliteBackplane.Internal.Messaging;
+
+namespace SqliteBackplane.Internal.Storage;
+
+/// <summary>Appends one ready row to the log; the result is its id.</summary>
+internal sealed class AppendMessageOperation(string hub, MessageKind kind, byte[] body) : WriteOperation<long>
+{
+    protected override long Run(WriterContext context) => context.AppendMessage(hub, kind, body);
+}
+
+/// <summary>Records a connection (and the node holding it) in the connections table.</summary>
+internal sealed class RegisterConnectionOperation(string hub, string connectionId, string? userId) : WriteOperation<bool>
+{
+    protected override bool Run(WriterContext context) =>
+        context.Execute(context.Queries.UpsertConnection, ("$hub", hub), ("$connection", connectionId), ("$user", userId),
+            ("$node", context.NodeId), ("$now", context.NowMs)) > 0;
+}
+
+/// <summary>Removes a connection and its group memberships.</summary>
+internal sealed class RemoveConnectionOperation(string hub, string connectionId) : WriteOperation<bool>
+{
+    protected override bool Run(WriterContext context)
+    {
+        context.Execute(context.Queries.DeleteGroupsOfConnection, ("$hub", hub), ("$connection", connectionId));
+        return context.Execute(context.Queries.DeleteConnection, ("$hub", hub), ("$connection", connectionId)) > 0;
+    }
+}
+
+/// <summary>
+/// Adds or removes a group member. The groups table and the log row change in one transaction, so any send that
+/// starts after this commits is ordered after the change on every node. A connection that exists nowhere is a no-op,
+/// as is a change that changes nothing. The result is the row id, or 0 when nothing was written.
+/// </summary>
+internal sealed class GroupChangeOperation(string hub, string connectionId, string groupName, bool add, bool connectionIsLocal) : WriteOperation<long>
+{
+    protected override long Run(WriterContext context)
+    {
+        var queries = context.Queries;
+        if (!connectionIsLocal && context.Scalar(queries.SelectConnectionNode, ("$hub", hub), ("$connection", connectionId)) is null)
+        {
+            return 0;
+        }
+
+        var changed = context.Execute(add ? queries.InsertGroupMember : queries.DeleteGroupMember,
+            ("$hub", hub), ("$group", groupName), ("$connection", connectionId));
+        if (changed == 0)
+        {
+            return 0;
+        }
+
+        var kind = add ? MessageKind.GroupAdd : MessageKind.GroupRemove;
+        return context.AppendMessage(hub, kind, EnvelopeProtocol.Write(new Envelope { Kind = kind, Targets = [connectionId, groupName] }));
+    }
+}
+
+/// <summary>
+/// Sends a client-result invocation to a connection on another node. Looks up the node holding the connection in
+/// the same transaction; the result is that node's id, or null when the connection exists nowhere (nothing written).
+/// </summary>
+internal sealed class ClientInvocationOperation(string hub, string connectionId, string invocationId, ProtocolPayload[] payloads, PendingInvocation pending)
+    : WriteOperation<string?>
+{
+    protected override string? Run(WriterContext context)
+    {
+        if (context.Scalar(context.Queries.SelectConnectionNode, ("$hub", hub), ("$connection", connectionId)) is not string owner)
+        {
+            return null;
+        }
+
+        // Before commit, so a later NodeGone row for the owner always finds the pending call.
+        pending.TargetNodeId = owner;
+        var envelope = new Envelope
+        {
+            Kind = MessageKind.ClientInvocation,
+            Targets = [connectionId, owner],
+            InvocationId = invocationId,
+            ReplyNodeId = context.NodeId,
+            Payloads = payloads,
+        };
+        context.AppendMessage(hub, MessageKind.ClientInvocation, EnvelopeProtocol.Write(envelope));
+        return owner;
+    }
+}

@@ -1,0 +1,79 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Microsoft.Data.Sqlite;
+
+namespace SqliteBackplane.Internal.Storage;
+
+/// <summary>
+/// The few native SQLite calls that Microsoft.Data.Sqlite 6 does not expose. Microsoft.Data.Sqlite retries a busy
+/// statement by sleeping 150 ms at a time, and e_sqlite3 builds without HAVE_USLEEP sleep whole seconds in their own
+/// busy handler; so the backplane installs a busy handler that waits in sub-millisecond steps.
+/// </summary>
+internal static class SqliteNative
+{
+    private const string Library = "e_sqlite3";
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate int BusyCallback(IntPtr state, int attempt);
+
+    // Kept in a static field so the delegate is never collected while native code holds its pointer.
+    private static readonly BusyCallback s_busyCallback = OnBusy;
+    private static readonly IntPtr s_busyCallbackPointer = Marshal.GetFunctionPointerForDelegate(s_busyCallback);
+
+    [ThreadStatic]
+    private static long t_busySince;
+
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl, EntryPoint = "sqlite3_busy_handler")]
+    private static extern int BusyHandler(IntPtr db, IntPtr callback, IntPtr state);
+
+    /// <summary>
+    /// Installs the fine-grained busy handler on an open connection. Returns false when the native library is not
+    /// e_sqlite3 (another SQLitePCLRaw provider), in which case SQLite's own handling stays in place.
+    /// </summary>
+    public static bool TryInstallBusyHandler(SqliteConnection connection, TimeSpan timeout)
+    {
+        var handle = connection.Handle;
+        if (handle is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            var timeoutMs = (IntPtr)Math.Max(1, (long)timeout.TotalMilliseconds);
+            return BusyHandler(handle.DangerousGetHandle(), s_busyCallbackPointer, timeoutMs) == 0;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
+        {
+            return false;
+        }
+    }
+
+    // Called by SQLite on the thread that hit the lock. Returning non-zero retries; zero gives up with SQLITE_BUSY.
+    private static int OnBusy(IntPtr state, int attempt)
+    {
+        var now = Stopwatch.GetTimestamp();
+        if (attempt == 0)
+        {
+            t_busySince = now;
+        }
+
+        var waitedMs = Stopwatch.GetElapsedTime(t_busySince, now).TotalMilliseconds;
+        if (waitedMs >= (long)state)
+        {
+            return 0;
+        }
+
+        if (attempt < 16)
+        {
+            // Locks held by our own writers last tens of microseconds: yield first, sleep later.
+            Thread.Yield();
+        }
+        else
+        {
+            Thread.Sleep(1);
+        }
+
+        return 1;
+    }
+}

@@ -1,0 +1,137 @@
+namespace SqliteBackplane.Internal.Storage;
+
+/// <summary>
+/// Every SQL statement the backplane issues, built once per table prefix. Identifiers come only from the
+/// validated prefix (see <see cref="SqliteBackplaneOptionsValidator"/>) and are double-quoted; all data is bound
+/// as parameters.
+/// </summary>
+internal sealed class SqliteQueries
+{
+    public const int SchemaVersion = 1;
+
+    public SqliteQueries(string tablePrefix)
+    {
+        TablePrefix = tablePrefix;
+        Messages = Quote(tablePrefix + "messages");
+        Nodes = Quote(tablePrefix + "nodes");
+        Connections = Quote(tablePrefix + "connections");
+        Groups = Quote(tablePrefix + "groups");
+        Meta = Quote(tablePrefix + "meta");
+        var groupsByConnection = Quote(tablePrefix + "groups_by_connection");
+        var connectionsByNode = Quote(tablePrefix + "connections_by_node");
+        var connectionsByUser = Quote(tablePrefix + "connections_by_user");
+
+        CreateSchema = $"""
+            CREATE TABLE IF NOT EXISTS {Meta} (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS {Messages} (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                hub TEXT NOT NULL,
+                kind INTEGER NOT NULL,
+                node_id TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                body BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS {Nodes} (
+                node_id TEXT PRIMARY KEY NOT NULL,
+                machine_name TEXT NOT NULL,
+                process_id INTEGER NOT NULL,
+                started_at INTEGER NOT NULL,
+                heartbeat_at INTEGER NOT NULL,
+                wake_endpoint TEXT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS {Connections} (
+                hub TEXT NOT NULL,
+                connection_id TEXT NOT NULL,
+                user_id TEXT NULL,
+                node_id TEXT NOT NULL,
+                connected_at INTEGER NOT NULL,
+                PRIMARY KEY (hub, connection_id)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS {connectionsByNode} ON {Connections} (node_id);
+            CREATE INDEX IF NOT EXISTS {connectionsByUser} ON {Connections} (hub, user_id);
+            CREATE TABLE IF NOT EXISTS {Groups} (
+                hub TEXT NOT NULL,
+                group_name TEXT NOT NULL,
+                connection_id TEXT NOT NULL,
+                PRIMARY KEY (hub, group_name, connection_id)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS {groupsByConnection} ON {Groups} (hub, connection_id);
+            INSERT OR IGNORE INTO {Meta} (key, value) VALUES ('schema_version', '{SchemaVersion}');
+            """;
+
+        SelectSchemaVersion = $"SELECT value FROM {Meta} WHERE key = 'schema_version'";
+        CountBackplaneTables = $"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('{tablePrefix}messages', '{tablePrefix}nodes', '{tablePrefix}connections', '{tablePrefix}groups', '{tablePrefix}meta')";
+
+        InsertMessage = $"INSERT INTO {Messages} (hub, kind, node_id, created_at, expires_at, body) VALUES ($hub, $kind, $node, $now, $expires, $body) RETURNING id";
+        SelectMaxMessageId = $"SELECT coalesce(max(id), 0) FROM {Messages}";
+        SelectMessagesAfter = $"SELECT id, hub, kind, expires_at, body FROM {Messages} WHERE id > $cursor ORDER BY id LIMIT $limit";
+        DeleteExpiredMessages = $"DELETE FROM {Messages} WHERE id IN (SELECT id FROM {Messages} WHERE expires_at < $now ORDER BY id LIMIT $limit)";
+
+        UpsertNode = $"INSERT OR REPLACE INTO {Nodes} (node_id, machine_name, process_id, started_at, heartbeat_at, wake_endpoint) VALUES ($node, $machine, $pid, $started, $now, $endpoint)";
+        UpdateHeartbeat = $"UPDATE {Nodes} SET heartbeat_at = $now WHERE node_id = $node";
+        SelectDeadNodes = $"SELECT node_id, wake_endpoint FROM {Nodes} WHERE heartbeat_at < $deadline AND node_id <> $node";
+        SelectWakeEndpoints = $"SELECT wake_endpoint FROM {Nodes} WHERE node_id <> $node AND wake_endpoint IS NOT NULL";
+        DeleteNode = $"DELETE FROM {Nodes} WHERE node_id = $node";
+        DeleteGroupsOfNode = $"DELETE FROM {Groups} WHERE connection_id IN (SELECT connection_id FROM {Connections} WHERE node_id = $node)";
+        DeleteConnectionsOfNode = $"DELETE FROM {Connections} WHERE node_id = $node";
+
+        UpsertConnection = $"INSERT OR REPLACE INTO {Connections} (hub, connection_id, user_id, node_id, connected_at) VALUES ($hub, $connection, $user, $node, $now)";
+        DeleteConnection = $"DELETE FROM {Connections} WHERE hub = $hub AND connection_id = $connection";
+        DeleteGroupsOfConnection = $"DELETE FROM {Groups} WHERE hub = $hub AND connection_id = $connection";
+        SelectConnectionNode = $"SELECT node_id FROM {Connections} WHERE hub = $hub AND connection_id = $connection";
+        InsertGroupMember = $"INSERT OR IGNORE INTO {Groups} (hub, group_name, connection_id) VALUES ($hub, $group, $connection)";
+        DeleteGroupMember = $"DELETE FROM {Groups} WHERE hub = $hub AND group_name = $group AND connection_id = $connection";
+
+        CountConnections = $"SELECT count(*) FROM {Connections} WHERE hub = $hub";
+        SelectOnlineUsers = $"SELECT DISTINCT user_id FROM {Connections} WHERE hub = $hub AND user_id IS NOT NULL ORDER BY user_id";
+        SelectUserConnections = $"SELECT connection_id FROM {Connections} WHERE hub = $hub AND user_id = $user ORDER BY connection_id";
+        SelectGroupMembers = $"SELECT connection_id FROM {Groups} WHERE hub = $hub AND group_name = $group ORDER BY connection_id";
+        CountGroupMembers = $"SELECT count(*) FROM {Groups} WHERE hub = $hub AND group_name = $group";
+        SelectConnectionGroups = $"SELECT group_name FROM {Groups} WHERE hub = $hub AND connection_id = $connection ORDER BY group_name";
+        SelectNodes = $"""
+            SELECT n.node_id, n.machine_name, n.process_id, n.started_at, n.heartbeat_at,
+                   (SELECT count(*) FROM {Connections} c WHERE c.node_id = n.node_id AND c.hub = $hub)
+            FROM {Nodes} n ORDER BY n.started_at, n.node_id
+            """;
+    }
+
+    public string TablePrefix { get; }
+    public string Messages { get; }
+    public string Nodes { get; }
+    public string Connections { get; }
+    public string Groups { get; }
+    public string Meta { get; }
+
+    public string CreateSchema { get; }
+    public string SelectSchemaVersion { get; }
+    public string CountBackplaneTables { get; }
+    public string InsertMessage { get; }
+    public string SelectMaxMessageId { get; }
+    public string SelectMessagesAfter { get; }
+    public string DeleteExpiredMessages { get; }
+    public string UpsertNode { get; }
+    public string UpdateHeartbeat { get; }
+    public string SelectDeadNodes { get; }
+    public string SelectWakeEndpoints { get; }
+    public string DeleteNode { get; }
+    public string DeleteGroupsOfNode { get; }
+    public string DeleteConnectionsOfNode { get; }
+    public string UpsertConnection { get; }
+    public string DeleteConnection { get; }
+    public string DeleteGroupsOfConnection { get; }
+    public string SelectConnectionNode { get; }
+    public string InsertGroupMember { get; }
+    public string DeleteGroupMember { get; }
+    public string CountConnections { get; }
+    public string SelectOnlineUsers { get; }
+    public string SelectUserConnections { get; }
+    public string SelectGroupMembers { get; }
+    public string CountGroupMembers { get; }
+    public string SelectConnectionGroups { get; }
+    public string SelectNodes { get; }
+
+    /// <summary>Pragmas applied to every connection the backplane opens (see docs/architecture.md, "Ops-friendly").</summary>
+    public const string ConnectionPragmas = "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA foreign_keys = OFF;";
+
+    public const string EnableWal = "PRAGMA journal_mode = WAL";
+    public const string PassiveCheckpoint = "PRAGMA wal_checkpoint(PASSIVE)";
+
+    private static string Quote(string identifier) => "\"" + identifier + "\"";
+}

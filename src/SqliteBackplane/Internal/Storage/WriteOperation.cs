@@ -1,0 +1,43 @@
+namespace SqliteBackplane.Internal.Storage;
+
+/// <summary>
+/// One unit of work for the writer loop. <see cref="Execute"/> runs on the writer thread inside a transaction shared
+/// with every other operation queued at the same time (group commit); <see cref="Complete"/> or <see cref="Fail"/>
+/// runs once that transaction has committed or failed. Continuations never run on the writer thread.
+/// </summary>
+internal abstract class WriteOperation
+{
+    public abstract void Execute(WriterContext context);
+
+    public abstract void Complete();
+
+    public abstract void Fail(Exception exception);
+
+    /// <summary>A task that completes (successfully or not) with the operation.</summary>
+    public abstract Task Completion { get; }
+}
+
+/// <summary>A write operation whose caller awaits a result.</summary>
+internal abstract class WriteOperation<TResult> : WriteOperation
+{
+    private readonly TaskCompletionSource<TResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TResult _result = default!;
+
+    public Task<TResult> Task => _completion.Task;
+
+    public override Task Completion => _completion.Task;
+
+    public sealed override void Execute(WriterContext context) => _result = Run(context);
+
+    protected abstract TResult Run(WriterContext context);
+
+    public override void Complete() => _completion.TrySetResult(_result);
+
+    public override void Fail(Exception exception) => _completion.TrySetException(exception);
+}
+
+/// <summary>Any write expressed as a delegate; used by operations that need no class of their own.</summary>
+internal sealed class DelegateWriteOperation<TResult>(Func<WriterContext, TResult> run) : WriteOperation<TResult>
+{
+    protected override TResult Run(WriterContext context) => run(context);
+}

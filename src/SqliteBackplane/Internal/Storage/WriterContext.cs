@@ -1,0 +1,95 @@
+using Microsoft.Data.Sqlite;
+using SqliteBackplane.Internal.Messaging;
+
+namespace SqliteBackplane.Internal.Storage;
+
+/// <summary>
+/// What an operation sees on the writer thread: the open connection inside a transaction, prepared commands
+/// reused across batches, and the clock reading for this batch.
+/// </summary>
+internal sealed class WriterContext : IDisposable
+{
+    private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+
+    public WriterContext(SqliteConnection connection, SqliteQueries queries, string nodeId, long messageExpiryMs)
+    {
+        Connection = connection;
+        Queries = queries;
+        NodeId = nodeId;
+        MessageExpiryMs = messageExpiryMs;
+    }
+
+    public SqliteConnection Connection { get; }
+
+    public SqliteQueries Queries { get; }
+
+    public string NodeId { get; }
+
+    public long MessageExpiryMs { get; }
+
+    /// <summary>Unix milliseconds, read once per batch.</summary>
+    public long NowMs { get; set; }
+
+    /// <summary>The highest message id appended in the current batch, or 0.</summary>
+    public long LastAppendedId { get; set; }
+
+    /// <summary>Returns the cached command for <paramref name="sql"/> with its parameters cleared, so it is prepared once.</summary>
+    public SqliteCommand Command(string sql)
+    {
+        if (!_commands.TryGetValue(sql, out var command))
+        {
+            command = Connection.CreateCommand();
+            command.CommandText = sql;
+            _commands[sql] = command;
+        }
+
+        command.Parameters.Clear();
+        return command;
+    }
+
+    public long AppendMessage(string hub, MessageKind kind, byte[] body)
+    {
+        var command = Command(Queries.InsertMessage);
+        command.Parameters.AddWithValue("$hub", hub);
+        command.Parameters.AddWithValue("$kind", (int)kind);
+        command.Parameters.AddWithValue("$node", NodeId);
+        command.Parameters.AddWithValue("$now", NowMs);
+        command.Parameters.AddWithValue("$expires", NowMs + MessageExpiryMs);
+        command.Parameters.AddWithValue("$body", body);
+        var id = (long)command.ExecuteScalar()!;
+        LastAppendedId = id;
+        return id;
+    }
+
+    public int Execute(string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = Command(sql);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return command.ExecuteNonQuery();
+    }
+
+    public object? Scalar(string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = Command(sql);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return command.ExecuteScalar();
+    }
+
+    public void Dispose()
+    {
+        foreach (var command in _commands.Values)
+        {
+            command.Dispose();
+        }
+
+        _commands.Clear();
+    }
+}

@@ -1,0 +1,244 @@
+using System.Collections.Concurrent;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+
+namespace SqliteBackplane.Internal.Storage;
+
+/// <summary>
+/// The one writer of a node: a dedicated thread that drains every queued operation into a single transaction
+/// (group commit), committing at once when the queue holds one operation and batching naturally under load. The
+/// transaction runs inside the cross-process write lock, so SQLite never waits on its own lock.
+/// </summary>
+internal sealed class WriterLoop : IDisposable
+{
+    private const int MaxBatch = 512;
+
+    private readonly BlockingCollection<WriteOperation> _queue = new(new ConcurrentQueue<WriteOperation>());
+    private readonly BackplaneDatabase _database;
+    private readonly CrossProcessWriteLock _writeLock;
+    private readonly TimeSpan _busyTimeout;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+    private readonly Action<WriterContext> _afterCommit;
+    private readonly string _nodeId;
+    private readonly long _messageExpiryMs;
+    private SqliteConnection? _connection;
+    private WriterContext? _context;
+    private SqliteCommand? _begin;
+    private SqliteCommand? _commit;
+    private SqliteCommand? _rollback;
+    private Thread? _thread;
+
+    public WriterLoop(BackplaneDatabase database, CrossProcessWriteLock writeLock, SqliteBackplaneOptions options, TimeProvider timeProvider,
+        string nodeId, ILogger logger, Action<WriterContext> afterCommit)
+    {
+        _database = database;
+        _writeLock = writeLock;
+        _busyTimeout = options.BusyTimeout;
+        _messageExpiryMs = (long)options.MessageExpiry.TotalMilliseconds;
+        _timeProvider = timeProvider;
+        _nodeId = nodeId;
+        _logger = logger;
+        _afterCommit = afterCommit;
+    }
+
+    /// <summary>Adopts the connection opened at startup and starts the writer thread.</summary>
+    public void Start(SqliteConnection connection)
+    {
+        Adopt(connection);
+        _thread = new Thread(Run) { IsBackground = true, Name = "SqliteBackplane writer" };
+        _thread.Start();
+    }
+
+    /// <summary>Queues an operation. Returns false when the loop has stopped accepting work.</summary>
+    public bool TryEnqueue(WriteOperation operation)
+    {
+        try
+        {
+            return _queue.TryAdd(operation);
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Stops accepting work, finishes what is queued, and waits for the thread to end.</summary>
+    public void Stop(TimeSpan timeout)
+    {
+        _queue.CompleteAdding();
+        _thread?.Join(timeout);
+    }
+
+    /// <summary>Runs one operation synchronously on the calling thread; used at startup before the thread exists.</summary>
+    public void ExecuteNow(SqliteConnection connection, WriteOperation operation)
+    {
+        Adopt(connection);
+        ExecuteBatch([operation]);
+    }
+
+    private void Adopt(SqliteConnection connection)
+    {
+        if (ReferenceEquals(connection, _connection))
+        {
+            return;
+        }
+
+        DisposeConnection();
+        _connection = connection;
+        _context = new WriterContext(connection, _database.Queries, _nodeId, _messageExpiryMs);
+        _begin = Prepare(connection, "BEGIN IMMEDIATE");
+        _commit = Prepare(connection, "COMMIT");
+        _rollback = Prepare(connection, "ROLLBACK");
+    }
+
+    private static SqliteCommand Prepare(SqliteConnection connection, string sql)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command;
+    }
+
+    private void Run()
+    {
+        var batch = new List<WriteOperation>(MaxBatch);
+        try
+        {
+            foreach (var first in _queue.GetConsumingEnumerable())
+            {
+                batch.Add(first);
+                while (batch.Count < MaxBatch && _queue.TryTake(out var next))
+                {
+                    batch.Add(next);
+                }
+
+                ExecuteBatch(batch);
+                batch.Clear();
+            }
+        }
+        finally
+        {
+            DisposeConnection();
+        }
+    }
+
+    private void ExecuteBatch(List<WriteOperation> batch)
+    {
+        try
+        {
+            EnsureConnection();
+            CommitBatch(batch);
+        }
+        catch (Exception ex) when (batch.Count > 1 && !IsDatabaseWide(ex))
+        {
+            // One operation broke the shared transaction: run each alone so only the culprit fails.
+            BackplaneLog.BatchRetriedIndividually(_logger, batch.Count, ex);
+            foreach (var operation in batch)
+            {
+                ExecuteBatch([operation]);
+            }
+        }
+        catch (Exception ex)
+        {
+            var error = ex is TimeoutException ? ex : BackplaneErrors.WriteFailed(_database.Path, ex);
+            BackplaneLog.WriteFailed(_logger, batch.Count, _database.Path, ex);
+            foreach (var operation in batch)
+            {
+                operation.Fail(error);
+            }
+
+            if (ex is SqliteException { SqliteErrorCode: not (BackplaneErrors.SqliteBusy or BackplaneErrors.SqliteLocked or BackplaneErrors.SqliteFull) })
+            {
+                // I/O or corruption errors can leave the connection unusable: open a fresh one for the next batch.
+                DisposeConnection();
+            }
+        }
+    }
+
+    private void CommitBatch(List<WriteOperation> batch)
+    {
+        var context = _context!;
+        if (!_writeLock.TryEnter(_busyTimeout))
+        {
+            throw BackplaneErrors.WriteLockTimeout(_database.Path, _busyTimeout);
+        }
+
+        try
+        {
+            context.NowMs = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+            context.LastAppendedId = 0;
+            _begin!.ExecuteNonQuery();
+            try
+            {
+                foreach (var operation in batch)
+                {
+                    operation.Execute(context);
+                }
+
+                _commit!.ExecuteNonQuery();
+            }
+            catch
+            {
+                TryRollback();
+                throw;
+            }
+        }
+        finally
+        {
+            _writeLock.Exit();
+        }
+
+        // Publish progress before completing callers, so a caller that awaits its write sees it in LastAppendedId.
+        _afterCommit(context);
+        foreach (var operation in batch)
+        {
+            operation.Complete();
+        }
+    }
+
+    private void TryRollback()
+    {
+        try
+        {
+            if (_connection is not null && !_connection.Handle!.IsInvalid && SQLitePCL.raw.sqlite3_get_autocommit(_connection.Handle) == 0)
+            {
+                _rollback!.ExecuteNonQuery();
+            }
+        }
+        catch (SqliteException ex)
+        {
+            BackplaneLog.RollbackFailed(_logger, ex);
+        }
+    }
+
+    private void EnsureConnection()
+    {
+        if (_connection is null)
+        {
+            Adopt(_database.Open());
+        }
+    }
+
+    private static bool IsDatabaseWide(Exception ex) =>
+        ex is TimeoutException ||
+        ex is SqliteException { SqliteErrorCode: BackplaneErrors.SqliteBusy or BackplaneErrors.SqliteLocked or BackplaneErrors.SqliteFull
+            or BackplaneErrors.SqliteReadOnly or BackplaneErrors.SqliteIoError or BackplaneErrors.SqliteCorrupt or BackplaneErrors.SqliteNotADatabase or BackplaneErrors.SqliteCantOpen } ||
+        ex is InvalidOperationException;
+
+    private void DisposeConnection()
+    {
+        _context?.Dispose();
+        _begin?.Dispose();
+        _commit?.Dispose();
+        _rollback?.Dispose();
+        _connection?.Dispose();
+        _context = null;
+        _begin = _commit = _rollback = null;
+        _connection = null;
+    }
+
+    public void Dispose()
+    {
+        _queue.Dispose();
+    }
+}

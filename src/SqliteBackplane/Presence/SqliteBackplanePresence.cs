@@ -1,0 +1,104 @@
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using SqliteBackplane.Internal;
+using SqliteBackplane.Internal.Storage;
+
+namespace SqliteBackplane.Presence;
+
+/// <summary>Answers presence questions from the connections, groups and nodes tables, on the node's query thread.</summary>
+internal sealed class SqliteBackplanePresence<THub> : ISqliteBackplanePresence<THub>, IDisposable where THub : Hub
+{
+    private readonly BackplaneNode _node;
+    private readonly string _hub = typeof(THub).FullName!;
+
+    public SqliteBackplanePresence(IOptions<SqliteBackplaneOptions> options, ILoggerFactory loggerFactory)
+    {
+        _node = BackplaneNodeRegistry.Acquire(options.Value, loggerFactory.CreateLogger("SqliteBackplane"));
+    }
+
+    private SqliteQueries Queries => _node.Database.Queries;
+
+    public Task<int> GetConnectionCountAsync(CancellationToken cancellationToken = default) =>
+        _node.QueryAsync(c => Count(c, Queries.CountConnections), cancellationToken);
+
+    public Task<IReadOnlyList<string>> GetOnlineUsersAsync(CancellationToken cancellationToken = default) =>
+        _node.QueryAsync(c => Strings(c, Queries.SelectOnlineUsers), cancellationToken);
+
+    public async Task<bool> IsUserOnlineAsync(string userId, CancellationToken cancellationToken = default) =>
+        (await GetUserConnectionsAsync(userId, cancellationToken)).Count > 0;
+
+    public Task<IReadOnlyList<string>> GetUserConnectionsAsync(string userId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(userId);
+        return _node.QueryAsync(c => Strings(c, Queries.SelectUserConnections, ("$user", userId)), cancellationToken);
+    }
+
+    public Task<IReadOnlyList<string>> GetGroupMembersAsync(string groupName, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(groupName);
+        return _node.QueryAsync(c => Strings(c, Queries.SelectGroupMembers, ("$group", groupName)), cancellationToken);
+    }
+
+    public Task<int> GetGroupMemberCountAsync(string groupName, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(groupName);
+        return _node.QueryAsync(c => Count(c, Queries.CountGroupMembers, ("$group", groupName)), cancellationToken);
+    }
+
+    public Task<IReadOnlyList<string>> GetConnectionGroupsAsync(string connectionId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connectionId);
+        return _node.QueryAsync(c => Strings(c, Queries.SelectConnectionGroups, ("$connection", connectionId)), cancellationToken);
+    }
+
+    public Task<IReadOnlyList<SqliteBackplaneNode>> GetNodesAsync(CancellationToken cancellationToken = default) =>
+        _node.QueryAsync<IReadOnlyList<SqliteBackplaneNode>>(c =>
+        {
+            using var command = Command(c, Queries.SelectNodes);
+            using var reader = command.ExecuteReader();
+            var nodes = new List<SqliteBackplaneNode>();
+            while (reader.Read())
+            {
+                nodes.Add(new SqliteBackplaneNode(reader.GetString(0), reader.GetString(1), reader.GetInt32(2),
+                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4)), reader.GetInt32(5)));
+            }
+
+            return nodes;
+        }, cancellationToken);
+
+    private SqliteCommand Command(SqliteConnection connection, string sql, params (string Name, object Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Parameters.AddWithValue("$hub", _hub);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        return command;
+    }
+
+    private int Count(SqliteConnection connection, string sql, params (string Name, object Value)[] parameters)
+    {
+        using var command = Command(connection, sql, parameters);
+        return Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private IReadOnlyList<string> Strings(SqliteConnection connection, string sql, params (string Name, object Value)[] parameters)
+    {
+        using var command = Command(connection, sql, parameters);
+        using var reader = command.ExecuteReader();
+        var values = new List<string>();
+        while (reader.Read())
+        {
+            values.Add(reader.GetString(0));
+        }
+
+        return values;
+    }
+
+    public void Dispose() => BackplaneNodeRegistry.Release(_node);
+}
