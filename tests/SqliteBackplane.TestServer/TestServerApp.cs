@@ -2,6 +2,8 @@ using System.Diagnostics;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Protocol;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace SqliteBackplane.TestServer;
 
@@ -28,6 +30,8 @@ public static class TestServerApp
                 options.MaximumParallelInvocationsPerClient = 4;
             })
             .AddNewtonsoftJsonProtocol();
+        // Newtonsoft takes over the name "json"; a custom protocol puts a second protocol in use on every server.
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHubProtocol, PrefixedJsonHubProtocol>());
         if (settings.UseBackplane)
         {
             signalR.AddSqliteBackplane(options =>

@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using SqliteBackplane.Tests.Infrastructure.Transport;
+using SqliteBackplane.TestServer;
+using Xunit.Abstractions;
+
+namespace SqliteBackplane.Tests.Infrastructure;
+
+/// <summary>
+/// A TestServer running as a separate OS process (<c>dotnet SqliteBackplane.TestServer.dll ...</c>). Its stdout and
+/// stderr are captured and included in failure messages. Disposing kills it (with any children).
+/// </summary>
+public sealed class ServerProcess : ITestServerInstance
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly Process _process;
+    private readonly OutputLog _log;
+    private readonly Uri _address;
+
+    private ServerProcess(Process process, OutputLog log, Uri address, TestServerSettings settings, string name)
+    {
+        _process = process;
+        _log = log;
+        _address = address;
+        Settings = settings;
+        Name = $"{name} (pid {process.Id})";
+    }
+
+    public string Name { get; }
+
+    public TestServerSettings Settings { get; }
+
+    /// <summary>The operating-system process id.</summary>
+    public int ProcessId => _process.Id;
+
+    /// <summary>Everything the process wrote so far.</summary>
+    public string Output => _log.ToString();
+
+    /// <summary>Starts the server and waits until it prints its LISTENING line.</summary>
+    public static async Task<ServerProcess> StartAsync(TestServerSettings settings, string name, ITestOutputHelper? testOutput = null)
+    {
+        settings = settings with { Port = 0, ParentProcessId = Environment.ProcessId };
+        var startInfo = new ProcessStartInfo(TestServerLocation.DotnetHost)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        startInfo.ArgumentList.Add("exec");
+        startInfo.ArgumentList.Add(TestServerLocation.AssemblyPath);
+        foreach (var argument in settings.ToArguments())
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        var log = new OutputLog(name, testOutput);
+        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+            log.Add("out", e.Data);
+            if (e.Data.StartsWith(TestServerApp.ListeningPrefix, StringComparison.Ordinal))
+            {
+                listening.TrySetResult(new Uri(e.Data[TestServerApp.ListeningPrefix.Length..].Trim()));
+            }
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                log.Add("err", e.Data);
+            }
+        };
+        process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException($"{name} exited with code {process.ExitCode} before it was listening."));
+
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            var address = await listening.Task.WaitAsync(StartTimeout);
+            return new ServerProcess(process, log, address, settings, name);
+        }
+        catch (Exception ex)
+        {
+            KillQuietly(process);
+            await process.WaitForExitAsync();
+            process.Dispose();
+            var reason = ex is TimeoutException ? $"did not print its LISTENING line within {StartTimeout.TotalSeconds} s" : ex.Message;
+            throw new InvalidOperationException(
+                $"{name} failed to start: {reason}{Environment.NewLine}Command: {TestServerLocation.DotnetHost} {string.Join(' ', startInfo.ArgumentList)}{Environment.NewLine}Output:{Environment.NewLine}{log}", ex);
+        }
+    }
+
+    public Task<TestClient> ConnectAsync(string user, HubProtocolKind protocol = HubProtocolKind.Json, string hubPath = HubPaths.Test)
+    {
+        var hubUri = new UriBuilder(_address) { Scheme = "ws", Path = hubPath }.Uri;
+        return ConnectWithDiagnosticsAsync(hubUri, user, protocol, hubPath);
+    }
+
+    /// <summary>Kills the process at once, like <c>kill -9</c>: no graceful shutdown, no cleanup of its rows.</summary>
+    public async Task KillAsync()
+    {
+        KillQuietly(_process);
+        await _process.WaitForExitAsync().DefaultTimeout($"{Name} to exit after being killed");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        _process.Dispose();
+    }
+
+    private async Task<TestClient> ConnectWithDiagnosticsAsync(Uri hubUri, string user, HubProtocolKind protocol, string hubPath)
+    {
+        try
+        {
+            return await TestClient.ConnectAsync(WebSocketConnectors.Tcp, hubUri, user, protocol, $"{user} on {Name} {hubPath}");
+        }
+        catch (Exception ex)
+        {
+            throw new InvalidOperationException($"Connecting {user} to {hubUri} failed: {ex.Message}{Environment.NewLine}{Name} output:{Environment.NewLine}{_log}", ex);
+        }
+    }
+
+    private static void KillQuietly(Process process)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+    }
+}
