@@ -87,7 +87,7 @@ public static class MultiInstanceLauncher
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            Console.WriteLine($"[launcher] Not every instance answered within {ReadyTimeout.TotalSeconds:0} s; see their output above.");
+            Console.WriteLine($"[launcher] Not every instance became ready (within {ReadyTimeout.TotalSeconds:0} s); see their output above.");
         }
         catch (OperationCanceledException)
         {

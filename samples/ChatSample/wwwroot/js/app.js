@@ -17,7 +17,7 @@ const state = {
   knownRooms: new Set(DEFAULT_ROOMS),
   roomCounts: {},
   target: null,            // { kind: "room" | "user", name }
-  lastTypingSentAt: 0,
+  lastTypingSent: { room: null, at: 0 },
   typingTimers: new Map(), // "room/user" -> timeout id
   presenceTimer: 0,
 };
@@ -198,11 +198,13 @@ async function sendMessage() {
 
 function sendTypingThrottled() {
   const now = Date.now();
-  if (state.target?.kind !== "room" || now - state.lastTypingSentAt < TYPING_SEND_INTERVAL_MS) {
+  const room = state.target?.kind === "room" ? state.target.name : null;
+  const last = state.lastTypingSent;
+  if (!room || (last.room === room && now - last.at < TYPING_SEND_INTERVAL_MS)) {
     return;
   }
-  state.lastTypingSentAt = now;
-  state.connection.invoke("Typing", state.target.name).catch(() => { /* Typing is best effort. */ });
+  state.lastTypingSent = { room, at: now };
+  state.connection.invoke("Typing", room).catch(() => { /* Typing is best effort. */ });
 }
 
 function showTyping(room, user) {
