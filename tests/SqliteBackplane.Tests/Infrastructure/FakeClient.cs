@@ -69,6 +69,13 @@ public sealed class FakeClient : IAsyncDisposable
         return owner.SetConnectionResultAsync(connectionId, Assert.IsType<CompletionMessage>(parsed));
     }
 
+    /// <summary>Disconnects the way a host does: the connection aborts, then the manager hears of it.</summary>
+    public async Task DisconnectAsync<THub>(HubLifetimeManager<THub> owner) where THub : Hub
+    {
+        Connection.Abort();
+        await owner.OnDisconnectedAsync(Connection).DefaultTimeout($"fake client {ConnectionId} to disconnect");
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _application.Output.CompleteAsync();

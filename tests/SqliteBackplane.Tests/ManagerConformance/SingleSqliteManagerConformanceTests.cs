@@ -1,0 +1,14 @@
+using Microsoft.AspNetCore.SignalR;
+using SqliteBackplane.TestServer;
+
+namespace SqliteBackplane.Tests.ManagerConformance;
+
+/// <summary>The manager contract on one SQLite manager.</summary>
+public sealed class SingleSqliteManagerConformanceTests : ManagerConformanceTests
+{
+    protected override (HubLifetimeManager<TestHub> First, HubLifetimeManager<TestHub> Second) CreateManagers()
+    {
+        var manager = SqliteManagers.Create(Database);
+        return (manager, manager);
+    }
+}
