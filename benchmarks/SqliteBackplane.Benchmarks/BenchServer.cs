@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.SignalR;
+
+namespace SqliteBackplane.Benchmarks;
+
+/// <summary>The benchmark hub: one method that broadcasts to every connection on every server.</summary>
+public sealed class BenchHub : Hub
+{
+    /// <summary>The client method latency receivers listen on: (send timestamp, sequence number).</summary>
+    public const string LatencyMethod = "m";
+
+    /// <summary>The client method throughput and fan-out receivers listen on: (sender id, sequence number).</summary>
+    public const string CountMethod = "t";
+
+    /// <summary>Broadcasts the caller's send timestamp and sequence number to every connection.</summary>
+    public Task Broadcast(long sentAt, long seq) => Clients.All.SendAsync(LatencyMethod, sentAt, seq);
+}
+
+/// <summary>What a server's /flood endpoint returns.</summary>
+public sealed record FloodResult(int Sent, long ElapsedMicroseconds, int[]? SendMicroseconds);
+
+/// <summary>The <c>server</c> subcommand: Kestrel on 127.0.0.1, a random port, the hub at /bench and a few control endpoints.</summary>
+public static class BenchServer
+{
+    public const string ListeningPrefix = "LISTENING ";
+    public const string HubPath = "/bench";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var mode = Arg(args, "--backplane") ?? "sqlite";
+        var db = Arg(args, "--db");
+        var prefix = Arg(args, "--prefix") ?? "signalr_";
+        if (mode is not ("sqlite" or "none" or "sqlite-poll"))
+        {
+            await Console.Error.WriteLineAsync($"--backplane must be sqlite, none or sqlite-poll, not '{mode}'.");
+            return 2;
+        }
+        if (mode != "none" && string.IsNullOrEmpty(db))
+        {
+            await Console.Error.WriteLineAsync("--db <file> is required with a SQLite backplane.");
+            return 2;
+        }
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("SqliteBackplane", LogLevel.Information);
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+
+        var signalR = builder.Services.AddSignalR();
+        if (mode != "none")
+        {
+            signalR.AddSqliteBackplane(options =>
+            {
+                options.ConnectionString = $"Data Source={db}";
+                options.TablePrefix = prefix;
+                if (mode == "sqlite-poll")
+                {
+                    // The seeds' design: no wake-ups, other processes find new rows by polling every 100 ms.
+                    options.EnableWakeups = false;
+                    options.SafetyPollInterval = TimeSpan.FromMilliseconds(100);
+                }
+            });
+        }
+
+        await using var app = builder.Build();
+        app.UseWebSockets();
+        app.MapHub<BenchHub>(HubPath);
+        app.MapGet("/flood", (IHubContext<BenchHub> hub, int count, int concurrency, int sender, int? durationMs, int? rate, bool? samples) =>
+            FloodAsync(hub, count, concurrency, sender, durationMs ?? 0, rate ?? 0, samples ?? false));
+        app.MapGet("/gc", () =>
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            return Results.Text(Environment.WorkingSet.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        });
+
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        Console.Out.WriteLine(ListeningPrefix + address.TrimEnd('/'));
+        Console.Out.Flush();
+
+        // The driver holds our stdin open; when it closes it (or dies), stop.
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Console.In.ReadToEndAsync();
+            }
+            catch (IOException)
+            {
+            }
+            await app.StopAsync();
+        });
+        await app.WaitForShutdownAsync();
+        return 0;
+    }
+
+    /// <summary>
+    /// Sends <paramref name="count"/> messages to all connections through the hub context (the backplane's publish path),
+    /// timing each send call. rate = 0: <paramref name="concurrency"/> closed loops, flat out. rate &gt; 0: an open loop
+    /// paced at that many sends per second (at most <paramref name="concurrency"/> outstanding is not enforced: a stalled
+    /// commit shows up as long send durations). Stops early after <paramref name="durationMs"/> if given.
+    /// </summary>
+    private static async Task<IResult> FloodAsync(IHubContext<BenchHub> hub, int count, int concurrency, int sender, int durationMs, int rate, bool samples)
+    {
+        count = Math.Clamp(count, 0, 10_000_000);
+        concurrency = Math.Clamp(concurrency, 1, 1024);
+        var durations = new int[count];
+        var deadline = durationMs > 0 ? Stopwatch.GetTimestamp() + durationMs * Stopwatch.Frequency / 1000 : long.MaxValue;
+        var start = Stopwatch.GetTimestamp();
+        var sent = 0;
+        if (rate <= 0)
+        {
+            var next = -1;
+            async Task LoopAsync()
+            {
+                while (true)
+                {
+                    var i = Interlocked.Increment(ref next);
+                    if (i >= count || Stopwatch.GetTimestamp() > deadline)
+                    {
+                        return;
+                    }
+                    var t0 = Stopwatch.GetTimestamp();
+                    await hub.Clients.All.SendAsync(BenchHub.CountMethod, sender, (long)i);
+                    durations[i] = ToMicroseconds(Stopwatch.GetTimestamp() - t0);
+                    Interlocked.Increment(ref sent);
+                }
+            }
+            await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(LoopAsync)));
+        }
+        else
+        {
+            var pending = new List<Task>(count);
+            for (var i = 0; i < count; i++)
+            {
+                var due = start + i * Stopwatch.Frequency / rate;
+                var now = Stopwatch.GetTimestamp();
+                if (now > deadline)
+                {
+                    break;
+                }
+                if (due > now)
+                {
+                    await Task.Delay(TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, (due - now) * TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
+                }
+                var index = i;
+                pending.Add(TimedSendAsync(index));
+            }
+            await Task.WhenAll(pending);
+
+            async Task TimedSendAsync(int index)
+            {
+                var t0 = Stopwatch.GetTimestamp();
+                await hub.Clients.All.SendAsync(BenchHub.CountMethod, sender, (long)index);
+                durations[index] = ToMicroseconds(Stopwatch.GetTimestamp() - t0);
+                Interlocked.Increment(ref sent);
+            }
+        }
+        var elapsed = ToMicroseconds(Stopwatch.GetTimestamp() - start);
+        return Results.Json(new FloodResult(sent, elapsed, samples ? durations[..sent] : null));
+    }
+
+    private static int ToMicroseconds(long ticks) => (int)Math.Min(int.MaxValue, ticks * 1_000_000 / Stopwatch.Frequency);
+
+    private static string? Arg(string[] args, string name)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+}

@@ -1,0 +1,235 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace SqliteBackplane.Benchmarks;
+
+/// <summary>One measured row: a scenario, a setup (backplane mode and process count) and a parameter, with its figures.</summary>
+public sealed record Result(string Scenario, string Setup, string Param, Dictionary<string, double> Metrics);
+
+/// <summary>Everything one run of the driver measured, plus where and when.</summary>
+public sealed record RunResults(string Command, string StartedUtc, string Machine, string LoadBefore, string LoadAfter, List<Result> Results, List<string> Problems);
+
+/// <summary>Percentiles of a sample, nearest rank.</summary>
+public static class Stats
+{
+    public static double Percentile(double[] sorted, double p)
+    {
+        if (sorted.Length == 0)
+        {
+            return double.NaN;
+        }
+        var rank = (int)Math.Ceiling(p / 100.0 * sorted.Length) - 1;
+        return sorted[Math.Clamp(rank, 0, sorted.Length - 1)];
+    }
+
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Where(v => !double.IsNaN(v)).OrderBy(v => v).ToArray();
+        if (sorted.Length == 0)
+        {
+            return double.NaN;
+        }
+        var mid = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+}
+
+/// <summary>Renders one run, or the medians and spreads of several runs, as markdown tables.</summary>
+public static class Report
+{
+    private sealed record Column(string Header, string Key, string Format);
+
+    private static readonly (string Scenario, string Title, Column[] Columns)[] Tables =
+    [
+        ("latency", "1. Cross-process latency, end to end (client on A invokes a hub method that broadcasts; client on B receives; ms)",
+        [
+            new("msg/s", "rate", "N0"), new("p50", "p50", "F3"), new("p99", "p99", "F3"), new("p99.9", "p999", "F3"), new("max", "max", "F1"),
+            new("p50 / floor", "p50_ratio", "F2"), new("p99 / floor", "p99_ratio", "F2"), new("added p50 (ours - floor)", "added_p50", "F3"),
+            new("added p99", "added_p99", "F3"), new("received", "received", "N0"), new("lost", "lost", "N0"),
+        ]),
+        ("throughput", "2. Aggregate publish throughput (every server publishes flat out; one receiver per server counts every message)",
+        [
+            new("processes", "processes", "N0"), new("messages", "messages", "N0"), new("published msg/s (end to end)", "msgs_per_s", "N0"),
+            new("/ floor", "ratio", "F2"), new("deliveries/s", "deliveries_per_s", "N0"), new("commit-side msg/s", "publish_side_per_s", "N0"),
+            new("lost", "lost", "N0"), new("duplicates", "dups", "N0"),
+        ]),
+        ("fanout", "3. Fan-out (one server-side publisher, Clients.All to N connections)",
+        [
+            new("connections", "connections", "N0"), new("messages", "messages", "N0"), new("deliveries/s", "deliveries_per_s", "N0"),
+            new("/ floor", "ratio", "F2"), new("lost", "lost", "N0"), new("RSS per 1000 conns (MB)", "rss_per_1000_mb", "F1"),
+            new("RSS / floor", "rss_ratio", "F2"),
+        ]),
+        ("stall", "4. Send-call (commit) durations with N writer processes on one file (ms)",
+        [
+            new("writers", "writers", "N0"), new("sends", "sends", "N0"), new("sends/s", "sends_per_s", "N0"), new("p50", "p50", "F3"),
+            new("p99", "p99", "F3"), new("p99.9", "p999", "F3"), new("max", "max", "F1"), new(">= 100 ms", "over_100ms", "N0"),
+        ]),
+        ("idle", "5. Idle CPU per process (30 s window, /proc utime+stime) and idle RSS",
+        [
+            new("processes", "processes", "N0"), new("CPU % of a core (mean per process)", "cpu_pct", "F3"), new("CPU % (worst process)", "cpu_pct_max", "F3"),
+            new("RSS MB (mean)", "rss_mb", "F1"),
+        ]),
+    ];
+
+    public static string Render(IReadOnlyList<RunResults> runs)
+    {
+        var sb = new StringBuilder();
+        var multi = runs.Count > 1;
+        if (multi)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"Medians of {runs.Count} runs, spread (min-max) in brackets. Ratios are taken within each run, then the median of those ratios is shown.");
+        }
+        else
+        {
+            var run = runs[0];
+            sb.AppendLine(CultureInfo.InvariantCulture, $"Command: `{run.Command}`, started {run.StartedUtc} UTC");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"Machine: {run.Machine}; load average before: {run.LoadBefore}, after: {run.LoadAfter}");
+        }
+        sb.AppendLine();
+
+        foreach (var (scenario, title, columns) in Tables)
+        {
+            var keys = new List<(string Setup, string Param)>();
+            foreach (var run in runs)
+            {
+                foreach (var r in run.Results.Where(r => r.Scenario == scenario))
+                {
+                    if (!keys.Contains((r.Setup, r.Param)))
+                    {
+                        keys.Add((r.Setup, r.Param));
+                    }
+                }
+            }
+            if (keys.Count == 0)
+            {
+                continue;
+            }
+            sb.AppendLine(CultureInfo.InvariantCulture, $"### {title}");
+            sb.AppendLine();
+            sb.AppendLine("| Setup | " + string.Join(" | ", columns.Select(c => c.Header)) + " |");
+            sb.AppendLine("|---|" + string.Concat(columns.Select(_ => "---|")));
+            foreach (var (setup, param) in keys)
+            {
+                var rows = runs.Select(run => run.Results.FirstOrDefault(r => r.Scenario == scenario && r.Setup == setup && r.Param == param)).Where(r => r is not null).ToList();
+                var cells = columns.Select(c =>
+                {
+                    var values = rows.Where(r => r!.Metrics.ContainsKey(c.Key)).Select(r => r!.Metrics[c.Key]).ToList();
+                    return Cell(values, c.Format, multi);
+                });
+                sb.AppendLine(CultureInfo.InvariantCulture, $"| {setup} | {string.Join(" | ", cells)} |");
+            }
+            sb.AppendLine();
+        }
+
+        sb.AppendLine("### Targets (issue 3)");
+        sb.AppendLine();
+        sb.AppendLine("| Target | Measured" + (multi ? " (median of runs)" : "") + " | Met? |");
+        sb.AppendLine("|---|---|---|");
+        foreach (var (target, measured, met) in Targets(runs))
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {target} | {measured} | {met} |");
+        }
+        sb.AppendLine();
+
+        var problems = runs.SelectMany(r => r.Problems).ToList();
+        if (problems.Count > 0)
+        {
+            sb.AppendLine("### Problems");
+            sb.AppendLine();
+            foreach (var p in problems)
+            {
+                sb.AppendLine(CultureInfo.InvariantCulture, $"- {p}");
+            }
+            sb.AppendLine();
+        }
+        return sb.ToString();
+    }
+
+    private static string Cell(List<double> values, string format, bool multi)
+    {
+        values = values.Where(v => !double.IsNaN(v)).ToList();
+        if (values.Count == 0)
+        {
+            return "-";
+        }
+        var median = Stats.Median(values);
+        if (!multi || values.Count == 1)
+        {
+            return median.ToString(format, CultureInfo.InvariantCulture);
+        }
+        return $"{median.ToString(format, CultureInfo.InvariantCulture)} ({values.Min().ToString(format, CultureInfo.InvariantCulture)}-{values.Max().ToString(format, CultureInfo.InvariantCulture)})";
+    }
+
+    private static double MedianOf(IReadOnlyList<RunResults> runs, string scenario, Func<Result, bool> match, string key) =>
+        Stats.Median(runs.SelectMany(run => run.Results.Where(r => r.Scenario == scenario && match(r) && r.Metrics.ContainsKey(key)).Select(r => r.Metrics[key])));
+
+    private static IEnumerable<(string Target, string Measured, string Met)> Targets(IReadOnlyList<RunResults> runs)
+    {
+        static string F(double v, string format = "F3") => double.IsNaN(v) ? "-" : v.ToString(format, CultureInfo.InvariantCulture);
+        static string Verdict(double v, Func<double, bool> ok) => double.IsNaN(v) ? "not measured" : ok(v) ? "met" : "MISSED";
+
+        var ours = Setups.SqliteName(2);
+        var p50 = MedianOf(runs, "latency", r => r.Setup == ours && r.Param == "1000", "p50");
+        var p50Floor = MedianOf(runs, "latency", r => r.Setup == ours && r.Param == "1000", "floor_p50");
+        var p99 = MedianOf(runs, "latency", r => r.Setup == ours && r.Param == "1000", "p99");
+        var p99Floor = MedianOf(runs, "latency", r => r.Setup == ours && r.Param == "1000", "floor_p99");
+        var added50 = MedianOf(runs, "latency", r => r.Setup == ours && r.Param == "1000", "added_p50");
+        var added99 = MedianOf(runs, "latency", r => r.Setup == ours && r.Param == "1000", "added_p99");
+        yield return ("Latency p50 <= 0.5 ms at 1k msg/s (2 processes)", $"{F(p50)} ms (floor {F(p50Floor)} ms, added {F(added50)} ms)", Verdict(p50, v => v <= 0.5));
+        yield return ("Latency p99 <= 2 ms at 1k msg/s (2 processes)", $"{F(p99)} ms (floor {F(p99Floor)} ms, added {F(added99)} ms)", Verdict(p99, v => v <= 2));
+        foreach (var n in new[] { 1, 2, 4 })
+        {
+            var t = MedianOf(runs, "throughput", r => r.Setup == Setups.SqliteName(n), "msgs_per_s");
+            var lost = MedianOf(runs, "throughput", r => r.Setup == Setups.SqliteName(n), "lost");
+            if (!double.IsNaN(t))
+            {
+                yield return ($"Aggregate >= 100k msg/s, none lost ({n} process{(n > 1 ? "es" : "")})", $"{F(t, "N0")} msg/s, lost {F(lost, "N0")}", Verdict(t, v => v >= 100_000 && lost == 0));
+            }
+        }
+        foreach (var setup in new[] { Setups.SqliteName(1), Setups.SqliteName(2) })
+        {
+            foreach (var conns in new[] { "100", "1000" })
+            {
+                var ratio = MedianOf(runs, "fanout", r => r.Setup == setup && r.Param == conns, "ratio");
+                if (!double.IsNaN(ratio))
+                {
+                    yield return ($"Fan-out >= 0.8x DefaultHubLifetimeManager, {conns} connections, {setup}", $"{F(ratio, "F2")}x", Verdict(ratio, v => v >= 0.8));
+                }
+            }
+        }
+        foreach (var load in new[] { "flat out", "1000/s each" })
+        {
+            var max = MedianOf(runs, "stall", r => r.Setup == Setups.SqliteName(4) && r.Param == load, "max");
+            var p999 = MedianOf(runs, "stall", r => r.Setup == Setups.SqliteName(4) && r.Param == load, "p999");
+            var worstMax = runs.SelectMany(run => run.Results.Where(r => r.Scenario == "stall" && r.Setup == Setups.SqliteName(4) && r.Param == load).Select(r => r.Metrics["max"])).DefaultIfEmpty(double.NaN).Max();
+            if (!double.IsNaN(max))
+            {
+                yield return ($"4 writers ({load}): no commit >= 100 ms", $"max {F(max, "F1")} ms (worst run {F(worstMax, "F1")} ms)", Verdict(worstMax, v => v < 100));
+                yield return ($"4 writers ({load}): p99.9 <= 10 ms", $"{F(p999)} ms", Verdict(p999, v => v <= 10));
+            }
+        }
+        var idle = MedianOf(runs, "idle", r => r.Setup == Setups.SqliteName(2), "cpu_pct_max");
+        var idleFloor = MedianOf(runs, "idle", r => r.Setup == Setups.NoneName, "cpu_pct_max");
+        yield return ("Idle CPU <= 0.5% of a core per process", $"{F(idle)}% (no-backplane process: {F(idleFloor)}%)", Verdict(idle, v => v <= 0.5));
+    }
+
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+}
+
+/// <summary>The names of the setups, shared by the driver and the report.</summary>
+public static class Setups
+{
+    public const string NoneName = "none, 1 proc (floor: DefaultHubLifetimeManager)";
+
+    public static string SqliteName(int processes) => $"sqlite, {processes} proc";
+
+    public static string PollName(int processes) => $"sqlite-poll 100 ms (baseline), {processes} proc";
+
+    public static string Name(string mode, int processes) => mode switch
+    {
+        "none" => NoneName,
+        "sqlite" => SqliteName(processes),
+        _ => PollName(processes),
+    };
+}
