@@ -64,6 +64,9 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         _node.EnsureStartedAsync().ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
     }
 
+    /// <summary>The shared node this manager writes through; internal for tests.</summary>
+    internal BackplaneNode Node => _node;
+
     /// <inheritdoc />
     public override async Task OnConnectedAsync(HubConnectionContext connection)
     {
@@ -339,19 +342,9 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
 
     private Task SendLocalAsync(HubConnectionContext connection, HubMessage message, CancellationToken cancellationToken)
     {
-        var ownWrites = _node.WaitForOwnWritesAppliedAsync();
-        if (ownWrites.IsCompletedSuccessfully)
-        {
-            return connection.WriteAsync(message, cancellationToken).AsTask();
-        }
-
-        return SendAfterAsync(ownWrites, connection, message, cancellationToken);
-
-        static async Task SendAfterAsync(Task ownWrites, HubConnectionContext connection, HubMessage message, CancellationToken cancellationToken)
-        {
-            await ownWrites.WaitAsync(cancellationToken);
-            await connection.WriteAsync(message, cancellationToken);
-        }
+        var direct = new DirectWrite(connection, message, cancellationToken);
+        _node.RunAfterOwnWrites(direct.Run);
+        return direct.Task;
     }
 
     private void ForwardCompletion(ProxiedInvocation proxied, CompletionMessage completion, IHubProtocol? protocol) =>
@@ -393,7 +386,9 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
                 break;
             case MessageKind.Connections:
                 var direct = new Delivery(this, rowId, envelope);
-                foreach (var connectionId in envelope.Targets)
+                // A connection listed twice receives the message once, as with DefaultHubLifetimeManager.
+                var targets = envelope.Targets.Count > 1 ? envelope.Targets.Distinct(StringComparer.Ordinal) : envelope.Targets;
+                foreach (var connectionId in targets)
                 {
                     if (_connections[connectionId] is { } connection)
                     {
@@ -550,6 +545,50 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             }
 
             return false;
+        }
+    }
+
+    /// <summary>A write to a local connection that may run later, on the reader thread, to keep this process's order.</summary>
+    private sealed class DirectWrite(HubConnectionContext connection, HubMessage message, CancellationToken cancellationToken)
+    {
+        private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Task => _completion.Task;
+
+        public void Run()
+        {
+            ValueTask write;
+            try
+            {
+                write = connection.WriteAsync(message, cancellationToken);
+            }
+            catch (Exception ex)
+            {
+                _completion.TrySetException(ex);
+                return;
+            }
+
+            if (write.IsCompletedSuccessfully)
+            {
+                write.GetAwaiter().GetResult();
+                _completion.TrySetResult();
+                return;
+            }
+
+            _ = CompleteAsync(write);
+        }
+
+        private async Task CompleteAsync(ValueTask write)
+        {
+            try
+            {
+                await write;
+                _completion.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                _completion.TrySetException(ex);
+            }
         }
     }
 

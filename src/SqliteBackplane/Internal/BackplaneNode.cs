@@ -27,8 +27,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private Task? _startTask;
     private Task? _stopTask;
-    private Task _lastWrite = Task.CompletedTask;
-    private long _lastAppendedId;
+    private WriteOperation? _lastWrite;
     private string[] _remoteEndpoints = [];
     private WakeChannel? _wake;
     private CrossProcessWriteLock? _writeLock;
@@ -61,6 +60,9 @@ internal sealed class BackplaneNode : IAsyncDisposable
     public bool IsStopped => _stopTask is not null;
 
     public string? WakeMode => _wake?.Mode;
+
+    /// <summary>Write transactions committed by this node's writer.</summary>
+    internal long CommitCount => _writer?.CommitCount ?? 0;
 
     /// <summary>Starts the node on first use; a failed start is retried by the next caller.</summary>
     public Task EnsureStartedAsync()
@@ -108,50 +110,32 @@ internal sealed class BackplaneNode : IAsyncDisposable
                 return;
             }
 
-            _lastWrite = operation.Completion;
+            _lastWrite = operation;
         }
     }
 
     private volatile bool _allowFinalWrites;
 
     /// <summary>
-    /// Completes once every write this node queued so far has committed and the reader has dispatched its rows, so a
-    /// message delivered directly afterwards cannot overtake them.
+    /// Runs <paramref name="write"/> (a direct write to a local connection) once every row this node queued before
+    /// this call has been dispatched by the reader, so the direct write cannot overtake them.
     /// </summary>
-    public Task WaitForOwnWritesAppliedAsync()
+    public void RunAfterOwnWrites(Action write)
     {
         var cursor = Cursor;
         if (cursor is null)
         {
-            return Task.CompletedTask;
+            write();
+            return;
         }
 
-        Task last;
+        WriteOperation? last;
         lock (_enqueueLock)
         {
             last = _lastWrite;
         }
 
-        if (last.IsCompleted)
-        {
-            return cursor.WaitForAsync(Volatile.Read(ref _lastAppendedId));
-        }
-
-        return WaitSlowAsync(last, cursor);
-
-        async Task WaitSlowAsync(Task pending, AppliedCursor appliedCursor)
-        {
-            try
-            {
-                await pending;
-            }
-            catch
-            {
-                // The failed write's caller sees the error; here only the order matters.
-            }
-
-            await appliedCursor.WaitForAsync(Volatile.Read(ref _lastAppendedId));
-        }
+        cursor.RunAfter(last, write);
     }
 
     public Task<T> QueryAsync<T>(Func<SqliteConnection, T> query, CancellationToken cancellationToken)
@@ -170,8 +154,8 @@ internal sealed class BackplaneNode : IAsyncDisposable
         SqliteConnection? connection = null;
         try
         {
-            _writeLock ??= new CrossProcessWriteLock(Database.Path);
             connection = Database.Open();
+            _writeLock ??= new CrossProcessWriteLock(Database.Path);
             var cursorStart = Initialize(connection);
 
             _wake = WakeChannel.Create(_options.EnableWakeups, NodeId, out var wakeUnavailable);
@@ -187,7 +171,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
             }
 
             Cursor = new AppliedCursor(cursorStart);
-            _writer = new WriterLoop(Database, _writeLock, _options, _timeProvider, NodeId, _logger, AfterCommit);
+            _writer = new WriterLoop(Database, _writeLock, _options, _timeProvider, NodeId, _logger, AfterCommit, AfterBatch);
             _writer.Start(connection);
             connection = null;
             _reader = new ReaderLoop(Database, _wake, Dispatcher, Cursor, _options.SafetyPollInterval, _logger, _stopping.Token);
@@ -337,12 +321,11 @@ internal sealed class BackplaneNode : IAsyncDisposable
     // Runs on the writer thread right after each commit.
     private void AfterCommit(WriterContext context)
     {
-        if (context.LastAppendedId == 0)
+        if (!context.AppendedInBatch)
         {
             return;
         }
 
-        Volatile.Write(ref _lastAppendedId, context.LastAppendedId);
         var wake = _wake!;
         wake.WakeLocal();
         if (wake.RefreshRequested)
@@ -359,6 +342,16 @@ internal sealed class BackplaneNode : IAsyncDisposable
         }
 
         wake.Notify(_remoteEndpoints, WakeChannel.WakeSignal);
+    }
+
+    // Runs on the writer thread after every batch, committed or not.
+    private void AfterBatch()
+    {
+        if (Cursor!.HasDeferred)
+        {
+            // Direct writes may be waiting on operations that appended nothing: let the reader release them.
+            _wake!.WakeLocal();
+        }
     }
 
     private async Task MaintainAsync()
@@ -382,6 +375,12 @@ internal sealed class BackplaneNode : IAsyncDisposable
         {
         }
     }
+
+    /// <summary>Runs one heartbeat now (tests use this instead of waiting for the timer).</summary>
+    internal Task RunHeartbeatAsync() => HeartbeatAsync();
+
+    /// <summary>Deletes expired rows now (tests use this instead of waiting for the timer).</summary>
+    internal Task RunCleanupAsync() => CleanupExpiredAsync();
 
     private async Task HeartbeatAsync()
     {

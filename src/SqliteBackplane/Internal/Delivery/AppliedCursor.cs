@@ -1,68 +1,111 @@
+using SqliteBackplane.Internal.Storage;
+
 namespace SqliteBackplane.Internal.Delivery;
 
 /// <summary>
-/// The id of the last log row this node's reader has dispatched, and waiters for it to pass a given id. Used for
-/// "read your own writes": a direct send to a local connection first waits until every row this node committed
-/// before it has been dispatched.
+/// The id of the last log row this node's reader has dispatched, and direct writes waiting on it. A direct send to a
+/// local connection must not overtake rows this node queued before it ("read your own writes"), so it is registered
+/// here at call time and performed by the reader thread right after the last of those rows, before any later row.
+/// Deferred writes run in registration order, which keeps each caller's order.
 /// </summary>
 internal sealed class AppliedCursor
 {
     private readonly object _lock = new();
-    private readonly List<(long Id, TaskCompletionSource Waiter)> _waiters = [];
+    private readonly Queue<(WriteOperation After, Action Write)> _deferred = new();
     private long _applied;
+
+    // Deferred writes queued or being registered. A registrant raises it before checking readiness and the reader
+    // publishes its position before reading it (both with full fences), so the reader never misses a write that
+    // became ready while it was being registered.
+    private int _deferredCount;
 
     public AppliedCursor(long start) => _applied = start;
 
     public long Applied => Volatile.Read(ref _applied);
 
+    public bool HasDeferred => Volatile.Read(ref _deferredCount) > 0;
+
+    /// <summary>Called by the reader after dispatching row <paramref name="id"/>, before dispatching the next.</summary>
     public void Advance(long id)
     {
-        Volatile.Write(ref _applied, id);
-        lock (_lock)
+        Interlocked.Exchange(ref _applied, id);
+        if (HasDeferred)
         {
-            for (var i = _waiters.Count - 1; i >= 0; i--)
-            {
-                if (_waiters[i].Id <= id)
-                {
-                    _waiters[i].Waiter.TrySetResult();
-                    _waiters.RemoveAt(i);
-                }
-            }
+            RunReady();
         }
     }
 
-    public Task WaitForAsync(long id)
+    /// <summary>
+    /// Runs <paramref name="write"/> once the row of <paramref name="after"/> (and every earlier row) is dispatched:
+    /// at once on this thread when that is already so, else later on the reader thread.
+    /// </summary>
+    public void RunAfter(WriteOperation? after, Action write)
     {
-        if (Applied >= id)
+        if (after is null)
         {
-            return Task.CompletedTask;
+            write();
+            return;
         }
 
-        var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Interlocked.Increment(ref _deferredCount);
+        var runNow = false;
         lock (_lock)
         {
-            if (Applied >= id)
+            if (_deferred.Count == 0 && IsReady(after))
             {
-                return Task.CompletedTask;
+                runNow = true;
             }
-
-            _waiters.Add((id, waiter));
+            else
+            {
+                _deferred.Enqueue((after, write));
+            }
         }
 
-        return waiter.Task;
+        if (runNow)
+        {
+            Interlocked.Decrement(ref _deferredCount);
+            write();
+        }
     }
 
-    /// <summary>Releases every waiter, for shutdown: nothing more will be applied.</summary>
+    /// <summary>Runs, in order, every deferred write whose rows are dispatched; called by the reader.</summary>
+    public void RunReady()
+    {
+        List<Action>? ready = null;
+        lock (_lock)
+        {
+            while (_deferred.Count > 0 && IsReady(_deferred.Peek().After))
+            {
+                (ready ??= []).Add(_deferred.Dequeue().Write);
+                Interlocked.Decrement(ref _deferredCount);
+            }
+        }
+
+        if (ready is not null)
+        {
+            foreach (var write in ready)
+            {
+                write();
+            }
+        }
+    }
+
+    /// <summary>Runs every deferred write, for shutdown: nothing more will be dispatched.</summary>
     public void ReleaseAll()
     {
+        List<Action> all;
         lock (_lock)
         {
-            foreach (var (_, waiter) in _waiters)
-            {
-                waiter.TrySetResult();
-            }
+            all = [.. _deferred.Select(d => d.Write)];
+            Interlocked.Add(ref _deferredCount, -_deferred.Count);
+            _deferred.Clear();
+        }
 
-            _waiters.Clear();
+        foreach (var write in all)
+        {
+            write();
         }
     }
+
+    private bool IsReady(WriteOperation operation) => operation.IsPositioned && operation.LogPosition <= Applied;
 }

@@ -28,7 +28,7 @@ internal sealed class ClientResultRouter
             {
                 var (router, invocation) = ((ClientResultRouter, PendingInvocation))state!;
                 router.TryComplete(invocation.ConnectionId, CompletionMessage.WithError(invocation.InvocationId, BackplaneErrors.InvocationCanceled));
-            }, (this, typed));
+            }, (this, (PendingInvocation)typed));
         }
 
         return typed.Task;

@@ -115,15 +115,17 @@ internal sealed class ReaderLoop
             ReadBatch(select);
             if (_rows.Count == 0)
             {
+                // Direct writes waiting on writes that appended nothing (or failed) are ready now.
+                _cursor.RunReady();
                 return;
             }
 
             foreach (var row in _rows)
             {
                 _dispatcher.Dispatch(row);
+                // Per row, so a direct write queued behind this row goes out before the next one.
+                _cursor.Advance(row.Id);
             }
-
-            _cursor.Advance(_rows[^1].Id);
             if (_rows.Count < BatchSize)
             {
                 return;

@@ -20,7 +20,13 @@ internal sealed class CrossProcessWriteLock : IDisposable
     private const int Ewouldblock = 11;
     private const int EwouldblockMac = 35;
 
-    private readonly FileStream? _lockFile;
+    private const int OpenReadWrite = 2;
+    private const int OpenCreateLinux = 0x40;
+    private const int OpenCloseOnExecLinux = 0x80000;
+    private const int OpenCreateBsd = 0x200;
+    private const int OpenCloseOnExecBsd = 0x1000000;
+
+    private int _fd = -1;
     private readonly Mutex? _mutex;
 
     public CrossProcessWriteLock(string databasePath)
@@ -28,14 +34,15 @@ internal sealed class CrossProcessWriteLock : IDisposable
         LockFilePath = databasePath + "-backplane.lock";
         if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD())
         {
-            var options = new FileStreamOptions
+            // Not FileStream: on Unix it takes a flock of its own to emulate FileShare, which collides with ours.
+            var flags = OpenReadWrite | (OperatingSystem.IsLinux() ? OpenCreateLinux | OpenCloseOnExecLinux : OpenCreateBsd | OpenCloseOnExecBsd);
+            _fd = Open(LockFilePath, flags, 0b110_000_000);
+            if (_fd < 0)
             {
-                Mode = FileMode.OpenOrCreate,
-                Access = FileAccess.ReadWrite,
-                Share = FileShare.ReadWrite | FileShare.Delete,
-                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-            };
-            _lockFile = new FileStream(LockFilePath, options);
+                var error = Marshal.GetLastPInvokeError();
+                throw new IOException($"Cannot open the backplane lock file '{LockFilePath}': {Marshal.GetPInvokeErrorMessage(error)}. " +
+                    "The backplane needs to create and write this file next to the database.");
+            }
         }
         else
         {
@@ -63,7 +70,7 @@ internal sealed class CrossProcessWriteLock : IDisposable
             }
         }
 
-        var fd = (int)_lockFile!.SafeFileHandle.DangerousGetHandle();
+        var fd = _fd;
         if (Flock(fd, LockExclusive | LockNonBlocking) == 0)
         {
             return true;
@@ -109,14 +116,25 @@ internal sealed class CrossProcessWriteLock : IDisposable
             return;
         }
 
-        Flock((int)_lockFile!.SafeFileHandle.DangerousGetHandle(), LockUnlock);
+        Flock(_fd, LockUnlock);
     }
 
     public void Dispose()
     {
-        _lockFile?.Dispose();
+        if (_fd >= 0)
+        {
+            Close(_fd);
+            _fd = -1;
+        }
+
         _mutex?.Dispose();
     }
+
+    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
+
+    [DllImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static extern int Close(int fd);
 
     [DllImport("libc", EntryPoint = "flock", SetLastError = true)]
     private static extern int Flock(int fd, int operation);

@@ -7,7 +7,33 @@ namespace SqliteBackplane.Internal.Storage;
 /// </summary>
 internal abstract class WriteOperation
 {
-    public abstract void Execute(WriterContext context);
+    /// <summary>
+    /// The highest log id this node had appended once this operation ran (its own row, or an earlier one). A direct
+    /// send waits for the reader to pass it, so it cannot overtake anything queued before it.
+    /// </summary>
+    public long LogPosition => Volatile.Read(ref _logPosition);
+
+    /// <summary>Whether <see cref="LogPosition"/> is final: set on the writer thread before the commit makes the row visible.</summary>
+    public bool IsPositioned => Volatile.Read(ref _positioned);
+
+    private long _logPosition;
+    private bool _positioned;
+
+    public void Execute(WriterContext context)
+    {
+        ExecuteCore(context);
+        Volatile.Write(ref _logPosition, context.LastAppendedId);
+        Volatile.Write(ref _positioned, true);
+    }
+
+    /// <summary>After a rollback, the rows this operation appended do not exist: point at what precedes them.</summary>
+    public void ResetPosition(long position)
+    {
+        Volatile.Write(ref _logPosition, position);
+        Volatile.Write(ref _positioned, true);
+    }
+
+    protected abstract void ExecuteCore(WriterContext context);
 
     public abstract void Complete();
 
@@ -27,7 +53,7 @@ internal abstract class WriteOperation<TResult> : WriteOperation
 
     public override Task Completion => _completion.Task;
 
-    public sealed override void Execute(WriterContext context) => _result = Run(context);
+    protected sealed override void ExecuteCore(WriterContext context) => _result = Run(context);
 
     protected abstract TResult Run(WriterContext context);
 

@@ -30,8 +30,11 @@ internal sealed class WriterContext : IDisposable
     /// <summary>Unix milliseconds, read once per batch.</summary>
     public long NowMs { get; set; }
 
-    /// <summary>The highest message id appended in the current batch, or 0.</summary>
+    /// <summary>The highest message id this node has appended; restored when a transaction rolls back.</summary>
     public long LastAppendedId { get; set; }
+
+    /// <summary>Whether the current batch appended any message row (readers need waking).</summary>
+    public bool AppendedInBatch { get; set; }
 
     /// <summary>Returns the cached command for <paramref name="sql"/> with its parameters cleared, so it is prepared once.</summary>
     public SqliteCommand Command(string sql)
@@ -58,6 +61,7 @@ internal sealed class WriterContext : IDisposable
         command.Parameters.AddWithValue("$body", body);
         var id = (long)command.ExecuteScalar()!;
         LastAppendedId = id;
+        AppendedInBatch = true;
         return id;
     }
 

@@ -20,6 +20,7 @@ internal sealed class WriterLoop : IDisposable
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly Action<WriterContext> _afterCommit;
+    private readonly Action _afterBatch;
     private readonly string _nodeId;
     private readonly long _messageExpiryMs;
     private SqliteConnection? _connection;
@@ -30,7 +31,7 @@ internal sealed class WriterLoop : IDisposable
     private Thread? _thread;
 
     public WriterLoop(BackplaneDatabase database, CrossProcessWriteLock writeLock, SqliteBackplaneOptions options, TimeProvider timeProvider,
-        string nodeId, ILogger logger, Action<WriterContext> afterCommit)
+        string nodeId, ILogger logger, Action<WriterContext> afterCommit, Action afterBatch)
     {
         _database = database;
         _writeLock = writeLock;
@@ -40,7 +41,13 @@ internal sealed class WriterLoop : IDisposable
         _nodeId = nodeId;
         _logger = logger;
         _afterCommit = afterCommit;
+        _afterBatch = afterBatch;
     }
+
+    /// <summary>How many transactions this loop committed; several operations share one under load.</summary>
+    public long CommitCount => Volatile.Read(ref _commitCount);
+
+    private long _commitCount;
 
     /// <summary>Adopts the connection opened at startup and starts the writer thread.</summary>
     public void Start(SqliteConnection connection)
@@ -114,6 +121,7 @@ internal sealed class WriterLoop : IDisposable
 
                 ExecuteBatch(batch);
                 batch.Clear();
+                _afterBatch();
             }
         }
         finally
@@ -166,7 +174,8 @@ internal sealed class WriterLoop : IDisposable
         try
         {
             context.NowMs = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
-            context.LastAppendedId = 0;
+            context.AppendedInBatch = false;
+            var appendedBefore = context.LastAppendedId;
             _begin!.ExecuteNonQuery();
             try
             {
@@ -176,9 +185,18 @@ internal sealed class WriterLoop : IDisposable
                 }
 
                 _commit!.ExecuteNonQuery();
+                Interlocked.Increment(ref _commitCount);
             }
             catch
             {
+                // Rolled-back ids will be reused by later rows; nobody may wait for them.
+                context.LastAppendedId = appendedBefore;
+                context.AppendedInBatch = false;
+                foreach (var operation in batch)
+                {
+                    operation.ResetPosition(appendedBefore);
+                }
+
                 TryRollback();
                 throw;
             }
@@ -188,7 +206,7 @@ internal sealed class WriterLoop : IDisposable
             _writeLock.Exit();
         }
 
-        // Publish progress before completing callers, so a caller that awaits its write sees it in LastAppendedId.
+        // Wake readers before completing callers: a caller that awaits its write may immediately wait for the reader.
         _afterCommit(context);
         foreach (var operation in batch)
         {

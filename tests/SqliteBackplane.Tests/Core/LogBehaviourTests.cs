@@ -1,0 +1,286 @@
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Protocol;
+using Microsoft.Data.Sqlite;
+using SqliteBackplane.Internal.Messaging;
+using SqliteBackplane.Internal.Storage;
+using SqliteBackplane.Tests.Infrastructure;
+using SqliteBackplane.TestServer;
+using Xunit;
+
+namespace SqliteBackplane.Tests.Core;
+
+/// <summary>Properties of the log itself, checked with managers built directly on one file.</summary>
+public class LogBehaviourTests
+{
+    [Fact]
+    public async Task Direct_send_to_a_local_connection_never_overtakes_earlier_rows_from_the_same_process()
+    {
+        using var database = new TempDatabase();
+        using var manager = DirectManagers.Create(database);
+        await using var client = new FakeClient();
+        await manager.OnConnectedAsync(client.Connection).DefaultTimeout();
+
+        const int rounds = 50;
+        var sends = new List<Task>();
+        for (var i = 0; i < rounds; i++)
+        {
+            // Not awaited: the broadcast is still queued when the direct send starts.
+            sends.Add(manager.SendAllAsync(ClientMethods.Receive, [$"all-{i}"]));
+            sends.Add(manager.SendConnectionAsync(client.ConnectionId, ClientMethods.Receive, [$"direct-{i}"]));
+        }
+
+        await Task.WhenAll(sends).DefaultTimeout();
+        for (var i = 0; i < rounds; i++)
+        {
+            await client.AssertReceivesAsync($"all-{i}");
+            await client.AssertReceivesAsync($"direct-{i}");
+        }
+    }
+
+    [Fact]
+    public async Task Concurrent_sends_share_one_transaction()
+    {
+        using var database = new TempDatabase();
+        using var manager = DirectManagers.Create(database);
+        await using var client = new FakeClient();
+        await manager.OnConnectedAsync(client.Connection).DefaultTimeout();
+        var commitsBefore = manager.Node.CommitCount;
+
+        // Hold the cross-process write lock as another process's writer would, so sends queue up behind it.
+        const int sends = 100;
+        var pending = new List<Task>();
+        using (var otherWriter = new CrossProcessWriteLock(database.Path))
+        {
+            Assert.True(otherWriter.TryEnter(TimeSpan.FromSeconds(5)));
+            for (var i = 0; i < sends; i++)
+            {
+                pending.Add(manager.SendAllAsync(ClientMethods.Receive, [$"m{i}"]));
+            }
+
+            Assert.DoesNotContain(pending, t => t.IsCompleted);
+            otherWriter.Exit();
+        }
+
+        await Task.WhenAll(pending).DefaultTimeout();
+        // The writer may have taken the first send into a transaction of its own before the rest were queued.
+        Assert.InRange(manager.Node.CommitCount - commitsBefore, 1, 2);
+        for (var i = 0; i < sends; i++)
+        {
+            await client.AssertReceivesAsync($"m{i}");
+        }
+    }
+
+    [Fact]
+    public async Task Reader_skips_and_counts_expired_rows_and_delivers_the_rest_in_order()
+    {
+        using var database = new TempDatabase();
+        using var sender = DirectManagers.Create(database);
+        using var receiver = DirectManagers.Create(database);
+        await using var client = new FakeClient();
+        await receiver.OnConnectedAsync(client.Connection).DefaultTimeout();
+
+        await sender.SendAllAsync(ClientMethods.Receive, ["before"]).DefaultTimeout();
+        InsertRawRow(database, TestHubName, MessageKind.All, BroadcastBody("expired"), expiresAtMs: 1);
+        await sender.SendAllAsync(ClientMethods.Receive, ["after"]).DefaultTimeout();
+
+        await client.AssertReceivesAsync("before");
+        await client.AssertReceivesAsync("after");
+        Assert.Equal(1, receiver.Node.Dispatcher.ExpiredRowsSkipped);
+    }
+
+    [Fact]
+    public async Task Undecodable_rows_are_skipped_and_counted_while_good_rows_around_them_arrive()
+    {
+        using var database = new TempDatabase();
+        using var sender = DirectManagers.Create(database);
+        using var receiver = DirectManagers.Create(database);
+        await using var client = new FakeClient();
+        await receiver.OnConnectedAsync(client.Connection).DefaultTimeout();
+
+        var future = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds();
+        await sender.SendAllAsync(ClientMethods.Receive, ["first"]).DefaultTimeout();
+        InsertRawRow(database, TestHubName, MessageKind.All, [0x01, 0x01, 0x05], future);
+        var unknownVersion = BroadcastBody("from the future");
+        unknownVersion[0] = 9;
+        InsertRawRow(database, TestHubName, MessageKind.All, unknownVersion, future);
+        InsertRawRow(database, TestHubName, MessageKind.All, [], future);
+        await sender.SendAllAsync(ClientMethods.Receive, ["second"]).DefaultTimeout();
+
+        await client.AssertReceivesAsync("first");
+        await client.AssertReceivesAsync("second");
+        Assert.Equal(3, receiver.Node.Dispatcher.CorruptRowsSkipped);
+    }
+
+    [Fact]
+    public async Task Cleanup_deletes_expired_rows_in_batches_and_keeps_live_ones()
+    {
+        using var database = new TempDatabase();
+        using var manager = DirectManagers.Create(database);
+        await manager.Node.EnsureStartedAsync().DefaultTimeout();
+        for (var i = 0; i < 1_234; i++)
+        {
+            InsertRawRow(database, TestHubName, MessageKind.All, BroadcastBody("old"), expiresAtMs: 1);
+        }
+
+        await manager.SendAllAsync(ClientMethods.Receive, ["live"]).DefaultTimeout();
+
+        await manager.Node.RunCleanupAsync().DefaultTimeout();
+
+        Assert.Equal(1L, Scalar(database, "SELECT count(*) FROM signalr_messages"));
+    }
+
+    [Fact]
+    public async Task A_node_that_stops_heartbeating_is_reaped_and_client_results_waiting_on_it_fail()
+    {
+        using var database = new TempDatabase();
+        using var survivor = DirectManagers.Create(database);
+        await survivor.Node.EnsureStartedAsync().DefaultTimeout();
+        // A node that died without cleanup: its last heartbeat is long past.
+        Execute(database, """
+            INSERT INTO signalr_nodes (node_id, machine_name, process_id, started_at, heartbeat_at, wake_endpoint) VALUES ('dead', 'm', 1, 0, 0, NULL);
+            INSERT INTO signalr_connections (hub, connection_id, user_id, node_id, connected_at) VALUES ($hub, 'ghost', 'u', 'dead', 0);
+            INSERT INTO signalr_groups (hub, group_name, connection_id) VALUES ($hub, 'room', 'ghost');
+            """);
+
+        var invocation = survivor.InvokeConnectionAsync<int>("ghost", ClientMethods.Compute, [1]);
+        await survivor.Node.RunHeartbeatAsync().DefaultTimeout();
+
+        var ex = await Assert.ThrowsAsync<HubException>(() => invocation).DefaultTimeout();
+        Assert.Equal("Connection disconnected.", ex.Message);
+        Assert.Equal(0L, Scalar(database, "SELECT count(*) FROM signalr_connections WHERE node_id = 'dead'"));
+        Assert.Equal(0L, Scalar(database, "SELECT count(*) FROM signalr_groups WHERE connection_id = 'ghost'"));
+        Assert.Equal(0L, Scalar(database, "SELECT count(*) FROM signalr_nodes WHERE node_id = 'dead'"));
+    }
+
+    [Fact]
+    public async Task A_node_declared_dead_while_alive_re_registers_its_connections_and_groups()
+    {
+        using var database = new TempDatabase();
+        using var manager = DirectManagers.Create(database);
+        await using var client = new FakeClient(userId: "alice");
+        await manager.OnConnectedAsync(client.Connection).DefaultTimeout();
+        await manager.AddToGroupAsync(client.ConnectionId, "room").DefaultTimeout();
+        await manager.SendGroupAsync("room", ClientMethods.Receive, ["joined"]).DefaultTimeout();
+        await client.AssertReceivesAsync("joined");
+
+        // Another process reaped this node while it was paused.
+        Execute(database, "DELETE FROM signalr_groups; DELETE FROM signalr_connections; DELETE FROM signalr_nodes;");
+        await manager.Node.RunHeartbeatAsync().DefaultTimeout();
+
+        Assert.Equal(1L, Scalar(database, $"SELECT count(*) FROM signalr_connections WHERE connection_id = '{client.ConnectionId}' AND user_id = 'alice'"));
+        Assert.Equal(1L, Scalar(database, $"SELECT count(*) FROM signalr_groups WHERE connection_id = '{client.ConnectionId}' AND group_name = 'room'"));
+        Assert.Equal(1L, Scalar(database, $"SELECT count(*) FROM signalr_nodes WHERE node_id = '{manager.Node.NodeId}'"));
+    }
+
+    [Fact]
+    public async Task Startup_reads_from_the_end_of_the_log()
+    {
+        using var database = new TempDatabase();
+        using var first = DirectManagers.Create(database);
+        await first.SendAllAsync(ClientMethods.Receive, ["history"]).DefaultTimeout();
+
+        using var late = DirectManagers.Create(database);
+        await using var client = new FakeClient();
+        await late.OnConnectedAsync(client.Connection).DefaultTimeout();
+        await first.SendAllAsync(ClientMethods.Receive, ["news"]).DefaultTimeout();
+
+        await client.AssertReceivesAsync("news");
+    }
+
+    [Fact]
+    public async Task Graceful_dispose_removes_the_node_its_connections_and_groups_at_once()
+    {
+        using var database = new TempDatabase();
+        using var other = DirectManagers.Create(database);
+        var leaving = DirectManagers.Create(database);
+        await using var client = new FakeClient();
+        await leaving.OnConnectedAsync(client.Connection).DefaultTimeout();
+        await leaving.AddToGroupAsync(client.ConnectionId, "room").DefaultTimeout();
+        var invocation = other.InvokeConnectionAsync<int>(client.ConnectionId, ClientMethods.Compute, [1]);
+        await client.ReadInvocationAsync();
+
+        leaving.Dispose();
+
+        Assert.Equal(0L, Scalar(database, "SELECT count(*) FROM signalr_connections"));
+        Assert.Equal(0L, Scalar(database, "SELECT count(*) FROM signalr_groups"));
+        Assert.Equal(1L, Scalar(database, "SELECT count(*) FROM signalr_nodes"));
+        var ex = await Assert.ThrowsAsync<HubException>(() => invocation).DefaultTimeout();
+        Assert.Equal("Connection disconnected.", ex.Message);
+    }
+
+    [Fact]
+    public async Task Message_larger_than_the_limit_is_refused_with_the_option_name()
+    {
+        using var database = new TempDatabase();
+        using var manager = DirectManagers.Create(database, o => o.MaxMessageBytes = 4096);
+
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => manager.SendAllAsync(ClientMethods.Receive, [new string('x', 10_000)]));
+
+        Assert.Contains("MaxMessageBytes (4096)", ex.Message);
+    }
+
+    [Fact]
+    public async Task Megabyte_payload_is_delivered_intact()
+    {
+        using var database = new TempDatabase();
+        using var sender = DirectManagers.Create(database);
+        using var receiver = DirectManagers.Create(database);
+        await using var client = new FakeClient();
+        await receiver.OnConnectedAsync(client.Connection).DefaultTimeout();
+        var payload = string.Create(1_100_000, 0, static (span, _) =>
+        {
+            for (var i = 0; i < span.Length; i++)
+            {
+                span[i] = (char)('a' + i % 26);
+            }
+        });
+
+        await sender.SendAllAsync(ClientMethods.Receive, [payload]).DefaultTimeout();
+
+        await client.AssertReceivesAsync(payload);
+    }
+
+    private static readonly string TestHubName = typeof(TestHub).FullName!;
+
+    private static byte[] BroadcastBody(string text) => EnvelopeProtocol.Write(new Envelope
+    {
+        Kind = MessageKind.All,
+        Payloads = [.. new TestProtocolResolver().AllProtocols.Select(p => new ProtocolPayload(p.Name, p.GetMessageBytes(new InvocationMessage(ClientMethods.Receive, [text]))))],
+    });
+
+    private static void InsertRawRow(TempDatabase database, string hub, MessageKind kind, byte[] body, long expiresAtMs)
+    {
+        using var connection = Open(database);
+        using var command = connection.CreateCommand();
+        command.CommandText = "INSERT INTO signalr_messages (hub, kind, node_id, created_at, expires_at, body) VALUES ($hub, $kind, 'test', 0, $expires, $body)";
+        command.Parameters.AddWithValue("$hub", hub);
+        command.Parameters.AddWithValue("$kind", (int)kind);
+        command.Parameters.AddWithValue("$expires", expiresAtMs);
+        command.Parameters.AddWithValue("$body", body);
+        command.ExecuteNonQuery();
+    }
+
+    private static void Execute(TempDatabase database, string sql)
+    {
+        using var connection = Open(database);
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Parameters.AddWithValue("$hub", TestHubName);
+        command.ExecuteNonQuery();
+    }
+
+    private static long Scalar(TempDatabase database, string sql)
+    {
+        using var connection = Open(database);
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return (long)command.ExecuteScalar()!;
+    }
+
+    private static SqliteConnection Open(TempDatabase database)
+    {
+        var connection = new SqliteConnection(database.ConnectionString + ";Pooling=False;Default Timeout=30");
+        connection.Open();
+        return connection;
+    }
+}
