@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test of the repository: unit, conformance (one server, two in-process servers, two OS processes),
+# crash and end-to-end tests (.NET, Node and Chromium clients), plus a short smoke run of the benchmark harness.
+# Installs what a fresh machine lacks first. Usage: ./test.sh [extra dotnet test arguments]
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Chromium drives the sample page in the browser test; Debian's package, never a downloaded browser.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing Debian's chromium for the browser test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "test.sh: chromium is missing; install it (Debian: sudo apt-get install -y chromium) for the browser test" >&2
+  fi
+fi
+
+dotnet build SqliteBackplane.sln -c Release -nologo -clp:ErrorsOnly
+
+log=$(mktemp)
+status=0
+dotnet test tests/SqliteBackplane.Tests -c Release --no-build -nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log" || status=$?
+
+if [ -d benchmarks/SqliteBackplane.Benchmarks ] && [ "$status" = "0" ]; then
+  echo "test.sh: benchmark harness smoke run (prints figures, asserts no timing)"
+  dotnet run -c Release --no-build --project benchmarks/SqliteBackplane.Benchmarks -- smoke || status=$?
+fi
+
+# One plain closing line for CI: "N passed, N failed".
+awk '/^(Passed|Failed)! +- +Failed:/ {
+       gsub(",", ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
