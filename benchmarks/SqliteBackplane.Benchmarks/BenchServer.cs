@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.SignalR;
 
 namespace SqliteBackplane.Benchmarks;
 
-/// <summary>The benchmark hub: one method that broadcasts to every connection on every server.</summary>
+/// <summary>The hub receivers connect to. Every message the benchmarks send is a broadcast to all of its connections.</summary>
 public sealed class BenchHub : Hub
 {
     /// <summary>The client method latency receivers listen on: (send timestamp, sequence number).</summary>
@@ -14,8 +14,18 @@ public sealed class BenchHub : Hub
     /// <summary>The client method throughput and fan-out receivers listen on: (sender id, sequence number).</summary>
     public const string CountMethod = "t";
 
-    /// <summary>Broadcasts the caller's send timestamp and sequence number to every connection.</summary>
+    /// <summary>Broadcasts the caller's send timestamp and sequence number to every connection of this hub.</summary>
     public Task Broadcast(long sentAt, long seq) => Clients.All.SendAsync(LatencyMethod, sentAt, seq);
+}
+
+/// <summary>
+/// The hub latency senders connect to: its method broadcasts to every <see cref="BenchHub"/> connection on every
+/// server. Senders sit on their own hub so that they do not receive the broadcasts themselves (Clients.All is per hub),
+/// which keeps the driver's receive work at one delivery per message however many senders there are.
+/// </summary>
+public sealed class SendHub(IHubContext<BenchHub> receivers) : Hub
+{
+    public Task Broadcast(long sentAt, long seq) => receivers.Clients.All.SendAsync(BenchHub.LatencyMethod, sentAt, seq);
 }
 
 /// <summary>What a server's /flood endpoint returns.</summary>
@@ -26,6 +36,7 @@ public static class BenchServer
 {
     public const string ListeningPrefix = "LISTENING ";
     public const string HubPath = "/bench";
+    public const string SendHubPath = "/send";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -70,6 +81,7 @@ public static class BenchServer
         await using var app = builder.Build();
         app.UseWebSockets();
         app.MapHub<BenchHub>(HubPath);
+        app.MapHub<SendHub>(SendHubPath);
         app.MapGet("/flood", (IHubContext<BenchHub> hub, int count, int concurrency, int sender, int? durationMs, int? rate, bool? samples) =>
             FloodAsync(hub, count, concurrency, sender, durationMs ?? 0, rate ?? 0, samples ?? false));
         app.MapGet("/gc", () =>

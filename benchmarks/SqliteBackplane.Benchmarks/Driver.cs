@@ -24,7 +24,7 @@ public sealed record Plan(
         LatencySetups: ["none:1", "sqlite:2", "sqlite:1", "sqlite-poll:2"],
         ThroughputMessages: 200_000, ThroughputSetups: ["none:1", "sqlite:1", "sqlite:2", "sqlite:4", "sqlite-poll:1", "sqlite-poll:2", "sqlite-poll:4"],
         FanOut: [(100, 2000), (1000, 300)], FanOutSetups: ["none:1", "sqlite:1", "sqlite:2", "sqlite-poll:2"],
-        StallSeconds: 10, StallSetups: ["none:1", "sqlite:4", "sqlite-poll:4"],
+        StallSeconds: 10, StallSetups: ["none:1", "sqlite:1", "sqlite:4", "sqlite-poll:4"],
         IdleSeconds: 30, IdleSetups: ["none:1", "sqlite:2", "sqlite-poll:2"]);
 
     public static Plan SmokePlan { get; } = new(
@@ -41,6 +41,9 @@ public sealed record Plan(
 public sealed class Driver : IAsyncDisposable
 {
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>Latency senders each send at most this many messages per second.</summary>
+    private static readonly int LatencyRatePerSender = int.TryParse(Environment.GetEnvironmentVariable("BENCH_RATE_PER_SENDER"), out var r) ? r : 200;
 
     /// <summary>Concurrent send loops per publishing server in the throughput scenario (BENCH_PUBLISH_CONCURRENCY overrides).</summary>
     private static readonly int PublishConcurrency = int.TryParse(Environment.GetEnvironmentVariable("BENCH_PUBLISH_CONCURRENCY"), out var c) ? c : 64;
@@ -107,7 +110,7 @@ public sealed class Driver : IAsyncDisposable
         foreach (var rate in _plan.LatencyRates)
         {
             Result? floor = null;
-            foreach (var spec in _plan.LatencySetups)
+            foreach (var spec in Selected(_plan.LatencySetups))
             {
                 var (mode, processes) = ParseSetup(spec);
                 var result = await LatencyOnceAsync(mode, processes, rate);
@@ -159,11 +162,13 @@ public sealed class Driver : IAsyncDisposable
                 }
             });
             clients.Add(receiver);
+            // Each sender's invocations run one at a time on the server (SignalR's default), and each awaits its
+            // broadcast; so the load is spread over several senders at a modest per-connection rate, like many users.
             var senders = new List<HubConnection>();
-            for (var i = 0; i < _plan.LatencySenders; i++)
+            var senderCount = Math.Max(_plan.LatencySenders, rate / LatencyRatePerSender);
+            for (var i = 0; i < senderCount; i++)
             {
-                var sender = CreateConnection(servers[0].HubUri);
-                sender.On<long, long>(BenchHub.LatencyMethod, static (_, _) => { });
+                var sender = CreateConnection(servers[0].SendHubUri);
                 senders.Add(sender);
                 clients.Add(sender);
             }
@@ -180,7 +185,7 @@ public sealed class Driver : IAsyncDisposable
                 {
                     await Task.Delay(TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, (due - now) * TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
                 }
-                await senders[i % senders.Count].SendAsync(nameof(BenchHub.Broadcast), Stopwatch.GetTimestamp(), (long)i);
+                await senders[i % senders.Count].SendAsync(nameof(SendHub.Broadcast), Stopwatch.GetTimestamp(), (long)i);
             }
             var sendSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             await Task.WhenAny(done.Task, Task.Delay(TimeSpan.FromSeconds(10)));
@@ -190,6 +195,7 @@ public sealed class Driver : IAsyncDisposable
             return new Result("latency", Setups.Name(mode, processes), rate.ToString(CultureInfo.InvariantCulture), new()
             {
                 ["rate"] = rate,
+                ["senders"] = senderCount,
                 ["achieved_rate"] = total / sendSeconds,
                 ["p50"] = Stats.Percentile(samples, 50),
                 ["p99"] = Stats.Percentile(samples, 99),
@@ -210,7 +216,7 @@ public sealed class Driver : IAsyncDisposable
     private async Task ThroughputAsync()
     {
         Result? floor = null;
-        foreach (var spec in _plan.ThroughputSetups)
+        foreach (var spec in Selected(_plan.ThroughputSetups))
         {
             var (mode, processes) = ParseSetup(spec);
             var result = await ThroughputOnceAsync(mode, processes);
@@ -274,9 +280,10 @@ public sealed class Driver : IAsyncDisposable
     /// <summary>JIT and connection warm-up: a few messages from every server that receivers count separately.</summary>
     private async Task WarmUpAsync(ServerSet servers, IReadOnlyList<CountingReceiver> receivers)
     {
+        // Long enough for tiered compilation to finish on the hot paths (a few thousand calls each).
         var before = receivers.Select(r => r.Ignored).ToArray();
-        const int count = 500;
-        await Task.WhenAll(servers.Select((s, i) => FloodAsync(s, count, concurrency: 8, sender: CountingReceiver.WarmupSender)));
+        var count = _plan.Smoke ? 500 : 20_000 / servers.Count;
+        await Task.WhenAll(servers.Select((s, i) => FloodAsync(s, count, concurrency: PublishConcurrency, sender: CountingReceiver.WarmupSender)));
         var expected = count * servers.Count;
         var deadline = Stopwatch.GetTimestamp() + 10 * Stopwatch.Frequency;
         while (Stopwatch.GetTimestamp() < deadline && receivers.Select((r, i) => r.Ignored - before[i]).Any(n => n < expected))
@@ -292,7 +299,7 @@ public sealed class Driver : IAsyncDisposable
         foreach (var (connections, messages) in _plan.FanOut)
         {
             Result? floor = null;
-            foreach (var spec in _plan.FanOutSetups)
+            foreach (var spec in Selected(_plan.FanOutSetups))
             {
                 var (mode, processes) = ParseSetup(spec);
                 var result = await FanOutOnceAsync(mode, processes, connections, messages);
@@ -387,8 +394,8 @@ public sealed class Driver : IAsyncDisposable
 
     private async Task WarmUpFanOutAsync(ServerProcess publisher, IReadOnlyList<CountingReceiver> receivers)
     {
-        const int count = 20;
-        await FloodAsync(publisher, count, concurrency: 4, sender: CountingReceiver.WarmupSender);
+        var count = _plan.Smoke ? 20 : 100;
+        await FloodAsync(publisher, count, concurrency: 8, sender: CountingReceiver.WarmupSender);
         var deadline = Stopwatch.GetTimestamp() + 20 * Stopwatch.Frequency;
         while (Stopwatch.GetTimestamp() < deadline && receivers.Any(r => r.Ignored < count))
         {
@@ -410,12 +417,12 @@ public sealed class Driver : IAsyncDisposable
     {
         foreach (var (load, rate) in new[] { ("flat out", 0), ("1000/s each", 1000) })
         {
-            foreach (var spec in _plan.StallSetups)
+            foreach (var spec in Selected(_plan.StallSetups))
             {
                 var (mode, processes) = ParseSetup(spec);
                 await using var servers = await ServerSet.StartAsync(mode, processes, NewDb(), this);
                 // Warm up each writer, then every process sends to all connections for the same window.
-                await Task.WhenAll(servers.Select(s => FloodAsync(s, 500, concurrency: 4, sender: CountingReceiver.WarmupSender)));
+                await Task.WhenAll(servers.Select(s => FloodAsync(s, _plan.Smoke ? 500 : 5000, concurrency: 4, sender: CountingReceiver.WarmupSender)));
                 var durationMs = _plan.StallSeconds * 1000;
                 var count = rate > 0 ? rate * _plan.StallSeconds : 5_000_000;
                 var start = Stopwatch.GetTimestamp();
@@ -447,7 +454,7 @@ public sealed class Driver : IAsyncDisposable
         var sets = new List<(string Mode, int Processes, ServerSet Servers)>();
         try
         {
-            foreach (var spec in _plan.IdleSetups)
+            foreach (var spec in Selected(_plan.IdleSetups))
             {
                 var (mode, processes) = ParseSetup(spec);
                 sets.Add((mode, processes, await ServerSet.StartAsync(mode, processes, NewDb(), this)));
@@ -533,6 +540,13 @@ public sealed class Driver : IAsyncDisposable
         await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(15)));
     }
 
+    /// <summary>BENCH_SETUPS (e.g. "sqlite:4,none:1") limits a run to some setups, for investigation.</summary>
+    private static IEnumerable<string> Selected(string[] specs)
+    {
+        var only = Environment.GetEnvironmentVariable("BENCH_SETUPS");
+        return string.IsNullOrEmpty(only) ? specs : specs.Where(s => only.Split(',').Contains(s));
+    }
+
     private string NewDb() => Path.Combine(_workDir, $"bench-{Interlocked.Increment(ref _dbCounter)}.db");
 
     private static (string Mode, int Processes) ParseSetup(string spec)
@@ -576,9 +590,24 @@ public sealed class ServerSet : List<ServerProcess>, IAsyncDisposable
         var set = new ServerSet { _driver = driver };
         try
         {
-            // Start one first so it creates the schema, then the rest together.
-            set.Add(await ServerProcess.StartAsync(mode, mode == "none" ? null : db, $"{mode}-0"));
-            set.AddRange(await Task.WhenAll(Enumerable.Range(1, processes - 1).Select(i => ServerProcess.StartAsync(mode, db, $"{mode}-{i}"))));
+            // One after another: the first creates the schema. A server that fails to start is reported (the run
+            // then exits non-zero) and started once more, so the other figures are still measured.
+            for (var i = 0; i < processes; i++)
+            {
+                var name = $"{mode}-{i}";
+                ServerProcess server;
+                try
+                {
+                    server = await ServerProcess.StartAsync(mode, mode == "none" ? null : db, name);
+                }
+                catch (InvalidOperationException ex)
+                {
+                    driver.Problems.Add($"server {name} failed to start: {ex.Message.Split(Environment.NewLine)[0]} {FirstFailure(ex.Message)}");
+                    Driver.Log($"server {name} failed to start, retrying once: {ex.Message}");
+                    server = await ServerProcess.StartAsync(mode, mode == "none" ? null : db, name);
+                }
+                set.Add(server);
+            }
             return set;
         }
         catch
@@ -587,6 +616,9 @@ public sealed class ServerSet : List<ServerProcess>, IAsyncDisposable
             throw;
         }
     }
+
+    private static string FirstFailure(string log) =>
+        log.Split(Environment.NewLine).FirstOrDefault(l => l.Contains("fail:", StringComparison.Ordinal) || l.Contains("Exception", StringComparison.Ordinal)) ?? "";
 
     /// <summary>Throws when a server has died during the measurement.</summary>
     public void CheckAlive()

@@ -42,11 +42,11 @@ public static class Report
 
     private static readonly (string Scenario, string Title, Column[] Columns)[] Tables =
     [
-        ("latency", "1. Cross-process latency, end to end (client on A invokes a hub method that broadcasts; client on B receives; ms)",
+        ("latency", "1. Cross-process latency, end to end (clients on A invoke a hub method that broadcasts; a client on B receives; ms)",
         [
-            new("msg/s", "rate", "N0"), new("p50", "p50", "F3"), new("p99", "p99", "F3"), new("p99.9", "p999", "F3"), new("max", "max", "F1"),
+            new("msg/s", "rate", "N0"), new("senders", "senders", "N0"), new("p50", "p50", "F3"), new("p99", "p99", "F3"), new("p99.9", "p999", "F3"), new("max", "max", "F1"),
             new("p50 / floor", "p50_ratio", "F2"), new("p99 / floor", "p99_ratio", "F2"), new("added p50 (ours - floor)", "added_p50", "F3"),
-            new("added p99", "added_p99", "F3"), new("received", "received", "N0"), new("lost", "lost", "N0"),
+            new("added p99", "added_p99", "F3"), new("received", "received", "N0"), new("not received 10 s after the last send", "lost", "N0"),
         ]),
         ("throughput", "2. Aggregate publish throughput (every server publishes flat out; one receiver per server counts every message)",
         [
@@ -60,7 +60,7 @@ public static class Report
             new("/ floor", "ratio", "F2"), new("lost", "lost", "N0"), new("RSS per 1000 conns (MB)", "rss_per_1000_mb", "F1"),
             new("RSS / floor", "rss_ratio", "F2"),
         ]),
-        ("stall", "4. Send-call (commit) durations with N writer processes on one file (ms)",
+        ("stall", "4. Send-call durations (enqueue to commit) of server-side Clients.All sends, N writer processes on one file, 4 send loops each (ms)",
         [
             new("writers", "writers", "N0"), new("sends", "sends", "N0"), new("sends/s", "sends_per_s", "N0"), new("p50", "p50", "F3"),
             new("p99", "p99", "F3"), new("p99.9", "p999", "F3"), new("max", "max", "F1"), new(">= 100 ms", "over_100ms", "N0"),
@@ -85,6 +85,10 @@ public static class Report
             var run = runs[0];
             sb.AppendLine(CultureInfo.InvariantCulture, $"Command: `{run.Command}`, started {run.StartedUtc} UTC");
             sb.AppendLine(CultureInfo.InvariantCulture, $"Machine: {run.Machine}; load average before: {run.LoadBefore}, after: {run.LoadAfter}");
+            if (Environment.GetEnvironmentVariable("BENCH_SOURCE_LABEL") is { Length: > 0 } label)
+            {
+                sb.AppendLine(CultureInfo.InvariantCulture, $"Source: {label}");
+            }
         }
         sb.AppendLine();
 
@@ -107,8 +111,9 @@ public static class Report
             }
             sb.AppendLine(CultureInfo.InvariantCulture, $"### {title}");
             sb.AppendLine();
-            sb.AppendLine("| Setup | " + string.Join(" | ", columns.Select(c => c.Header)) + " |");
-            sb.AppendLine("|---|" + string.Concat(columns.Select(_ => "---|")));
+            var showParam = scenario == "stall";
+            sb.AppendLine("| Setup | " + (showParam ? "load | " : "") + string.Join(" | ", columns.Select(c => c.Header)) + " |");
+            sb.AppendLine("|---|" + (showParam ? "---|" : "") + string.Concat(columns.Select(_ => "---|")));
             foreach (var (setup, param) in keys)
             {
                 var rows = runs.Select(run => run.Results.FirstOrDefault(r => r.Scenario == scenario && r.Setup == setup && r.Param == param)).Where(r => r is not null).ToList();
@@ -117,7 +122,7 @@ public static class Report
                     var values = rows.Where(r => r!.Metrics.ContainsKey(c.Key)).Select(r => r!.Metrics[c.Key]).ToList();
                     return Cell(values, c.Format, multi);
                 });
-                sb.AppendLine(CultureInfo.InvariantCulture, $"| {setup} | {string.Join(" | ", cells)} |");
+                sb.AppendLine(CultureInfo.InvariantCulture, $"| {setup} | {(showParam ? param + " | " : "")}{string.Join(" | ", cells)} |");
             }
             sb.AppendLine();
         }

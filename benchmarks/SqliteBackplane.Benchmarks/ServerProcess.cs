@@ -20,6 +20,7 @@ public sealed class ServerProcess : IAsyncDisposable
         Name = name;
         BaseUri = baseUri;
         HubUri = new Uri($"ws://{baseUri.Authority}{BenchServer.HubPath}");
+        SendHubUri = new Uri($"ws://{baseUri.Authority}{BenchServer.SendHubPath}");
     }
 
     public string Name { get; }
@@ -27,6 +28,8 @@ public sealed class ServerProcess : IAsyncDisposable
     public Uri BaseUri { get; }
 
     public Uri HubUri { get; }
+
+    public Uri SendHubUri { get; }
 
     public int Pid => _process.Id;
 
@@ -46,13 +49,24 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public static async Task<ServerProcess> StartAsync(string mode, string? db, string name)
     {
-        var info = new ProcessStartInfo(Environment.ProcessPath!)
+        // BENCH_SERVER_WRAPPER runs each server under a tool, for investigation, e.g.
+        // "strace -f --seccomp-bpf -e trace=clock_nanosleep -o /tmp/server.strace" or "perf record -g -o /tmp/server.perf".
+        var wrapper = Environment.GetEnvironmentVariable("BENCH_SERVER_WRAPPER")?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
+        var info = new ProcessStartInfo(wrapper.Length > 0 ? wrapper[0] : Environment.ProcessPath!)
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var arg in wrapper.Skip(1))
+        {
+            info.ArgumentList.Add(arg.Replace("{name}", name, StringComparison.Ordinal));
+        }
+        if (wrapper.Length > 0)
+        {
+            info.ArgumentList.Add(Environment.ProcessPath!);
+        }
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
         {
             // Started as "dotnet SqliteBackplane.Benchmarks.dll": start the servers the same way.
