@@ -9,6 +9,12 @@ public sealed class SqliteBackplaneOptions
     /// <summary>The connection string used when none is configured: a file in the working directory.</summary>
     public const string DefaultConnectionString = "Data Source=signalr-backplane.db";
 
+    /// <summary>
+    /// The name of the <see cref="System.Diagnostics.Metrics.Meter"/> the backplane records on (messages published and
+    /// delivered, skipped rows, commit batch size and duration, delivery lag, reader backlog, live nodes, connections).
+    /// </summary>
+    public const string MeterName = "SqliteBackplane";
+
     /// <summary>The table prefix used when none is configured.</summary>
     public const string DefaultTablePrefix = "signalr_";
 

@@ -22,6 +22,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     private readonly LocalSubscriptions _groups = new();
     private readonly LocalSubscriptions _users = new();
     private readonly ClientResultRouter _clientResults = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ConnectionEntry> _entries = new(StringComparer.Ordinal);
     private readonly HubMessageSerializer _serializer;
     private readonly BackplaneNode _node;
     private readonly RowHandler _rowHandler;
@@ -77,6 +78,8 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             _users.Add(connection, userId);
         }
 
+        var entry = new ConnectionEntry();
+        _entries[connection.ConnectionId] = entry;
         try
         {
             await _node.WriteAsync(new RegisterConnectionOperation(_hubName, connection.ConnectionId, connection.UserIdentifier));
@@ -85,6 +88,21 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         {
             // The connection still works for local messages; the file's problem is reported by the write path.
             BackplaneLog.ConnectionRegistrationFailed(_logger, connection.ConnectionId, ex);
+        }
+
+        // SignalR runs the hub's OnDisconnectedAsync before ours: removing the row as soon as the connection aborts
+        // keeps presence answers made from the hub's handler free of the departing connection. Registered after the
+        // row exists, so an already-aborted connection's removal is queued behind its registration.
+        lock (entry)
+        {
+            if (!entry.Disconnected)
+            {
+                entry.AbortRegistration = connection.ConnectionAborted.Register(static state =>
+                {
+                    var (manager, entry, connectionId) = ((SqliteHubLifetimeManager<THub>, ConnectionEntry, string))state!;
+                    manager.StartRemoval(entry, connectionId);
+                }, (this, entry, connection.ConnectionId));
+            }
         }
     }
 
@@ -102,18 +120,38 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             ForwardCompletion(proxied, CompletionMessage.WithError(invocationId, BackplaneErrors.RemoteConnectionDisconnected), protocol: null);
         }
 
-        if (_node.IsStopped)
+        var removal = Task.CompletedTask;
+        if (_entries.TryRemove(connectionId, out var entry))
         {
-            return;
+            CancellationTokenRegistration registration;
+            lock (entry)
+            {
+                entry.Disconnected = true;
+                registration = entry.AbortRegistration;
+            }
+
+            // Dispose waits for a running abort callback; the removal itself is started exactly once.
+            registration.Dispose();
+            removal = StartRemoval(entry, connectionId);
         }
 
         try
         {
-            await _node.WriteAsync(new RemoveConnectionOperation(_hubName, connectionId));
+            await removal;
         }
         catch (Exception ex)
         {
             BackplaneLog.ConnectionRemovalFailed(_logger, connectionId, ex);
+        }
+    }
+
+    private Task StartRemoval(ConnectionEntry entry, string connectionId)
+    {
+        lock (entry)
+        {
+            return entry.Removal ??= _node.IsStopped
+                ? Task.CompletedTask
+                : _node.WriteAsync(new RemoveConnectionOperation(_hubName, connectionId));
         }
     }
 
@@ -383,6 +421,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
                     all.To(connection);
                 }
 
+                all.Report();
                 break;
             case MessageKind.Connections:
                 var direct = new Delivery(this, rowId, envelope);
@@ -396,6 +435,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
                     }
                 }
 
+                direct.Report();
                 break;
             case MessageKind.Groups:
                 DeliverToSubscribers(_groups, rowId, envelope);
@@ -438,6 +478,8 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
                 delivery.To(connection);
             }
         }
+
+        delivery.Report();
     }
 
     private void ApplyClientInvocation(long rowId, Envelope envelope)
@@ -508,6 +550,10 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     {
         private SerializedHubMessage? _message;
 
+        public int Count { get; private set; }
+
+        public readonly void Report() => manager._node.Metrics.Delivered(Count);
+
         public void To(HubConnectionContext connection)
         {
             if (envelope.Excluded.Count > 0 && envelope.Excluded.Contains(connection.ConnectionId))
@@ -522,6 +568,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             }
 
             _message ??= HubMessageSerializer.ToSerializedHubMessage(envelope.Payloads);
+            Count++;
             var write = connection.WriteAsync(_message);
             if (!write.IsCompletedSuccessfully)
             {
@@ -546,6 +593,16 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
 
             return false;
         }
+    }
+
+    /// <summary>Per-connection state: the removal of its rows, started on abort or on disconnect, whichever comes first.</summary>
+    private sealed class ConnectionEntry
+    {
+        public CancellationTokenRegistration AbortRegistration;
+
+        public Task? Removal;
+
+        public bool Disconnected;
     }
 
     /// <summary>A write to a local connection that may run later, on the reader thread, to keep this process's order.</summary>
@@ -599,5 +656,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         public void OnNodeGone(string nodeId) => manager.OnNodeGone(nodeId);
 
         public IReadOnlyList<LocalConnectionSnapshot> SnapshotLocalConnections() => manager.SnapshotLocalConnections();
+
+        public int LocalConnectionCount => manager._connections.Count;
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using SqliteBackplane.Internal.Delivery;
@@ -37,13 +38,36 @@ internal sealed class BackplaneNode : IAsyncDisposable
     private Task? _maintenance;
     private long _startedAtMs;
 
-    public BackplaneNode(SqliteBackplaneOptions options, ILogger logger, TimeProvider? timeProvider = null)
+    public BackplaneNode(SqliteBackplaneOptions options, ILogger logger, IMeterFactory? meterFactory = null)
     {
         _options = options;
         _logger = logger;
-        _timeProvider = timeProvider ?? options.TimeProvider;
+        _timeProvider = options.TimeProvider;
         Database = new BackplaneDatabase(options);
-        Dispatcher = new RowDispatcher(NodeId, _timeProvider, logger);
+        Metrics = new BackplaneMetrics(meterFactory, NodeId, ReaderBacklog, () => _liveNodes, LocalConnectionCount);
+        Dispatcher = new RowDispatcher(NodeId, _timeProvider, logger, Metrics);
+    }
+
+    public BackplaneMetrics Metrics { get; }
+
+    private int _liveNodes = 1;
+
+    private long ReaderBacklog()
+    {
+        var reader = _reader;
+        var cursor = Cursor;
+        return reader is null || cursor is null ? 0 : Math.Max(0, reader.MaxSeenId - cursor.Applied);
+    }
+
+    private int LocalConnectionCount()
+    {
+        var count = 0;
+        foreach (var handler in Dispatcher.Handlers)
+        {
+            count += handler.LocalConnectionCount;
+        }
+
+        return count;
     }
 
     /// <summary>Unique per start of a node, so a restarted process never inherits a dead node's rows.</summary>
@@ -138,15 +162,27 @@ internal sealed class BackplaneNode : IAsyncDisposable
         cursor.RunAfter(last, write);
     }
 
-    public Task<T> QueryAsync<T>(Func<SqliteConnection, T> query, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs a read on the query thread once every write this node queued before the call has committed, so a
+    /// presence answer reflects this process's own connects, disconnects and group changes.
+    /// </summary>
+    public async Task<T> QueryAsync<T>(Func<SqliteConnection, T> query, CancellationToken cancellationToken)
     {
-        return QueryCoreAsync(query, cancellationToken);
-
-        async Task<T> QueryCoreAsync(Func<SqliteConnection, T> work, CancellationToken token)
+        await EnsureStartedAsync().WaitAsync(cancellationToken);
+        WriteOperation? last;
+        lock (_enqueueLock)
         {
-            await EnsureStartedAsync().WaitAsync(token);
-            return await _queries!.RunAsync(work, token);
+            last = _lastWrite;
         }
+
+        if (last is not null && !last.Completion.IsCompleted)
+        {
+            // Only the order matters here; the write's own caller sees its failure.
+            await last.Completion.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default)
+                .WaitAsync(cancellationToken);
+        }
+
+        return await _queries!.RunAsync(query, cancellationToken);
     }
 
     private void Start(TaskCompletionSource completion)
@@ -171,7 +207,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
             }
 
             Cursor = new AppliedCursor(cursorStart);
-            _writer = new WriterLoop(Database, _writeLock, _options, _timeProvider, NodeId, _logger, AfterCommit, AfterBatch);
+            _writer = new WriterLoop(Database, _writeLock, _options, _timeProvider, NodeId, _logger, Metrics, AfterCommit, AfterBatch);
             _writer.Start(connection);
             connection = null;
             _reader = new ReaderLoop(Database, _wake, Dispatcher, Cursor, _options.SafetyPollInterval, _logger, _stopping.Token);
@@ -344,9 +380,21 @@ internal sealed class BackplaneNode : IAsyncDisposable
         wake.Notify(_remoteEndpoints, WakeChannel.WakeSignal);
     }
 
+    // A passive checkpoint every this many commits keeps the WAL short under load, off the writer thread.
+    private const int CommitsPerCheckpoint = 1000;
+    private long _commitsAtLastCheckpoint;
+    private int _checkpointQueued;
+
     // Runs on the writer thread after every batch, committed or not.
     private void AfterBatch()
     {
+        var commits = _writer!.CommitCount;
+        if (commits - _commitsAtLastCheckpoint >= CommitsPerCheckpoint && Interlocked.Exchange(ref _checkpointQueued, 1) == 0)
+        {
+            _commitsAtLastCheckpoint = commits;
+            _ = CheckpointAsync().ContinueWith(_ => Volatile.Write(ref _checkpointQueued, 0), TaskScheduler.Default);
+        }
+
         if (Cursor!.HasDeferred)
         {
             // Direct writes may be waiting on operations that appended nothing: let the reader release them.
@@ -390,6 +438,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
             Enqueue(heartbeat);
             var result = await heartbeat.Task;
             _remoteEndpoints = result.Endpoints;
+            _liveNodes = result.LiveNodes;
             foreach (var dead in result.Reaped)
             {
                 BackplaneLog.NodeReaped(_logger, dead.NodeId, dead.Connections, _options.NodeTimeout);
@@ -409,7 +458,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
 
     private sealed record ReapedNode(string NodeId, string? Endpoint, int Connections);
 
-    private sealed record HeartbeatResult(string[] Endpoints, List<ReapedNode> Reaped, int Revived);
+    private sealed record HeartbeatResult(string[] Endpoints, List<ReapedNode> Reaped, int Revived, int LiveNodes);
 
     // One transaction: prove we are alive, re-register if others declared us dead, and reap nodes that are silent.
     private HeartbeatResult Heartbeat(WriterContext context)
@@ -441,19 +490,12 @@ internal sealed class BackplaneNode : IAsyncDisposable
             reaped.Add(new ReapedNode(deadNodeId, endpoint, RemoveNodeRows(context, deadNodeId)));
         }
 
-        return new HeartbeatResult(ReadEndpoints(context.Connection), reaped, revived);
+        var liveNodes = Convert.ToInt32(context.Scalar(queries.CountNodes), System.Globalization.CultureInfo.InvariantCulture);
+        return new HeartbeatResult(ReadEndpoints(context.Connection), reaped, revived, liveNodes);
     }
 
     // Deletes a node with its connections and groups, and appends a NodeGone row so every reader fails what waits on it.
-    private static int RemoveNodeRows(WriterContext context, string nodeId)
-    {
-        var queries = context.Queries;
-        context.Execute(queries.DeleteGroupsOfNode, ("$node", nodeId));
-        var connections = context.Execute(queries.DeleteConnectionsOfNode, ("$node", nodeId));
-        context.Execute(queries.DeleteNode, ("$node", nodeId));
-        context.AppendMessage("", MessageKind.NodeGone, EnvelopeProtocol.Write(new Envelope { Kind = MessageKind.NodeGone, Targets = [nodeId] }));
-        return connections;
-    }
+    private static int RemoveNodeRows(WriterContext context, string nodeId) => Maintenance.NodeRowRemoval.Remove(context, nodeId);
 
     private int RestoreLocalConnections(WriterContext context)
     {
@@ -625,6 +667,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
     {
         await StopAsync();
         _stopping.Dispose();
+        Metrics.Dispose();
     }
 
     internal static long Timestamp() => Stopwatch.GetTimestamp();

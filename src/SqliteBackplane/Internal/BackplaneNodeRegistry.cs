@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 
 namespace SqliteBackplane.Internal;
@@ -12,13 +13,13 @@ internal static class BackplaneNodeRegistry
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(15);
     private static readonly Dictionary<SqliteBackplaneOptions, Entry> s_nodes = new(ReferenceEqualityComparer.Instance);
 
-    public static BackplaneNode Acquire(SqliteBackplaneOptions options, ILogger logger)
+    public static BackplaneNode Acquire(SqliteBackplaneOptions options, ILogger logger, IMeterFactory? meterFactory = null)
     {
         lock (s_nodes)
         {
             if (!s_nodes.TryGetValue(options, out var entry) || entry.Node.IsStopped)
             {
-                entry = new Entry(new BackplaneNode(options, logger));
+                entry = new Entry(new BackplaneNode(options, logger, meterFactory));
                 s_nodes[options] = entry;
             }
 
@@ -40,7 +41,7 @@ internal static class BackplaneNodeRegistry
             s_nodes.Remove(node.Options);
         }
 
-        node.StopAsync().Wait(StopTimeout);
+        node.DisposeAsync().AsTask().Wait(StopTimeout);
     }
 
     private sealed class Entry(BackplaneNode node)

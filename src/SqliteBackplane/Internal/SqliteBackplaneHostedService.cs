@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -12,19 +13,21 @@ internal sealed class SqliteBackplaneHostedService : IHostedLifecycleService
 {
     private readonly SqliteBackplaneOptions _options;
     private readonly ILogger _logger;
+    private readonly IMeterFactory? _meterFactory;
     private BackplaneNode? _node;
 
-    public SqliteBackplaneHostedService(IOptions<SqliteBackplaneOptions> options, ILoggerFactory loggerFactory)
+    public SqliteBackplaneHostedService(IOptions<SqliteBackplaneOptions> options, ILoggerFactory loggerFactory, IServiceProvider services)
     {
         _options = options.Value;
         _logger = loggerFactory.CreateLogger("SqliteBackplane");
+        _meterFactory = services.GetService(typeof(IMeterFactory)) as IMeterFactory;
     }
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _node = BackplaneNodeRegistry.Acquire(_options, _logger);
+        _node = BackplaneNodeRegistry.Acquire(_options, _logger, _meterFactory);
         await _node.EnsureStartedAsync().WaitAsync(cancellationToken);
     }
 

@@ -11,6 +11,9 @@ internal interface IHubRowHandler
 
     /// <summary>This node's connections to the hub with their users and groups, to re-register after being reaped.</summary>
     IReadOnlyList<LocalConnectionSnapshot> SnapshotLocalConnections();
+
+    /// <summary>How many connections to the hub this node holds.</summary>
+    int LocalConnectionCount { get; }
 }
 
 internal sealed record LocalConnectionSnapshot(string ConnectionId, string? UserId, IReadOnlyList<string> Groups);

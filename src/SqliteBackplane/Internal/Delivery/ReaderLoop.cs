@@ -39,6 +39,9 @@ internal sealed class ReaderLoop
         _stopping = stopping;
     }
 
+    /// <summary>The log's highest id at this reader's last read (for the backlog gauge).</summary>
+    public long MaxSeenId { get; private set; }
+
     public void Start()
     {
         _thread = new Thread(Run) { IsBackground = true, Name = "SqliteBackplane reader" };
@@ -144,7 +147,8 @@ internal sealed class ReaderLoop
         using var reader = select.ExecuteReader();
         while (reader.Read())
         {
-            _rows.Add(new LogRow(reader.GetInt64(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt64(3), reader.GetFieldValue<byte[]>(4)));
+            _rows.Add(new LogRow(reader.GetInt64(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetFieldValue<byte[]>(5)));
+            MaxSeenId = reader.GetInt64(6);
         }
     }
 }

@@ -16,13 +16,15 @@ internal sealed class RowDispatcher
     private readonly string _nodeId;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
+    private readonly BackplaneMetrics _metrics;
     private readonly HashSet<EnvelopeFormatError> _loggedErrors = [];
     private long _expiredSinceLastLog;
     private long _lastExpiredLogTimestamp;
 
-    public RowDispatcher(string nodeId, TimeProvider timeProvider, ILogger logger)
+    public RowDispatcher(string nodeId, TimeProvider timeProvider, ILogger logger, BackplaneMetrics metrics)
     {
         _nodeId = nodeId;
+        _metrics = metrics;
         _timeProvider = timeProvider;
         _logger = logger;
     }
@@ -45,6 +47,11 @@ internal sealed class RowDispatcher
             return;
         }
 
+        if (_metrics.DeliveryLagEnabled)
+        {
+            _metrics.DeliveryLag((now - row.CreatedAtMs) / 1000.0);
+        }
+
         Envelope envelope;
         try
         {
@@ -53,6 +60,7 @@ internal sealed class RowDispatcher
         catch (EnvelopeFormatException ex)
         {
             Interlocked.Increment(ref CorruptRowsSkipped);
+            _metrics.UndecodableSkipped();
             if (_loggedErrors.Add(ex.Error))
             {
                 BackplaneLog.RowSkipped(_logger, row.Id, ex.Error.ToString(), ex.Message);
@@ -93,6 +101,7 @@ internal sealed class RowDispatcher
     private void CountExpired()
     {
         Interlocked.Increment(ref ExpiredRowsSkipped);
+        _metrics.ExpiredSkipped();
         _expiredSinceLastLog++;
         var now = _timeProvider.GetTimestamp();
         if (_lastExpiredLogTimestamp == 0 || _timeProvider.GetElapsedTime(_lastExpiredLogTimestamp, now) >= ExpiredLogInterval)

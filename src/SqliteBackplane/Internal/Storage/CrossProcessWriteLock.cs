@@ -92,13 +92,14 @@ internal sealed class CrossProcessWriteLock : IDisposable
                 return false;
             }
 
-            if (attempt++ < 32)
+            // Other writers hold the lock for tens of microseconds: yield, then sleep in short steps.
+            if (attempt++ < 16)
             {
                 Thread.Yield();
             }
             else
             {
-                Thread.Sleep(1);
+                NativeSleep.Microseconds(50);
             }
 
             if (Flock(fd, LockExclusive | LockNonBlocking) == 0)

@@ -37,7 +37,8 @@ internal sealed class GroupChangeOperation(string hub, string connectionId, stri
     protected override long Run(WriterContext context)
     {
         var queries = context.Queries;
-        if (!connectionIsLocal && context.Scalar(queries.SelectConnectionNode, ("$hub", hub), ("$connection", connectionId)) is null)
+        // A join always checks: a local connection may already be on its way out (its row removed on abort).
+        if ((add || !connectionIsLocal) && context.Scalar(queries.SelectConnectionNode, ("$hub", hub), ("$connection", connectionId)) is null)
         {
             return 0;
         }

@@ -66,12 +66,12 @@ internal static class SqliteNative
 
         if (attempt < 16)
         {
-            // Locks held by our own writers last tens of microseconds: yield first, sleep later.
+            // Most lock holders finish within microseconds: yield first, then sleep in short steps.
             Thread.Yield();
         }
         else
         {
-            Thread.Sleep(1);
+            NativeSleep.Microseconds(attempt < 200 ? 100 : 1000);
         }
 
         return 1;

@@ -61,12 +61,15 @@ internal sealed class SqliteQueries
 
         InsertMessage = $"INSERT INTO {Messages} (hub, kind, node_id, created_at, expires_at, body) VALUES ($hub, $kind, $node, $now, $expires, $body) RETURNING id";
         SelectMaxMessageId = $"SELECT coalesce(max(id), 0) FROM {Messages}";
-        SelectMessagesAfter = $"SELECT id, hub, kind, expires_at, body FROM {Messages} WHERE id > $cursor ORDER BY id LIMIT $limit";
+        SelectMessagesAfter = $"SELECT id, hub, kind, created_at, expires_at, body, (SELECT max(id) FROM {Messages}) FROM {Messages} WHERE id > $cursor ORDER BY id LIMIT $limit";
         DeleteExpiredMessages = $"DELETE FROM {Messages} WHERE id IN (SELECT id FROM {Messages} WHERE expires_at < $now ORDER BY id LIMIT $limit)";
 
         UpsertNode = $"INSERT OR REPLACE INTO {Nodes} (node_id, machine_name, process_id, started_at, heartbeat_at, wake_endpoint) VALUES ($node, $machine, $pid, $started, $now, $endpoint)";
         UpdateHeartbeat = $"UPDATE {Nodes} SET heartbeat_at = $now WHERE node_id = $node";
         SelectDeadNodes = $"SELECT node_id, wake_endpoint FROM {Nodes} WHERE heartbeat_at < $deadline AND node_id <> $node";
+        CountNodes = $"SELECT count(*) FROM {Nodes}";
+        SelectNodeHeartbeats = $"SELECT node_id, heartbeat_at FROM {Nodes}";
+        SelectFirstCreatedAfter = $"SELECT created_at FROM {Messages} WHERE id > $cursor ORDER BY id LIMIT 1";
         SelectWakeEndpoints = $"SELECT wake_endpoint FROM {Nodes} WHERE node_id <> $node AND wake_endpoint IS NOT NULL";
         DeleteNode = $"DELETE FROM {Nodes} WHERE node_id = $node";
         DeleteGroupsOfNode = $"DELETE FROM {Groups} WHERE connection_id IN (SELECT connection_id FROM {Connections} WHERE node_id = $node)";
@@ -110,6 +113,9 @@ internal sealed class SqliteQueries
     public string UpdateHeartbeat { get; }
     public string SelectDeadNodes { get; }
     public string SelectWakeEndpoints { get; }
+    public string CountNodes { get; }
+    public string SelectNodeHeartbeats { get; }
+    public string SelectFirstCreatedAfter { get; }
     public string DeleteNode { get; }
     public string DeleteGroupsOfNode { get; }
     public string DeleteConnectionsOfNode { get; }
@@ -134,4 +140,44 @@ internal sealed class SqliteQueries
     public const string PassiveCheckpoint = "PRAGMA wal_checkpoint(PASSIVE)";
 
     private static string Quote(string identifier) => "\"" + identifier + "\"";
+
+    // Maintenance (SqliteBackplaneMaintenance and the sqlite-backplane tool), built on first use.
+
+    /// <summary>Row counts, log bounds and schema version in one read.</summary>
+    public string SelectStatistics => field ??= $"""
+        SELECT (SELECT count(*) FROM {Messages}),
+               (SELECT count(*) FROM {Messages} WHERE expires_at < $now),
+               (SELECT min(id) FROM {Messages}),
+               (SELECT max(id) FROM {Messages}),
+               (SELECT created_at FROM {Messages} ORDER BY id LIMIT 1),
+               (SELECT count(*) FROM {Nodes}),
+               (SELECT count(*) FROM {Connections}),
+               (SELECT count(*) FROM {Groups}),
+               (SELECT value FROM {Meta} WHERE key = 'schema_version')
+        """;
+
+    /// <summary>Every node with its total connection count across hubs.</summary>
+    public string SelectNodeStatus => field ??= $"""
+        SELECT n.node_id, n.machine_name, n.process_id, n.started_at, n.heartbeat_at, n.wake_endpoint,
+               (SELECT count(*) FROM {Connections} c WHERE c.node_id = n.node_id)
+        FROM {Nodes} n ORDER BY n.started_at, n.node_id
+        """;
+
+    /// <summary>Log rows after a cursor with every column, for <c>sqlite-backplane tail</c>.</summary>
+    public string SelectLogAfter => field ??= $"SELECT id, hub, kind, node_id, created_at, expires_at, body FROM {Messages} WHERE id > $cursor ORDER BY id LIMIT $limit";
+
+    /// <summary>The cursor that leaves the last <c>$count</c> rows of the log to read.</summary>
+    public string SelectCursorBeforeLast => field ??= $"SELECT coalesce(min(id) - 1, (SELECT coalesce(max(id), 0) FROM {Messages})) FROM (SELECT id FROM {Messages} ORDER BY id DESC LIMIT $count)";
+
+    /// <summary>Table prefixes in the file that look like a backplane (they have a meta table), to suggest when the given one has none.</summary>
+    public const string SelectCandidatePrefixes = "SELECT substr(name, 1, length(name) - 4) FROM sqlite_master WHERE type = 'table' AND name LIKE '%meta' ORDER BY name";
+
+    /// <summary>Page count, free pages and page size of the main database.</summary>
+    public const string SelectPageStatistics = "SELECT (SELECT page_count FROM pragma_page_count()), (SELECT freelist_count FROM pragma_freelist_count()), (SELECT page_size FROM pragma_page_size())";
+
+    /// <summary>
+    /// Writes a compacted copy of the whole database to a new, empty file (<c>$path</c>). It only reads the source, in one
+    /// read transaction; an in-place <c>VACUUM</c> would rewrite the live file and its WAL, which replicators cannot follow.
+    /// </summary>
+    public const string VacuumInto = "VACUUM INTO $path";
 }

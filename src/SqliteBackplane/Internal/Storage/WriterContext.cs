@@ -36,6 +36,9 @@ internal sealed class WriterContext : IDisposable
     /// <summary>Whether the current batch appended any message row (readers need waking).</summary>
     public bool AppendedInBatch { get; set; }
 
+    /// <summary>Sends (not group changes or control rows) appended in the current batch.</summary>
+    public int PublishedInBatch { get; set; }
+
     /// <summary>Returns the cached command for <paramref name="sql"/> with its parameters cleared, so it is prepared once.</summary>
     public SqliteCommand Command(string sql)
     {
@@ -62,6 +65,10 @@ internal sealed class WriterContext : IDisposable
         var id = (long)command.ExecuteScalar()!;
         LastAppendedId = id;
         AppendedInBatch = true;
+        if (kind is MessageKind.All or MessageKind.Connections or MessageKind.Groups or MessageKind.Users)
+        {
+            PublishedInBatch++;
+        }
         return id;
     }
 

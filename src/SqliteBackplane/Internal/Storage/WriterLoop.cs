@@ -21,6 +21,7 @@ internal sealed class WriterLoop : IDisposable
     private readonly ILogger _logger;
     private readonly Action<WriterContext> _afterCommit;
     private readonly Action _afterBatch;
+    private readonly BackplaneMetrics _metrics;
     private readonly string _nodeId;
     private readonly long _messageExpiryMs;
     private SqliteConnection? _connection;
@@ -31,7 +32,7 @@ internal sealed class WriterLoop : IDisposable
     private Thread? _thread;
 
     public WriterLoop(BackplaneDatabase database, CrossProcessWriteLock writeLock, SqliteBackplaneOptions options, TimeProvider timeProvider,
-        string nodeId, ILogger logger, Action<WriterContext> afterCommit, Action afterBatch)
+        string nodeId, ILogger logger, BackplaneMetrics metrics, Action<WriterContext> afterCommit, Action afterBatch)
     {
         _database = database;
         _writeLock = writeLock;
@@ -42,6 +43,7 @@ internal sealed class WriterLoop : IDisposable
         _logger = logger;
         _afterCommit = afterCommit;
         _afterBatch = afterBatch;
+        _metrics = metrics;
     }
 
     /// <summary>How many transactions this loop committed; several operations share one under load.</summary>
@@ -150,6 +152,7 @@ internal sealed class WriterLoop : IDisposable
         {
             var error = ex is TimeoutException ? ex : BackplaneErrors.WriteFailed(_database.Path, ex);
             BackplaneLog.WriteFailed(_logger, batch.Count, _database.Path, ex);
+            _metrics.WriteFailed(batch.Count);
             foreach (var operation in batch)
             {
                 operation.Fail(error);
@@ -166,6 +169,7 @@ internal sealed class WriterLoop : IDisposable
     private void CommitBatch(List<WriteOperation> batch)
     {
         var context = _context!;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         if (!_writeLock.TryEnter(_busyTimeout))
         {
             throw BackplaneErrors.WriteLockTimeout(_database.Path, _busyTimeout);
@@ -175,6 +179,7 @@ internal sealed class WriterLoop : IDisposable
         {
             context.NowMs = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
             context.AppendedInBatch = false;
+            context.PublishedInBatch = 0;
             var appendedBefore = context.LastAppendedId;
             _begin!.ExecuteNonQuery();
             try
@@ -205,6 +210,9 @@ internal sealed class WriterLoop : IDisposable
         {
             _writeLock.Exit();
         }
+
+        _metrics.Committed(batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+        _metrics.Published(context.PublishedInBatch);
 
         // Wake readers before completing callers: a caller that awaits its write may immediately wait for the reader.
         _afterCommit(context);

@@ -1,0 +1,114 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using SqliteBackplane.Internal;
+using SqliteBackplane.Internal.Storage;
+
+namespace SqliteBackplane.Health;
+
+/// <summary>
+/// Healthy when the file is writable and this process's reader is current; Degraded when the reader lags or another
+/// node's heartbeat is late; Unhealthy when the database cannot be written. The description says why.
+/// </summary>
+internal sealed class SqliteBackplaneHealthCheck : IHealthCheck, IDisposable
+{
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly BackplaneNode _node;
+    private readonly TimeSpan _maxReaderLag;
+
+    public SqliteBackplaneHealthCheck(IOptions<SqliteBackplaneOptions> options, ILoggerFactory loggerFactory, TimeSpan maxReaderLag)
+    {
+        _node = BackplaneNodeRegistry.Acquire(options.Value, loggerFactory.CreateLogger("SqliteBackplane"));
+        _maxReaderLag = maxReaderLag;
+    }
+
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var path = _node.Database.Path;
+        var data = new Dictionary<string, object> { ["database"] = path, ["node"] = _node.NodeId };
+        try
+        {
+            await _node.EnsureStartedAsync().WaitAsync(ProbeTimeout, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return new HealthCheckResult(context.Registration.FailureStatus, $"The SQLite backplane could not start on '{path}': {ex.Message}", ex, data);
+        }
+
+        try
+        {
+            // A real write through the writer loop: the same path every send takes.
+            await _node.WriteAsync(new DelegateWriteOperation<int>(w =>
+                w.Execute(w.Queries.UpdateHeartbeat, ("$node", w.NodeId), ("$now", w.NowMs)))).WaitAsync(ProbeTimeout, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return new HealthCheckResult(context.Registration.FailureStatus, $"The SQLite backplane database '{path}' cannot be written: {ex.Message}", ex, data);
+        }
+
+        var applied = _node.Cursor!.Applied;
+        Snapshot snapshot;
+        try
+        {
+            snapshot = await _node.QueryAsync(c => ReadSnapshot(c, _node.Database.Queries, applied), cancellationToken).WaitAsync(ProbeTimeout, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return HealthCheckResult.Degraded($"The SQLite backplane database '{path}' is writable but could not be read: {ex.Message}", ex, data);
+        }
+
+        var now = _node.Options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+        var problems = new List<string>();
+        var lag = snapshot.OldestUnreadCreatedAtMs is { } created ? TimeSpan.FromMilliseconds(Math.Max(0, now - created)) : TimeSpan.Zero;
+        data["readerPosition"] = applied;
+        data["readerLag"] = lag;
+        data["liveNodes"] = snapshot.Nodes.Count;
+        if (lag > _maxReaderLag)
+        {
+            problems.Add($"this process's reader is {lag.TotalSeconds:0.0} s behind the log (more than {_maxReaderLag.TotalSeconds:0.0} s)");
+        }
+
+        var staleAfter = _node.Options.HeartbeatInterval * 2;
+        foreach (var (nodeId, heartbeatAtMs) in snapshot.Nodes)
+        {
+            var silence = TimeSpan.FromMilliseconds(Math.Max(0, now - heartbeatAtMs));
+            if (nodeId != _node.NodeId && silence > staleAfter)
+            {
+                problems.Add($"node {nodeId} has sent no heartbeat for {silence.TotalSeconds:0.0} s (it is reaped after {_node.Options.NodeTimeout.TotalSeconds:0.0} s)");
+            }
+        }
+
+        return problems.Count == 0
+            ? HealthCheckResult.Healthy($"The SQLite backplane on '{path}' is writable and this process's reader is current.", data)
+            : HealthCheckResult.Degraded($"The SQLite backplane on '{path}' is writable, but {string.Join("; ", problems)}.", data: data);
+    }
+
+    private sealed record Snapshot(long? OldestUnreadCreatedAtMs, List<(string NodeId, long HeartbeatAtMs)> Nodes);
+
+    private static Snapshot ReadSnapshot(Microsoft.Data.Sqlite.SqliteConnection connection, SqliteQueries queries, long applied)
+    {
+        long? oldestUnread;
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText = queries.SelectFirstCreatedAfter;
+            command.Parameters.AddWithValue("$cursor", applied);
+            oldestUnread = command.ExecuteScalar() is long value ? value : null;
+        }
+
+        var nodes = new List<(string, long)>();
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText = queries.SelectNodeHeartbeats;
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                nodes.Add((reader.GetString(0), reader.GetInt64(1)));
+            }
+        }
+
+        return new Snapshot(oldestUnread, nodes);
+    }
+
+    public void Dispose() => BackplaneNodeRegistry.Release(_node);
+}

@@ -1,0 +1,87 @@
+using System.Diagnostics.Metrics;
+
+namespace SqliteBackplane.Internal;
+
+/// <summary>
+/// The backplane's instruments, on the meter <see cref="SqliteBackplaneOptions.MeterName"/> (documented in
+/// docs/observability.md). One instance per node; recording is a no-op when nothing listens.
+/// </summary>
+internal sealed class BackplaneMetrics : IDisposable
+{
+    private readonly Meter _meter;
+    private readonly Counter<long> _published;
+    private readonly Counter<long> _delivered;
+    private readonly Counter<long> _expiredSkipped;
+    private readonly Counter<long> _undecodableSkipped;
+    private readonly Counter<long> _writeFailures;
+    private readonly Histogram<int> _batchSize;
+    private readonly Histogram<double> _commitDuration;
+    private readonly Histogram<double> _deliveryLag;
+
+    public BackplaneMetrics(IMeterFactory? meterFactory, string nodeId, Func<long> readerBacklog, Func<int> liveNodes, Func<int> connections)
+    {
+        var options = new MeterOptions(SqliteBackplaneOptions.MeterName)
+        {
+            Version = typeof(BackplaneMetrics).Assembly.GetName().Version?.ToString(),
+            Tags = [new("sqlitebackplane.node.id", nodeId)],
+        };
+        _meter = meterFactory?.Create(options) ?? new Meter(options);
+
+        _published = _meter.CreateCounter<long>("sqlitebackplane.messages.published", "{message}",
+            "Messages this node appended to the log (sends to all, connections, groups or users).");
+        _delivered = _meter.CreateCounter<long>("sqlitebackplane.messages.delivered", "{delivery}",
+            "Messages this node's reader handed to local connections.");
+        _expiredSkipped = _meter.CreateCounter<long>("sqlitebackplane.rows.expired", "{row}",
+            "Rows the reader skipped because they expired before it read them.");
+        _undecodableSkipped = _meter.CreateCounter<long>("sqlitebackplane.rows.undecodable", "{row}",
+            "Rows the reader skipped because their envelope could not be decoded.");
+        _writeFailures = _meter.CreateCounter<long>("sqlitebackplane.write.failures", "{operation}",
+            "Write operations that failed (the caller received the exception).");
+        _batchSize = _meter.CreateHistogram<int>("sqlitebackplane.commit.batch_size", "{operation}",
+            "Write operations committed together in one transaction.");
+        _commitDuration = _meter.CreateHistogram<double>("sqlitebackplane.commit.duration", "s",
+            "Time from taking the write lock to the end of COMMIT.");
+        _deliveryLag = _meter.CreateHistogram<double>("sqlitebackplane.delivery.lag", "s",
+            "Time from a row's commit to its dispatch by this node's reader.");
+        _meter.CreateObservableGauge("sqlitebackplane.reader.backlog", readerBacklog, "{row}",
+            "Rows known to be in the log that this node's reader has not dispatched yet.");
+        _meter.CreateObservableGauge("sqlitebackplane.nodes.live", liveNodes, "{node}",
+            "Nodes registered on the file at this node's last heartbeat, this one included.");
+        _meter.CreateObservableGauge("sqlitebackplane.connections", connections, "{connection}",
+            "Connections held by this node, over all hubs.");
+    }
+
+    public void Published(int count)
+    {
+        if (count > 0)
+        {
+            _published.Add(count);
+        }
+    }
+
+    public void Delivered(int count)
+    {
+        if (count > 0)
+        {
+            _delivered.Add(count);
+        }
+    }
+
+    public void ExpiredSkipped() => _expiredSkipped.Add(1);
+
+    public void UndecodableSkipped() => _undecodableSkipped.Add(1);
+
+    public void WriteFailed(int operations) => _writeFailures.Add(operations);
+
+    public void Committed(int operations, TimeSpan duration)
+    {
+        _batchSize.Record(operations);
+        _commitDuration.Record(duration.TotalSeconds);
+    }
+
+    public bool DeliveryLagEnabled => _deliveryLag.Enabled;
+
+    public void DeliveryLag(double seconds) => _deliveryLag.Record(Math.Max(0, seconds));
+
+    public void Dispose() => _meter.Dispose();
+}
