@@ -1,0 +1,26 @@
+using SqliteBackplane.Internal.Messaging;
+using SqliteBackplane.Internal.Storage;
+
+namespace SqliteBackplane.Maintenance;
+
+/// <summary>
+/// Removes a node from the file: the reaper of every live node, graceful shutdown and
+/// <c>SqliteBackplaneMaintenance.DeleteDeadNodesAsync</c> all go through here, so they leave the same trace.
+/// </summary>
+internal static class NodeRowRemoval
+{
+    /// <summary>
+    /// Deletes the node with its connections and groups, and appends a <see cref="MessageKind.NodeGone"/> row so every
+    /// reader fails what waits on it (client results). Runs inside the caller's write transaction. Returns the number of
+    /// connections removed.
+    /// </summary>
+    public static int Remove(WriterContext context, string nodeId)
+    {
+        var queries = context.Queries;
+        context.Execute(queries.DeleteGroupsOfNode, ("$node", nodeId));
+        var connections = context.Execute(queries.DeleteConnectionsOfNode, ("$node", nodeId));
+        context.Execute(queries.DeleteNode, ("$node", nodeId));
+        context.AppendMessage("", MessageKind.NodeGone, EnvelopeProtocol.Write(new Envelope { Kind = MessageKind.NodeGone, Targets = [nodeId] }));
+        return connections;
+    }
+}
