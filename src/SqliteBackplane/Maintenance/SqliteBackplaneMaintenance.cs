@@ -1,0 +1,552 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+using SqliteBackplane.Internal;
+using SqliteBackplane.Internal.Delivery;
+using SqliteBackplane.Internal.Storage;
+using SqliteBackplane.Maintenance;
+
+namespace SqliteBackplane;
+
+/// <summary>
+/// Maintenance of a backplane file on demand: delete expired rows and dead nodes now, report statistics, and write a
+/// compacted copy. Works with or without a host: construct it from the same <see cref="SqliteBackplaneOptions"/> the
+/// application uses (the <c>sqlite-backplane</c> command-line tool does), or resolve it from dependency injection.
+/// </summary>
+/// <remarks>
+/// It opens a connection per call and never starts a node, so it does not appear in the nodes table. Writes take the
+/// same cross-process lock as the backplane's writers, in short transactions. It never creates, deletes or replaces the
+/// database or its <c>-wal</c> and <c>-shm</c> files, never runs an in-place <c>VACUUM</c> and never checkpoints.
+/// </remarks>
+public sealed partial class SqliteBackplaneMaintenance
+{
+    /// <summary>Rows deleted per write transaction, as the nodes' own cleanup does.</summary>
+    internal const int DeleteBatchSize = 500;
+
+    /// <summary>The node id recorded on rows this class appends (NodeGone); no node ever has it.</summary>
+    internal const string MaintenanceNodeId = "maintenance";
+
+    // SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE: when this connection happens to be the last one on the file, closing it must
+    // not checkpoint and delete the WAL behind a replicator's back.
+    private const int DbConfigNoCheckpointOnClose = 1010;
+
+    private readonly BackplaneDatabase _database;
+    private readonly string _tablePrefix;
+    private readonly TimeSpan _nodeTimeout;
+    private readonly TimeSpan _busyTimeout;
+    private readonly long _messageExpiryMs;
+    private readonly TimeProvider _timeProvider;
+
+    /// <summary>Creates the maintenance API for the backplane file and table prefix named by <paramref name="options"/>.</summary>
+    /// <param name="options">
+    /// The backplane options: <see cref="SqliteBackplaneOptions.ConnectionString"/> and <see cref="SqliteBackplaneOptions.TablePrefix"/>
+    /// name the tables; <see cref="SqliteBackplaneOptions.NodeTimeout"/> decides which nodes are dead;
+    /// <see cref="SqliteBackplaneOptions.BusyTimeout"/> bounds waits for the write lock. The values are read once, here.
+    /// </param>
+    /// <exception cref="OptionsValidationException">The options are invalid; the message names each problem.</exception>
+    public SqliteBackplaneMaintenance(SqliteBackplaneOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        SqliteBackplaneOptionsValidator.ThrowIfInvalid(options);
+        _database = new BackplaneDatabase(options);
+        _tablePrefix = options.TablePrefix;
+        _nodeTimeout = options.NodeTimeout;
+        _busyTimeout = options.BusyTimeout;
+        _messageExpiryMs = (long)options.MessageExpiry.TotalMilliseconds;
+        _timeProvider = options.TimeProvider;
+    }
+
+    /// <summary>Creates the maintenance API from the application's configured options (the constructor dependency injection uses).</summary>
+    /// <param name="options">The configured backplane options.</param>
+    public SqliteBackplaneMaintenance(IOptions<SqliteBackplaneOptions> options)
+        : this((options ?? throw new ArgumentNullException(nameof(options))).Value)
+    {
+    }
+
+    /// <summary>Gets the full path of the backplane database file.</summary>
+    public string DatabasePath => _database.Path;
+
+    /// <summary>Gets the table prefix of the backplane tables this instance maintains.</summary>
+    public string TablePrefix => _tablePrefix;
+
+    internal SqliteQueries Queries => _database.Queries;
+
+    /// <summary>
+    /// Deletes every message row past its expiry now, in transactions of at most 500 rows, releasing the write lock
+    /// between them so that live nodes keep writing. Rows that have not expired are never touched.
+    /// </summary>
+    /// <param name="cancellationToken">Stops between transactions; rows already deleted stay deleted.</param>
+    /// <returns>The number of rows deleted.</returns>
+    /// <exception cref="InvalidOperationException">The file is missing, not a SQLite database, or has no backplane tables with the prefix.</exception>
+    /// <exception cref="TimeoutException">The write lock stayed taken longer than <see cref="SqliteBackplaneOptions.BusyTimeout"/>.</exception>
+    public Task<int> DeleteExpiredMessagesAsync(CancellationToken cancellationToken = default) =>
+        RunAsync(token =>
+        {
+            using var connection = OpenBackplane();
+            using var writeLock = new CrossProcessWriteLock(_database.Path);
+            using var context = NewWriterContext(connection);
+            var total = 0;
+            while (true)
+            {
+                token.ThrowIfCancellationRequested();
+                var deleted = InWriteTransaction(writeLock, context, () =>
+                    context.Execute(Queries.DeleteExpiredMessages, ("$now", context.NowMs), ("$limit", DeleteBatchSize)));
+                total += deleted;
+                if (deleted < DeleteBatchSize)
+                {
+                    return total;
+                }
+
+                // flock is not fair: pause so a waiting node writer takes the lock before the next batch.
+                Thread.Sleep(1);
+            }
+        }, cancellationToken);
+
+    /// <summary>
+    /// Removes now every node whose heartbeat is older than <see cref="SqliteBackplaneOptions.NodeTimeout"/>, with its
+    /// connections and group memberships, exactly as a live node's reaper would: each removal appends a NodeGone row, so
+    /// client results waiting on that node fail at once in every process. One transaction per node.
+    /// </summary>
+    /// <param name="cancellationToken">Stops between nodes; nodes already removed stay removed.</param>
+    /// <returns>The nodes removed, each with the number of connections removed with it.</returns>
+    /// <exception cref="InvalidOperationException">The file is missing, not a SQLite database, or has no backplane tables with the prefix.</exception>
+    /// <exception cref="TimeoutException">The write lock stayed taken longer than <see cref="SqliteBackplaneOptions.BusyTimeout"/>.</exception>
+    public Task<IReadOnlyList<SqliteBackplaneNodeStatus>> DeleteDeadNodesAsync(CancellationToken cancellationToken = default) =>
+        RunAsync<IReadOnlyList<SqliteBackplaneNodeStatus>>(token =>
+        {
+            using var connection = OpenBackplane();
+            using var writeLock = new CrossProcessWriteLock(_database.Path);
+            using var context = NewWriterContext(connection);
+            var removed = new List<SqliteBackplaneNodeStatus>();
+            while (true)
+            {
+                token.ThrowIfCancellationRequested();
+
+                // Read and delete in the same transaction, so a node that heartbeats in between is never removed.
+                var gone = InWriteTransaction(writeLock, context, () =>
+                {
+                    var dead = ReadNodes(connection, context.NowMs).FirstOrDefault(n => !n.Status.IsLive);
+                    if (dead.Status is null)
+                    {
+                        return default;
+                    }
+
+                    var connections = NodeRowRemoval.Remove(context, dead.Status.NodeId);
+                    return (Status: WithConnectionCount(dead.Status, connections), dead.WakeEndpoint);
+                });
+
+                if (gone.Status is null)
+                {
+                    return removed;
+                }
+
+                removed.Add(gone.Status);
+                SocketWakeChannel.DeleteStaleEndpoint(gone.WakeEndpoint);
+            }
+        }, cancellationToken);
+
+    /// <summary>Lists every node on the file, live or not, with its heartbeat age and connection count.</summary>
+    /// <param name="cancellationToken">Cancels the call before it reads.</param>
+    /// <returns>The nodes, ordered by start time.</returns>
+    /// <exception cref="InvalidOperationException">The file is missing, not a SQLite database, or has no backplane tables with the prefix.</exception>
+    public Task<IReadOnlyList<SqliteBackplaneNodeStatus>> GetNodesAsync(CancellationToken cancellationToken = default) =>
+        RunAsync<IReadOnlyList<SqliteBackplaneNodeStatus>>(_ =>
+        {
+            using var connection = OpenBackplane();
+            return Read(() => ReadNodes(connection, NowMs()).Select(n => n.Status).ToList());
+        }, cancellationToken);
+
+    /// <summary>
+    /// Reports row counts per table, file and WAL sizes, the oldest row's age, the nodes and the schema version. The
+    /// counts come from one short read transaction; nothing is written.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the call before it reads.</param>
+    /// <returns>The statistics.</returns>
+    /// <exception cref="InvalidOperationException">The file is missing, not a SQLite database, or has no backplane tables with the prefix.</exception>
+    public Task<SqliteBackplaneStatistics> GetStatisticsAsync(CancellationToken cancellationToken = default) =>
+        RunAsync(_ =>
+        {
+            using var connection = OpenBackplane();
+            var now = NowMs();
+            return Read(() =>
+            {
+                Execute(connection, "BEGIN");
+                try
+                {
+                    using var command = Command(connection, Queries.SelectStatistics, ("$now", now));
+                    using var reader = command.ExecuteReader();
+                    reader.Read();
+                    long? oldestCreatedAt = reader.IsDBNull(4) ? null : reader.GetInt64(4);
+                    var version = reader.IsDBNull(8) ? "0" : reader.GetString(8);
+                    var nodes = ReadNodes(connection, now).Select(n => n.Status).ToList();
+                    var (pageCount, freePages, pageSize) = ReadPages(connection);
+                    return new SqliteBackplaneStatistics
+                    {
+                        DatabasePath = _database.Path,
+                        TablePrefix = _tablePrefix,
+                        SchemaVersion = int.TryParse(version, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed : 0,
+                        CapturedAt = DateTimeOffset.FromUnixTimeMilliseconds(now),
+                        FileSizeBytes = Math.Max(FileLength(_database.Path), pageCount * pageSize),
+                        WalSizeBytes = FileLength(_database.Path + "-wal"),
+                        FreeBytes = freePages * pageSize,
+                        MessageCount = reader.GetInt64(0),
+                        ExpiredMessageCount = reader.GetInt64(1),
+                        FirstMessageId = reader.IsDBNull(2) ? null : reader.GetInt64(2),
+                        LastMessageId = reader.IsDBNull(3) ? null : reader.GetInt64(3),
+                        OldestMessageAge = oldestCreatedAt is { } created ? TimeSpan.FromMilliseconds(Math.Max(0, now - created)) : null,
+                        NodeCount = reader.GetInt64(5),
+                        ConnectionCount = reader.GetInt64(6),
+                        GroupMembershipCount = reader.GetInt64(7),
+                        Nodes = nodes,
+                    };
+                }
+                finally
+                {
+                    Execute(connection, "COMMIT");
+                }
+            });
+        }, cancellationToken);
+
+    /// <summary>
+    /// Writes a compacted copy of the whole database file (every table in it, not only the backplane's) to a new file
+    /// with SQLite's <c>VACUUM INTO</c>. The live database, its <c>-wal</c> and <c>-shm</c> files are only read, never
+    /// changed, replaced or deleted: swapping the copy in is left to the operator, with every process stopped.
+    /// </summary>
+    /// <param name="destinationPath">Where to write the copy: a path that does not exist yet (or an empty file), in an existing directory.</param>
+    /// <param name="force">
+    /// Copy even when nodes are live. The copy is consistent, but rows written after it are not in it, and swapping it in
+    /// while those nodes run would corrupt their view of the file. Without it, live nodes make the call fail.
+    /// </param>
+    /// <param name="cancellationToken">Interrupts the copy; the partial copy is deleted.</param>
+    /// <returns>The paths and sizes.</returns>
+    /// <exception cref="InvalidOperationException">Nodes are live and <paramref name="force"/> is false; or the file is missing, not a SQLite database, or has no backplane tables with the prefix.</exception>
+    /// <exception cref="ArgumentException"><paramref name="destinationPath"/> is the live database or one of its companion files.</exception>
+    /// <exception cref="IOException"><paramref name="destinationPath"/> exists and is not empty.</exception>
+    public Task<SqliteBackplaneCompaction> CompactIntoAsync(string destinationPath, bool force = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(destinationPath);
+        var destination = Path.GetFullPath(destinationPath);
+        var source = _database.Path;
+        var comparison = OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase;
+        string[] companions = [source, source + "-wal", source + "-shm", source + "-journal", source + "-backplane.lock"];
+        if (companions.Any(path => string.Equals(path, destination, comparison)))
+        {
+            throw MaintenanceErrors.DestinationIsSource(destination);
+        }
+
+        return RunAsync(token =>
+        {
+            if (!Directory.Exists(Path.GetDirectoryName(destination)))
+            {
+                throw MaintenanceErrors.DestinationDirectoryMissing(destination);
+            }
+
+            if (File.Exists(destination) && new FileInfo(destination).Length > 0)
+            {
+                throw MaintenanceErrors.DestinationExists(destination);
+            }
+
+            using var connection = OpenBackplane();
+            var live = Read(() => ReadNodes(connection, NowMs()).Select(n => n.Status).Where(n => n.IsLive).ToList());
+            if (live.Count > 0 && !force)
+            {
+                throw MaintenanceErrors.NodesLive(source, live);
+            }
+
+            var sourceBytes = FileLength(source) + FileLength(source + "-wal");
+            var created = CreateOwnerOnly(destination);
+            try
+            {
+                using var interrupt = token.Register(() => SQLitePCL.raw.sqlite3_interrupt(connection.Handle));
+                using var command = Command(connection, SqliteQueries.VacuumInto, ("$path", destination));
+                command.CommandTimeout = 0;
+                command.ExecuteNonQuery();
+            }
+            catch (Exception ex)
+            {
+                if (created)
+                {
+                    // Only the file this call created a moment ago: never the live database.
+                    TryDelete(destination);
+                }
+
+                if (ex is SqliteException { SqliteErrorCode: SqliteInterrupt } && token.IsCancellationRequested)
+                {
+                    throw new OperationCanceledException(token);
+                }
+
+                throw ex is SqliteException ? MaintenanceErrors.ReadFailed(source, ex) : ex;
+            }
+
+            return new SqliteBackplaneCompaction
+            {
+                SourcePath = source,
+                DestinationPath = destination,
+                SourceBytes = sourceBytes,
+                DestinationBytes = FileLength(destination),
+                LiveNodeCount = live.Count,
+            };
+        }, cancellationToken);
+    }
+
+    private const int SqliteInterrupt = 9;
+
+    /// <summary>
+    /// Opens a configured connection to the file after checking that it exists, is a SQLite database and holds the
+    /// backplane tables with the prefix. Never creates the file.
+    /// </summary>
+    internal SqliteConnection OpenBackplane()
+    {
+        var path = _database.Path;
+        if (!File.Exists(path))
+        {
+            throw MaintenanceErrors.DatabaseMissing(path);
+        }
+
+        SqliteConnection connection;
+        try
+        {
+            connection = _database.Open();
+        }
+        catch (InvalidOperationException ex) when (ex.InnerException is SqliteException { SqliteErrorCode: BackplaneErrors.SqliteNotADatabase or BackplaneErrors.SqliteCorrupt } sqlite)
+        {
+            throw MaintenanceErrors.NotADatabase(path, sqlite);
+        }
+
+        try
+        {
+            SQLitePCL.raw.sqlite3_db_config(connection.Handle, DbConfigNoCheckpointOnClose, 1, out _);
+            if (CountTables(connection, Queries) < 5)
+            {
+                throw MaintenanceErrors.NoTables(path, _tablePrefix, CandidatePrefixes(connection));
+            }
+
+            var version = Convert.ToString(Scalar(connection, Queries.SelectSchemaVersion), CultureInfo.InvariantCulture);
+            if (!int.TryParse(version, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) || parsed > SqliteQueries.SchemaVersion)
+            {
+                throw BackplaneErrors.SchemaTooNew(path, version ?? "(missing)");
+            }
+
+            return connection;
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode is BackplaneErrors.SqliteNotADatabase or BackplaneErrors.SqliteCorrupt)
+        {
+            connection.Dispose();
+            throw MaintenanceErrors.NotADatabase(path, ex);
+        }
+        catch (SqliteException ex)
+        {
+            connection.Dispose();
+            throw MaintenanceErrors.ReadFailed(path, ex);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    internal long NowMs() => _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private static long CountTables(SqliteConnection connection, SqliteQueries queries) =>
+        Convert.ToInt64(Scalar(connection, queries.CountBackplaneTables), CultureInfo.InvariantCulture);
+
+    // Prefixes whose five tables all exist, to suggest when the configured prefix has none.
+    private List<string> CandidatePrefixes(SqliteConnection connection)
+    {
+        var candidates = new List<string>();
+        using (var command = Command(connection, SqliteQueries.SelectCandidatePrefixes))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                candidates.Add(reader.GetString(0));
+            }
+        }
+
+        // Validated like the option before it goes into SQL.
+        return candidates.Where(p => p != _tablePrefix && TablePrefixPattern().IsMatch(p) && CountTables(connection, new SqliteQueries(p)) == 5).ToList();
+    }
+
+    private WriterContext NewWriterContext(SqliteConnection connection) =>
+        new(connection, Queries, MaintenanceNodeId, _messageExpiryMs);
+
+    // One short write transaction inside the cross-process lock, as the nodes' writers run theirs.
+    private T InWriteTransaction<T>(CrossProcessWriteLock writeLock, WriterContext context, Func<T> work)
+    {
+        if (!writeLock.TryEnter(_busyTimeout))
+        {
+            throw BackplaneErrors.WriteLockTimeout(_database.Path, _busyTimeout);
+        }
+
+        var connection = context.Connection;
+        try
+        {
+            context.NowMs = NowMs();
+            Execute(connection, "BEGIN IMMEDIATE");
+            try
+            {
+                var result = work();
+                Execute(connection, "COMMIT");
+                return result;
+            }
+            catch
+            {
+                if (SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) == 0)
+                {
+                    Execute(connection, "ROLLBACK");
+                }
+
+                throw;
+            }
+        }
+        catch (SqliteException ex)
+        {
+            throw BackplaneErrors.WriteFailed(_database.Path, ex);
+        }
+        finally
+        {
+            writeLock.Exit();
+        }
+    }
+
+    private T Read<T>(Func<T> work)
+    {
+        try
+        {
+            return work();
+        }
+        catch (SqliteException ex)
+        {
+            throw ex.SqliteErrorCode is BackplaneErrors.SqliteNotADatabase or BackplaneErrors.SqliteCorrupt
+                ? MaintenanceErrors.NotADatabase(_database.Path, ex)
+                : MaintenanceErrors.ReadFailed(_database.Path, ex);
+        }
+    }
+
+    private List<(SqliteBackplaneNodeStatus Status, string? WakeEndpoint)> ReadNodes(SqliteConnection connection, long nowMs)
+    {
+        var deadline = nowMs - (long)_nodeTimeout.TotalMilliseconds;
+        using var command = Command(connection, Queries.SelectNodeStatus);
+        using var reader = command.ExecuteReader();
+        var nodes = new List<(SqliteBackplaneNodeStatus, string?)>();
+        while (reader.Read())
+        {
+            var heartbeat = reader.GetInt64(4);
+            nodes.Add((new SqliteBackplaneNodeStatus
+            {
+                NodeId = reader.GetString(0),
+                MachineName = reader.GetString(1),
+                ProcessId = reader.GetInt32(2),
+                StartedAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)),
+                LastHeartbeat = DateTimeOffset.FromUnixTimeMilliseconds(heartbeat),
+                HeartbeatAge = TimeSpan.FromMilliseconds(Math.Max(0, nowMs - heartbeat)),
+                // The reapers' rule: dead when heartbeat_at < now - NodeTimeout.
+                IsLive = heartbeat >= deadline,
+                ConnectionCount = reader.GetInt32(6),
+            }, reader.IsDBNull(5) ? null : reader.GetString(5)));
+        }
+
+        return nodes;
+    }
+
+    private static SqliteBackplaneNodeStatus WithConnectionCount(SqliteBackplaneNodeStatus node, int connections) => new()
+    {
+        NodeId = node.NodeId,
+        MachineName = node.MachineName,
+        ProcessId = node.ProcessId,
+        StartedAt = node.StartedAt,
+        LastHeartbeat = node.LastHeartbeat,
+        HeartbeatAge = node.HeartbeatAge,
+        IsLive = false,
+        ConnectionCount = connections,
+    };
+
+    private static (long PageCount, long FreePages, long PageSize) ReadPages(SqliteConnection connection)
+    {
+        using var command = Command(connection, SqliteQueries.SelectPageStatistics);
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+    }
+
+    private static Task<T> RunAsync<T>(Func<CancellationToken, T> work, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<T>(cancellationToken);
+        }
+
+        // SQLite is synchronous: run the blocking work on a thread of its own, never on the caller's.
+        return Task.Factory.StartNew(() => work(cancellationToken), cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    private static SqliteCommand Command(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return command;
+    }
+
+    private static void Execute(SqliteConnection connection, string sql)
+    {
+        using var command = Command(connection, sql);
+        command.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(SqliteConnection connection, string sql)
+    {
+        using var command = Command(connection, sql);
+        return command.ExecuteScalar();
+    }
+
+    private static long FileLength(string path)
+    {
+        try
+        {
+            return File.Exists(path) ? new FileInfo(path).Length : 0;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    // The copy holds message payloads like the original: readable by the owner only. Returns whether this call created it.
+    private static bool CreateOwnerOnly(string path)
+    {
+        if (File.Exists(path))
+        {
+            return false;
+        }
+
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using var _ = new FileStream(path, options);
+        return true;
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,63}$", RegexOptions.CultureInvariant)]
+    private static partial Regex TablePrefixPattern();
+}
