@@ -88,6 +88,15 @@ public sealed class SqliteBackplaneOptions
     /// </summary>
     public int MaxMessageBytes { get; set; } = 16 * 1024 * 1024;
 
+    /// <summary>
+    /// Gets the keys that encrypt message payloads at rest (AES-256-GCM; each key, a string of any length, is derived
+    /// to 256 bits). The first key encrypts; all are tried to decrypt, so keys rotate without downtime: add the new key
+    /// as the second everywhere, then make it the first, then remove the old one. Connection ids, group names and user
+    /// ids stay readable because readers route on them. A row no key can decrypt is skipped, counted and logged.
+    /// Empty (the default) stores payloads unencrypted.
+    /// </summary>
+    public IList<string> EncryptionKeys { get; } = new List<string>();
+
     /// <summary>The clock for heartbeats, expiry and cleanup; tests replace it.</summary>
     internal TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }

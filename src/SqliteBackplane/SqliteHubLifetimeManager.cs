@@ -289,7 +289,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             else
             {
                 var payloads = Serialize(invocation);
-                var owner = await _node.WriteAsync(new ClientInvocationOperation(_hubName, connectionId, invocationId, payloads, pending));
+                var owner = await _node.WriteAsync(new ClientInvocationOperation(_hubName, connectionId, invocationId, payloads, pending, _node.Protection));
                 if (owner is null)
                 {
                     throw BackplaneErrors.ConnectionDoesNotExist(connectionId);
@@ -358,7 +358,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             Excluded = excluded,
             Payloads = Serialize(new InvocationMessage(methodName, args)),
         };
-        return _node.WriteAsync(new AppendMessageOperation(_hubName, kind, EnvelopeProtocol.Write(envelope)));
+        return _node.WriteAsync(new AppendMessageOperation(_hubName, kind, EnvelopeProtocol.Write(envelope, _node.Protection)));
     }
 
     private ProtocolPayload[] Serialize(HubMessage message)
@@ -400,7 +400,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
                 InvocationId = completion.InvocationId,
                 Payloads = [new ProtocolPayload(protocol.Name, protocol.GetMessageBytes(completion))],
             };
-            await _node.WriteAsync(new AppendMessageOperation(_hubName, MessageKind.ClientCompletion, EnvelopeProtocol.Write(envelope)));
+            await _node.WriteAsync(new AppendMessageOperation(_hubName, MessageKind.ClientCompletion, EnvelopeProtocol.Write(envelope, _node.Protection)));
         }
         catch (Exception ex)
         {

@@ -44,11 +44,15 @@ internal sealed class BackplaneNode : IAsyncDisposable
         _logger = logger;
         _timeProvider = options.TimeProvider;
         Database = new BackplaneDatabase(options);
+        Protection = PayloadProtection.Create(options.EncryptionKeys);
         Metrics = new BackplaneMetrics(meterFactory, NodeId, ReaderBacklog, () => _liveNodes, LocalConnectionCount);
-        Dispatcher = new RowDispatcher(NodeId, _timeProvider, logger, Metrics);
+        Dispatcher = new RowDispatcher(NodeId, _timeProvider, logger, Metrics, Protection);
     }
 
     public BackplaneMetrics Metrics { get; }
+
+    /// <summary>Encrypts and decrypts payloads; null when no keys are configured.</summary>
+    public PayloadProtection? Protection { get; }
 
     private int _liveNodes = 1;
 

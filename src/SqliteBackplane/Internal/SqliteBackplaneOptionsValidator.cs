@@ -49,6 +49,15 @@ internal sealed partial class SqliteBackplaneOptionsValidator : IValidateOptions
                 $"Raise {nameof(SqliteBackplaneOptions.NodeTimeout)} or lower {nameof(SqliteBackplaneOptions.HeartbeatInterval)}.");
         }
 
+        for (var i = 0; i < (options.EncryptionKeys?.Count ?? 0); i++)
+        {
+            if (string.IsNullOrEmpty(options.EncryptionKeys![i]))
+            {
+                failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.EncryptionKeys)}[{i}] is empty. " +
+                    "Use a long random secret (for example 32 random bytes in Base64), or remove the entry.");
+            }
+        }
+
         if (options.MaxMessageBytes < 1024 || options.MaxMessageBytes > 256 * 1024 * 1024)
         {
             failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.MaxMessageBytes)} is {options.MaxMessageBytes}; " +

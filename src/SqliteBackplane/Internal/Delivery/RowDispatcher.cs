@@ -17,12 +17,14 @@ internal sealed class RowDispatcher
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly BackplaneMetrics _metrics;
+    private readonly PayloadProtection? _protection;
     private readonly HashSet<EnvelopeFormatError> _loggedErrors = [];
     private long _expiredSinceLastLog;
     private long _lastExpiredLogTimestamp;
 
-    public RowDispatcher(string nodeId, TimeProvider timeProvider, ILogger logger, BackplaneMetrics metrics)
+    public RowDispatcher(string nodeId, TimeProvider timeProvider, ILogger logger, BackplaneMetrics metrics, PayloadProtection? protection)
     {
+        _protection = protection;
         _nodeId = nodeId;
         _metrics = metrics;
         _timeProvider = timeProvider;
@@ -55,7 +57,7 @@ internal sealed class RowDispatcher
         Envelope envelope;
         try
         {
-            envelope = EnvelopeProtocol.Read(row.Body);
+            envelope = EnvelopeProtocol.Read(row.Body, _protection);
         }
         catch (EnvelopeFormatException ex)
         {

@@ -6,6 +6,7 @@ internal enum EnvelopeFormatError
     Corrupt,
     UnsupportedVersion,
     UnknownKind,
+    Undecryptable,
 }
 
 /// <summary>The only exception <see cref="EnvelopeProtocol.Read"/> throws.</summary>

@@ -14,8 +14,11 @@ namespace SqliteBackplane.Internal.Messaging;
 /// nstring  invocation id
 /// nstring  reply node id
 /// varint   payload count, then each: string protocol name, varint byte count, bytes
+/// optional sections, each a u8 marker then its data; marker 1 = encrypted payloads:
+///          varint byte count, then key id (4) | nonce (12) | tag (16) | ciphertext of the payload list above
+///          (the plain payload count is then 0; the associated data is every byte before the marker)
 /// </code>
-/// Any additional bytes after the last field are ignored, so later versions append fields without breaking readers.
+/// Any additional bytes after the last known field are ignored, so later versions append fields without breaking readers.
 /// </summary>
 internal static class EnvelopeProtocol
 {
@@ -23,10 +26,34 @@ internal static class EnvelopeProtocol
 
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    public static byte[] Write(Envelope envelope)
+    private const byte EncryptedPayloadsMarker = 1;
+
+    public static byte[] Write(Envelope envelope, PayloadProtection? protection = null)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
-        Write(envelope, buffer);
+        if (protection is null || envelope.Payloads.Count == 0)
+        {
+            Write(envelope, buffer);
+            return buffer.WrittenSpan.ToArray();
+        }
+
+        // Routing fields stay plain (readers need them); the payloads go into the encrypted section.
+        Write(new Envelope
+        {
+            Kind = envelope.Kind,
+            Targets = envelope.Targets,
+            Excluded = envelope.Excluded,
+            InvocationId = envelope.InvocationId,
+            ReplyNodeId = envelope.ReplyNodeId,
+        }, buffer);
+        var payloads = new ArrayBufferWriter<byte>(256);
+        WritePayloads(payloads, envelope.Payloads);
+        var sealedPayloads = protection.Encrypt(payloads.WrittenSpan, buffer.WrittenSpan);
+        var span = buffer.GetSpan(1);
+        span[0] = EncryptedPayloadsMarker;
+        buffer.Advance(1);
+        WriteVarint(buffer, (uint)sealedPayloads.Length);
+        buffer.Write(sealedPayloads);
         return buffer.WrittenSpan.ToArray();
     }
 
@@ -42,8 +69,13 @@ internal static class EnvelopeProtocol
         WriteNullableString(output, envelope.InvocationId);
         WriteNullableString(output, envelope.ReplyNodeId);
 
-        WriteVarint(output, (uint)envelope.Payloads.Count);
-        foreach (var payload in envelope.Payloads)
+        WritePayloads(output, envelope.Payloads);
+    }
+
+    private static void WritePayloads(IBufferWriter<byte> output, IReadOnlyList<ProtocolPayload> payloads)
+    {
+        WriteVarint(output, (uint)payloads.Count);
+        foreach (var payload in payloads)
         {
             WriteString(output, payload.ProtocolName);
             WriteVarint(output, (uint)payload.Bytes.Length);
@@ -52,7 +84,7 @@ internal static class EnvelopeProtocol
     }
 
     /// <summary>Decodes a row body. Throws <see cref="EnvelopeFormatException"/> (and nothing else) on any malformed input.</summary>
-    public static Envelope Read(ReadOnlyMemory<byte> body)
+    public static Envelope Read(ReadOnlyMemory<byte> body, PayloadProtection? protection = null)
     {
         var reader = new Reader(body);
         var version = reader.ReadByte("version");
@@ -72,13 +104,26 @@ internal static class EnvelopeProtocol
         var invocationId = reader.ReadNullableString("invocation id");
         var replyNodeId = reader.ReadNullableString("reply node id");
 
-        var payloadCount = reader.ReadCount("payloads", minimumBytesEach: 2);
-        var payloads = new ProtocolPayload[payloadCount];
-        for (var i = 0; i < payloads.Length; i++)
+        var payloads = ReadPayloads(ref reader);
+        var plainLength = reader.Position;
+        if (reader.Remaining > 0 && body.Span[plainLength] == EncryptedPayloadsMarker)
         {
-            var protocol = reader.ReadString("payload protocol name");
-            var length = reader.ReadCount("payload bytes", minimumBytesEach: 1);
-            payloads[i] = new ProtocolPayload(protocol, reader.ReadBytes(length, "payload bytes"));
+            reader.ReadByte("section marker");
+            var sealedPayloads = reader.ReadBytes(reader.ReadCount("encrypted payloads", minimumBytesEach: 1), "encrypted payloads");
+            if (protection is null)
+            {
+                throw new EnvelopeFormatException(EnvelopeFormatError.Undecryptable,
+                    "The payloads are encrypted, but this process has no SqliteBackplaneOptions.EncryptionKeys.");
+            }
+
+            if (!protection.TryDecrypt(sealedPayloads.Span, body.Span[..plainLength], out var plaintext))
+            {
+                throw new EnvelopeFormatException(EnvelopeFormatError.Undecryptable,
+                    "No configured encryption key decrypts the payloads (a key is missing, or the row was altered).");
+            }
+
+            var inner = new Reader(plaintext);
+            payloads = ReadPayloads(ref inner);
         }
 
         return new Envelope
@@ -90,6 +135,20 @@ internal static class EnvelopeProtocol
             ReplyNodeId = replyNodeId,
             Payloads = payloads,
         };
+    }
+
+    private static ProtocolPayload[] ReadPayloads(ref Reader reader)
+    {
+        var payloadCount = reader.ReadCount("payloads", minimumBytesEach: 2);
+        var payloads = new ProtocolPayload[payloadCount];
+        for (var i = 0; i < payloads.Length; i++)
+        {
+            var protocol = reader.ReadString("payload protocol name");
+            var length = reader.ReadCount("payload bytes", minimumBytesEach: 1);
+            payloads[i] = new ProtocolPayload(protocol, reader.ReadBytes(length, "payload bytes"));
+        }
+
+        return payloads;
     }
 
     private static void WriteStrings(IBufferWriter<byte> output, IReadOnlyList<string> values)
@@ -144,7 +203,9 @@ internal static class EnvelopeProtocol
         private readonly ReadOnlyMemory<byte> _body = body;
         private int _position;
 
-        private readonly int Remaining => _body.Length - _position;
+        public readonly int Remaining => _body.Length - _position;
+
+        public readonly int Position => _position;
 
         public byte ReadByte(string field)
         {

@@ -59,8 +59,8 @@ internal sealed class GroupChangeOperation(string hub, string connectionId, stri
 /// Sends a client-result invocation to a connection on another node. Looks up the node holding the connection in
 /// the same transaction; the result is that node's id, or null when the connection exists nowhere (nothing written).
 /// </summary>
-internal sealed class ClientInvocationOperation(string hub, string connectionId, string invocationId, ProtocolPayload[] payloads, PendingInvocation pending)
-    : WriteOperation<string?>
+internal sealed class ClientInvocationOperation(string hub, string connectionId, string invocationId, ProtocolPayload[] payloads, PendingInvocation pending,
+    PayloadProtection? protection) : WriteOperation<string?>
 {
     protected override string? Run(WriterContext context)
     {
@@ -79,7 +79,7 @@ internal sealed class ClientInvocationOperation(string hub, string connectionId,
             ReplyNodeId = context.NodeId,
             Payloads = payloads,
         };
-        context.AppendMessage(hub, MessageKind.ClientInvocation, EnvelopeProtocol.Write(envelope));
+        context.AppendMessage(hub, MessageKind.ClientInvocation, EnvelopeProtocol.Write(envelope, protection));
         return owner;
     }
 }
