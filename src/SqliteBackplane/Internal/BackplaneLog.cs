@@ -82,4 +82,7 @@ internal static partial class BackplaneLog
 
     [LoggerMessage(26, LogLevel.Warning, "Received a client result in unknown hub protocol '{ProtocolName}' for invocation {InvocationId}; register the same hub protocols in every process.", EventName = "ClientResultProtocolUnknown")]
     public static partial void ClientResultProtocolUnknown(ILogger logger, string protocolName, string invocationId);
+
+    [LoggerMessage(27, LogLevel.Warning, "The SQLite library in this process was built without HAVE_USLEEP and sleeps whole seconds when it waits for a lock; the backplane replaced the default VFS's sleep with a microsecond one for this process.", EventName = "SlowSleepBuildDetected")]
+    public static partial void SlowSleepBuildDetected(ILogger logger);
 }

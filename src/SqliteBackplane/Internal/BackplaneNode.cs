@@ -195,6 +195,11 @@ internal sealed class BackplaneNode : IAsyncDisposable
         try
         {
             connection = Database.Open();
+            if (Database.FineGrainedBusyHandler)
+            {
+                SqliteSleepFix.Apply(_logger);
+            }
+
             _writeLock ??= new CrossProcessWriteLock(Database.Path);
             var cursorStart = Initialize(connection);
 
