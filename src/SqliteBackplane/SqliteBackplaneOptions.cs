@@ -89,6 +89,13 @@ public sealed class SqliteBackplaneOptions
     public int MaxMessageBytes { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>
+    /// Gets or sets whether the backplane runs passive WAL checkpoints itself (from a background thread, never
+    /// TRUNCATE or RESTART). Set it to <see langword="false"/> when an external replicator such as Litestream owns
+    /// checkpoints for this file. Defaults to <see langword="true"/>.
+    /// </summary>
+    public bool RunCheckpoints { get; set; } = true;
+
+    /// <summary>
     /// Gets the keys that encrypt message payloads at rest (AES-256-GCM; each key, a string of any length, is derived
     /// to 256 bits). The first key encrypts; all are tried to decrypt, so keys rotate without downtime: add the new key
     /// as the second everywhere, then make it the first, then remove the old one. Connection ids, group names and user

@@ -46,6 +46,7 @@ public static class SqliteBackplaneServiceCollectionExtensions
         services.AddSingleton(typeof(HubLifetimeManager<>), typeof(SqliteHubLifetimeManager<>));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, SqliteBackplaneHostedService>());
         services.TryAddSingleton(typeof(ISqliteBackplanePresence<>), typeof(SqliteBackplane.Presence.SqliteBackplanePresence<>));
+        services.TryAddSingleton<SqliteBackplaneMaintenance>();
         return signalrBuilder;
     }
 

@@ -594,6 +594,11 @@ internal sealed class BackplaneNode : IAsyncDisposable
 
     private async Task CheckpointAsync()
     {
+        if (!_options.RunCheckpoints)
+        {
+            return;
+        }
+
         try
         {
             // PASSIVE never waits for readers or writers and never truncates the WAL (replicators rely on that).

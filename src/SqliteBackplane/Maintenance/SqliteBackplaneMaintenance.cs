@@ -29,7 +29,6 @@ public sealed partial class SqliteBackplaneMaintenance
 
     // SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE: when this connection happens to be the last one on the file, closing it must
     // not checkpoint and delete the WAL behind a replicator's back.
-    private const int DbConfigNoCheckpointOnClose = 1010;
 
     private readonly BackplaneDatabase _database;
     private readonly string _tablePrefix;
@@ -316,7 +315,6 @@ public sealed partial class SqliteBackplaneMaintenance
 
         try
         {
-            SQLitePCL.raw.sqlite3_db_config(connection.Handle, DbConfigNoCheckpointOnClose, 1, out _);
             if (CountTables(connection, Queries) < 5)
             {
                 throw MaintenanceErrors.NoTables(path, _tablePrefix, CandidatePrefixes(connection));

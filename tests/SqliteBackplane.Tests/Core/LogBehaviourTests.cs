@@ -209,6 +209,41 @@ public class LogBehaviourTests
     }
 
     [Fact]
+    public async Task Stopping_the_last_node_leaves_the_wal_and_shm_files_in_place()
+    {
+        using var database = new TempDatabase();
+        var manager = DirectManagers.Create(database);
+        await manager.SendAllAsync(ClientMethods.Receive, ["x"]).DefaultTimeout();
+
+        manager.Dispose();
+
+        // SQLite would checkpoint and delete them when its last connection closes; replicators rely on them staying.
+        Assert.True(File.Exists(database.Path + "-wal"));
+        Assert.True(File.Exists(database.Path + "-shm"));
+    }
+
+    [Fact]
+    public async Task With_checkpoints_left_to_a_replicator_the_node_never_checkpoints()
+    {
+        using var database = new TempDatabase();
+        using var manager = DirectManagers.Create(database, o => o.RunCheckpoints = false);
+        for (var i = 0; i < 1_100; i++)
+        {
+            await manager.SendAllAsync(ClientMethods.Receive, [$"m{i}"]).DefaultTimeout();
+        }
+
+        await manager.Node.RunCleanupAsync().DefaultTimeout();
+
+        // Every frame since the first commit is still in the WAL: nothing was copied back into the database.
+        using var connection = Open(database);
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
+        using var reader = command.ExecuteReader();
+        Assert.True(reader.Read());
+        Assert.True(reader.GetInt64(1) >= 1_100, $"WAL frames: {reader.GetInt64(1)}");
+    }
+
+    [Fact]
     public async Task Message_larger_than_the_limit_is_refused_with_the_option_name()
     {
         using var database = new TempDatabase();

@@ -26,6 +26,9 @@ internal sealed class BackplaneDatabase
         Queries = new SqliteQueries(options.TablePrefix);
     }
 
+    // SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE (https://www.sqlite.org/c3ref/c_dbconfig_defensive.html).
+    public const int DbConfigNoCheckpointOnClose = 1006;
+
     public string Path { get; }
 
     public SqliteQueries Queries { get; }
@@ -48,6 +51,9 @@ internal sealed class BackplaneDatabase
         {
             connection.Open();
             FineGrainedBusyHandler = SqliteNative.TryInstallBusyHandler(connection, _busyTimeout);
+            // Closing the last connection would otherwise checkpoint and delete the -wal and -shm files behind
+            // replicators' backs (Litestream expects them to stay).
+            SQLitePCL.raw.sqlite3_db_config(connection.Handle, DbConfigNoCheckpointOnClose, 1, out _);
             using (var command = connection.CreateCommand())
             {
                 command.CommandText = SqliteQueries.ConnectionPragmas;
