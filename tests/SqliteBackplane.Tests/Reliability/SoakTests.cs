@@ -1,0 +1,349 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.AspNetCore.SignalR.Client;
+using SqliteBackplane.Tests.Infrastructure;
+using SqliteBackplane.TestServer;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace SqliteBackplane.Tests.Reliability;
+
+/// <summary>
+/// N server processes x M connections each, with a mix of Clients.All, group, user and connection sends and group
+/// churn, accounted exactly: every intended recipient gets every acknowledged message once, each sender's messages
+/// arrive in the order it sent them, nothing arrives that was not meant for the connection, and each server's working
+/// set after warm-up stays within a stated bound.
+/// CI: 3 x 200 for 25 s. Long run (issue 6): SQLITEBACKPLANE_SOAK=long runs 3 x 2000 for 10 minutes:
+/// <c>SQLITEBACKPLANE_SOAK=long dotnet test tests/SqliteBackplane.Tests -c Release --filter FullyQualifiedName~SoakTests</c>.
+/// </summary>
+[Collection(MultiProcessCollection.Name)]
+public sealed class SoakTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private sealed record Profile(int Servers, int ConnectionsPerServer, int SendersPerServer, TimeSpan Duration, TimeSpan SenderInterval);
+
+    private static readonly Profile Ci = new(3, 200, 10, TimeSpan.FromSeconds(25), TimeSpan.FromMilliseconds(200));
+    private static readonly Profile Long = new(3, 2000, 30, TimeSpan.FromMinutes(10), TimeSpan.FromMilliseconds(200));
+
+    /// <summary>Working set may grow after warm-up by at most this fraction of the warmed-up value plus this many bytes.</summary>
+    private const double MemoryGrowthFraction = 0.25;
+    private const long MemoryGrowthSlackBytes = 64L * 1024 * 1024;
+
+    private readonly TempDatabase _database = new();
+    private readonly List<ServerProcess> _servers = [];
+    private readonly List<TestClient> _clients = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        await Task.WhenAll(_clients.Select(c => c.DisposeAsync().AsTask()));
+        foreach (var server in _servers)
+        {
+            await server.DisposeAsync();
+        }
+
+        _database.Dispose();
+    }
+
+    [Fact]
+    public async Task Servers_and_connections_under_mixed_traffic_deliver_exactly_once_in_order_with_flat_memory()
+    {
+        var profile = Environment.GetEnvironmentVariable("SQLITEBACKPLANE_SOAK") == "long" ? Long : Ci;
+        var settings = new TestServerSettings { DatabasePath = _database.Path, HeartbeatInterval = TimeSpan.FromSeconds(1), NodeTimeout = TimeSpan.FromSeconds(10) };
+        for (var s = 0; s < profile.Servers; s++)
+        {
+            _servers.Add(await ServerProcess.StartAsync(settings, $"soak-{s}", testOutput: null));
+        }
+
+        // Client i is on server i % Servers and is user u{i / Servers}: every user has one connection on each server.
+        var total = profile.Servers * profile.ConnectionsPerServer;
+        var connectStopwatch = Stopwatch.StartNew();
+        var clients = new TestClient[total];
+        for (var batch = 0; batch < total; batch += 50)
+        {
+            await Task.WhenAll(Enumerable.Range(batch, Math.Min(50, total - batch)).Select(async i =>
+            {
+                clients[i] = await _servers[i % profile.Servers].ConnectAsync($"u{i / profile.Servers}");
+            }));
+        }
+
+        _clients.AddRange(clients);
+        output.WriteLine($"Connected {total} clients to {profile.Servers} servers in {connectStopwatch.Elapsed.TotalSeconds:0.0} s.");
+        var ledger = new Ledger(clients);
+        var users = Enumerable.Range(0, total).GroupBy(i => i / profile.Servers).ToDictionary(g => $"u{g.Key}", g => g.ToArray());
+
+        // Senders: the first SendersPerServer clients of each server; sender s alone changes and sends to group g{s}.
+        var senderIndexes = Enumerable.Range(0, profile.SendersPerServer * profile.Servers).ToArray();
+        var memory = new MemorySampler(_servers);
+        using var stop = new CancellationTokenSource();
+        var sending = senderIndexes.Select(s => Task.Run(() => SendAsync(s, clients, users, ledger, profile, stop.Token))).ToList();
+        var sampling = memory.RunAsync(stop.Token);
+
+        var run = Stopwatch.StartNew();
+        while (run.Elapsed < profile.Duration && ledger.Errors.IsEmpty && sending.All(t => !t.IsCompleted))
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1)); // The run's length; everything is checked by the ledger.
+        }
+
+        stop.Cancel();
+        await Task.WhenAll(sending).TimeoutAfter(TimeSpan.FromSeconds(60), "the senders to stop");
+        await sampling;
+        await Eventually.BecomesTrueAsync(() => ledger.Outstanding == 0 || !ledger.Errors.IsEmpty, TimeSpan.FromSeconds(60),
+            $"every intended recipient to receive every acknowledged message ({ledger.Outstanding} outstanding)");
+
+        output.WriteLine($"Ran {run.Elapsed.TotalSeconds:0.0} s with {profile.Servers} servers x {profile.ConnectionsPerServer} connections and {senderIndexes.Length} senders.");
+        output.WriteLine($"Sends acknowledged: all={ledger.Sent[Kind.All]}, group={ledger.Sent[Kind.Group]}, user={ledger.Sent[Kind.User]}, connection={ledger.Sent[Kind.Connection]}; " +
+            $"group changes={ledger.GroupChanges}; failed operations={ledger.Failures.Count}.");
+        output.WriteLine($"Deliveries expected={ledger.Expected}, received={ledger.Received}, outstanding={ledger.Outstanding}, errors={ledger.Errors.Count}.");
+        foreach (var line in memory.Report(MemoryGrowthFraction, MemoryGrowthSlackBytes, out _))
+        {
+            output.WriteLine(line);
+        }
+
+        Assert.True(ledger.Failures.IsEmpty, $"{ledger.Failures.Count} operations failed, first: {ledger.Failures.FirstOrDefault()}");
+        Assert.True(ledger.Errors.IsEmpty, $"{ledger.Errors.Count} delivery errors, first 10:{Environment.NewLine}{string.Join(Environment.NewLine, ledger.Errors.Take(10))}");
+        Assert.Equal(0, ledger.Outstanding);
+        Assert.Equal(ledger.Expected, ledger.Received);
+        Assert.True(ledger.Sent.Values.All(v => v > 0), "Every kind of send must have run at least once.");
+        memory.Report(MemoryGrowthFraction, MemoryGrowthSlackBytes, out var memoryProblem);
+        Assert.True(memoryProblem is null, memoryProblem);
+        foreach (var server in _servers)
+        {
+            ServerLogs.AssertNoErrors(server);
+        }
+    }
+
+    private static async Task SendAsync(int sender, TestClient[] clients, Dictionary<string, int[]> users, Ledger ledger, Profile profile, CancellationToken stop)
+    {
+        var random = new Random(sender);
+        var client = clients[sender];
+        var group = $"g{sender}";
+        var members = new HashSet<int>();
+        try
+        {
+            foreach (var member in Enumerable.Range(0, 10).Select(_ => random.Next(clients.Length)).Distinct())
+            {
+                await client.InvokeAsync(nameof(TestHub.AddToGroup), clients[member].ConnectionId, group);
+                members.Add(member);
+            }
+
+            using var timer = new PeriodicTimer(profile.SenderInterval);
+            var sequence = 0;
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                var roll = random.NextDouble();
+                if (roll < 0.10)
+                {
+                    var target = random.Next(clients.Length);
+                    var add = !members.Contains(target);
+                    await client.InvokeAsync(add ? nameof(TestHub.AddToGroup) : nameof(TestHub.RemoveFromGroup), clients[target].ConnectionId, group);
+                    if (add)
+                    {
+                        members.Add(target);
+                    }
+                    else
+                    {
+                        members.Remove(target);
+                    }
+
+                    ledger.CountGroupChange();
+                    continue;
+                }
+
+                var id = $"{sender}|{sequence++}";
+                (Kind kind, int[] recipients, string method, object[] args) = roll switch
+                {
+                    < 0.50 => (Kind.Group, members.ToArray(), nameof(TestHub.SendGroup), new object[] { group, id }),
+                    < 0.70 => PickUser(random, users, id),
+                    < 0.98 => PickConnection(random, clients, id),
+                    _ => (Kind.All, Enumerable.Range(0, clients.Length).ToArray(), nameof(TestHub.SendAll), new object[] { id }),
+                };
+                ledger.Expect(id, recipients);
+                try
+                {
+                    await client.InvokeAsync(method, args);
+                    ledger.Acknowledge(kind);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    ledger.Withdraw(id, recipients);
+                    ledger.Failures.Enqueue($"{method} {id}: {ex.Message}");
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            ledger.Failures.Enqueue($"sender {sender}: {ex.GetType().Name}: {ex.Message}");
+        }
+    }
+
+    private static (Kind, int[], string, object[]) PickUser(Random random, Dictionary<string, int[]> users, string id)
+    {
+        var user = $"u{random.Next(users.Count)}";
+        return (Kind.User, users[user], nameof(TestHub.SendUser), [user, id]);
+    }
+
+    private static (Kind, int[], string, object[]) PickConnection(Random random, TestClient[] clients, string id)
+    {
+        var target = random.Next(clients.Length);
+        return (Kind.Connection, [target], nameof(TestHub.SendConnection), [clients[target].ConnectionId, id]);
+    }
+
+    private enum Kind { All, Group, User, Connection }
+
+    /// <summary>What each client must still receive, checked on arrival: exactly once, per-sender order, nothing extra.</summary>
+    private sealed class Ledger
+    {
+        private readonly HashSet<string>[] _pending;
+        private readonly Dictionary<int, int>[] _lastSequence;
+        private long _expected;
+        private long _received;
+        private long _outstanding;
+        private int _groupChanges;
+
+        public Ledger(TestClient[] clients)
+        {
+            _pending = clients.Select(_ => new HashSet<string>(StringComparer.Ordinal)).ToArray();
+            _lastSequence = clients.Select(_ => new Dictionary<int, int>()).ToArray();
+            for (var i = 0; i < clients.Length; i++)
+            {
+                var index = i;
+                clients[i].Connection.Remove(ClientMethods.Receive);
+                clients[i].Connection.On<string>(ClientMethods.Receive, message => Arrived(index, message));
+            }
+        }
+
+        public ConcurrentDictionary<Kind, long> Sent { get; } = new(Enum.GetValues<Kind>().ToDictionary(k => k, _ => 0L));
+
+        public ConcurrentQueue<string> Errors { get; } = new();
+
+        public ConcurrentQueue<string> Failures { get; } = new();
+
+        public long Expected => Interlocked.Read(ref _expected);
+
+        public long Received => Interlocked.Read(ref _received);
+
+        public long Outstanding => Interlocked.Read(ref _outstanding);
+
+        public int GroupChanges => Volatile.Read(ref _groupChanges);
+
+        public void CountGroupChange() => Interlocked.Increment(ref _groupChanges);
+
+        public void Expect(string id, int[] recipients)
+        {
+            foreach (var r in recipients)
+            {
+                lock (_pending[r])
+                {
+                    _pending[r].Add(id);
+                }
+            }
+
+            Interlocked.Add(ref _expected, recipients.Length);
+            Interlocked.Add(ref _outstanding, recipients.Length);
+        }
+
+        public void Withdraw(string id, int[] recipients)
+        {
+            foreach (var r in recipients)
+            {
+                lock (_pending[r])
+                {
+                    if (_pending[r].Remove(id))
+                    {
+                        Interlocked.Decrement(ref _outstanding);
+                        Interlocked.Decrement(ref _expected);
+                    }
+                }
+            }
+        }
+
+        public void Acknowledge(Kind kind) => Sent.AddOrUpdate(kind, 1, (_, v) => v + 1);
+
+        private void Arrived(int recipient, string id)
+        {
+            var separator = id.IndexOf('|');
+            var sender = int.Parse(id.AsSpan(0, separator), System.Globalization.CultureInfo.InvariantCulture);
+            var sequence = int.Parse(id.AsSpan(separator + 1), System.Globalization.CultureInfo.InvariantCulture);
+            lock (_pending[recipient])
+            {
+                if (!_pending[recipient].Remove(id))
+                {
+                    Errors.Enqueue($"client {recipient} received '{id}', which it was not meant to receive or received before.");
+                    return;
+                }
+
+                if (_lastSequence[recipient].TryGetValue(sender, out var last) && sequence <= last)
+                {
+                    Errors.Enqueue($"client {recipient} received '{id}' after sequence {last} from the same sender.");
+                }
+
+                _lastSequence[recipient][sender] = sequence;
+            }
+
+            Interlocked.Increment(ref _received);
+            Interlocked.Decrement(ref _outstanding);
+        }
+    }
+
+    /// <summary>Samples each server's working set (VmRSS) once a second.</summary>
+    private sealed class MemorySampler(List<ServerProcess> servers)
+    {
+        private readonly List<(TimeSpan At, long[] Bytes)> _samples = [];
+
+        public async Task RunAsync(CancellationToken stop)
+        {
+            var clock = Stopwatch.StartNew();
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+            try
+            {
+                do
+                {
+                    _samples.Add((clock.Elapsed, servers.Select(s => ProcessMemory.WorkingSetBytes(s.ProcessId)).ToArray()));
+                }
+                while (await timer.WaitForNextTickAsync(stop));
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        /// <summary>
+        /// Warm-up is the first 40% of the run. "Warmed" is the highest sample between 40% and 60%; "end" the highest in
+        /// the last 20%. The end may exceed warmed by at most fraction x warmed + slack.
+        /// </summary>
+        public IEnumerable<string> Report(double fraction, long slack, out string? problem)
+        {
+            problem = null;
+            var lines = new List<string>();
+            var n = _samples.Count;
+            if (n < 5)
+            {
+                problem = $"Only {n} memory samples were taken.";
+                return lines;
+            }
+
+            var warmed = _samples.Skip((int)(n * 0.4)).Take(Math.Max(1, (int)(n * 0.2))).ToList();
+            var end = _samples.Skip((int)(n * 0.8)).ToList();
+            for (var s = 0; s < servers.Count; s++)
+            {
+                var first = _samples[0].Bytes[s];
+                var warmedMax = warmed.Max(x => x.Bytes[s]);
+                var endMax = end.Max(x => x.Bytes[s]);
+                var bound = (long)(warmedMax * (1 + fraction)) + slack;
+                lines.Add($"{servers[s].Name}: working set start {Mb(first)}, after warm-up {Mb(warmedMax)}, end {Mb(endMax)} (bound {Mb(bound)}).");
+                if (endMax > bound && problem is null)
+                {
+                    problem = $"{servers[s].Name}'s working set grew from {Mb(warmedMax)} after warm-up to {Mb(endMax)}, beyond the bound {Mb(bound)}.";
+                }
+            }
+
+            return lines;
+        }
+
+        private static string Mb(long bytes) => $"{bytes / (1024.0 * 1024):0.0} MiB";
+    }
+}
