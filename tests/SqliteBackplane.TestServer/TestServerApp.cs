@@ -52,12 +52,16 @@ public static class TestServerApp
         builder.WebHost.UseUrls($"http://127.0.0.1:{settings.Port}");
     }
 
-    /// <summary>Maps <see cref="TestHub"/> and <see cref="OtherHub"/>.</summary>
+    /// <summary>
+    /// Maps <see cref="TestHub"/> and <see cref="OtherHub"/>. <see cref="TestHub"/> allows stateful reconnects (used only by
+    /// clients that negotiate and ask for them, such as the end-to-end Node client); the tests' direct WebSocket clients
+    /// skip negotiation and are unaffected.
+    /// </summary>
     public static void MapHubs(WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
         app.UseWebSockets();
-        app.MapHub<TestHub>(HubPaths.Test);
+        app.MapHub<TestHub>(HubPaths.Test, options => options.AllowStatefulReconnects = true);
         app.MapHub<OtherHub>(HubPaths.Other);
     }
 

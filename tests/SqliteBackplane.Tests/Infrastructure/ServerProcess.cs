@@ -36,10 +36,19 @@ public sealed class ServerProcess : ITestServerInstance
     /// <summary>Everything the process wrote so far.</summary>
     public string Output => _log.ToString();
 
-    /// <summary>Starts the server and waits until it prints its LISTENING line.</summary>
-    public static async Task<ServerProcess> StartAsync(TestServerSettings settings, string name, ITestOutputHelper? testOutput = null)
+    /// <summary>The address the server listens on, for example <c>http://127.0.0.1:41234</c>.</summary>
+    public Uri Address => _address;
+
+    /// <summary>The port the server listens on.</summary>
+    public int Port => _address.Port;
+
+    /// <summary>
+    /// Starts the server and waits until it prints its LISTENING line. It listens on a free port, or on
+    /// <paramref name="port"/> when given (to restart a server where its clients expect it).
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(TestServerSettings settings, string name, ITestOutputHelper? testOutput = null, int port = 0)
     {
-        settings = settings with { Port = 0, ParentProcessId = Environment.ProcessId };
+        settings = settings with { Port = port, ParentProcessId = Environment.ProcessId };
         var startInfo = new ProcessStartInfo(TestServerLocation.DotnetHost)
         {
             RedirectStandardOutput = true,
@@ -109,6 +118,31 @@ public sealed class ServerProcess : ITestServerInstance
         await _process.WaitForExitAsync().DefaultTimeout($"{Name} to exit after being killed");
     }
 
+    /// <summary>
+    /// Stops the process gracefully with SIGTERM (not on Windows): the app shuts down, the
+    /// backplane removes this node's rows, and the process exits. Returns the exit code.
+    /// </summary>
+    public async Task<int> StopAsync()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("Graceful stop of a server process needs SIGTERM (Linux, macOS).");
+        }
+        if (!_process.HasExited && SendSignal(_process.Id, SigTerm) != 0)
+        {
+            throw new InvalidOperationException($"Sending SIGTERM to {Name} failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}).");
+        }
+        try
+        {
+            await _process.WaitForExitAsync().DefaultTimeout($"{Name} to exit after SIGTERM");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message}{Environment.NewLine}{Name} output:{Environment.NewLine}{_log}", ex);
+        }
+        return _process.ExitCode;
+    }
+
     public async ValueTask DisposeAsync()
     {
         await KillAsync();
@@ -126,6 +160,11 @@ public sealed class ServerProcess : ITestServerInstance
             throw new InvalidOperationException($"Connecting {user} to {hubUri} failed: {ex.Message}{Environment.NewLine}{Name} output:{Environment.NewLine}{_log}", ex);
         }
     }
+
+    private const int SigTerm = 15;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
 
     private static void KillQuietly(Process process)
     {

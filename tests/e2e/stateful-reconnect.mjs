@@ -1,0 +1,180 @@
+// Stateful reconnect across a transport drop, with every message coming through the SQLite backplane from the
+// OTHER server process (the bug class of dotnet/aspnetcore#55575: backplane messages must count in the server's
+// stateful-reconnect sequence, or the client loses or duplicates messages when it reconnects).
+// Usage: node stateful-reconnect.mjs <server1 base url> <server2 base url>
+//
+// alice (server 1) uses withStatefulReconnect(). Her WebSocket is dropped without a close frame; the reconnect
+// is held until server 1 has dispatched messages sent meanwhile (a control client on server 1 receives the last
+// of them), then released. alice must receive every message exactly once, in order, on the same connection.
+import WebSocket from "ws";
+import { connectTestHub, fail, ok, run, signalR, step, withTimeout } from "./lib.mjs";
+
+const [url1, url2] = process.argv.slice(2);
+if (!url1 || !url2) {
+  console.log("FAIL usage: node stateful-reconnect.mjs <server1 base url> <server2 base url>");
+  process.exit(2);
+}
+
+/**
+ * A WebSocket (the `ws` package) the test can drop like a network failure, and whose connecting can be held
+ * behind a gate. The SignalR client constructs one per transport connection, including its stateful reconnect.
+ */
+class DroppableWebSocket {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSING = 2;
+  static CLOSED = 3;
+  static instances = [];
+  static gate = null;
+  static onCreated = () => {};
+
+  constructor(url, protocols, options) {
+    this.url = url;
+    this.onopen = this.onmessage = this.onerror = this.onclose = null;
+    this.inner = null;
+    this.closeRequested = false;
+    this.opened = new Promise((resolve) => (this.markOpened = resolve));
+    DroppableWebSocket.instances.push(this);
+    const gate = DroppableWebSocket.gate ?? Promise.resolve();
+    DroppableWebSocket.onCreated(this);
+    gate.then(() => {
+      if (this.closeRequested) {
+        this.onclose?.({ code: 1006, reason: "closed before connecting", wasClean: false });
+        return;
+      }
+      const socket = new WebSocket(url, protocols, options);
+      if (this.requestedBinaryType) socket.binaryType = this.requestedBinaryType;
+      socket.onopen = (event) => {
+        this.markOpened();
+        this.onopen?.(event);
+      };
+      socket.onmessage = (event) => this.onmessage?.(event);
+      socket.onerror = (event) => this.onerror?.(event);
+      socket.onclose = (event) => this.onclose?.(event);
+      this.inner = socket;
+    });
+  }
+
+  get readyState() {
+    return this.inner ? this.inner.readyState : DroppableWebSocket.CONNECTING;
+  }
+
+  get binaryType() {
+    return this.inner ? this.inner.binaryType : this.requestedBinaryType;
+  }
+
+  set binaryType(value) {
+    this.requestedBinaryType = value;
+    if (this.inner) this.inner.binaryType = value;
+  }
+
+  send(data) {
+    this.inner.send(data);
+  }
+
+  close(code, reason) {
+    if (this.inner) this.inner.close(code, reason);
+    else this.closeRequested = true;
+  }
+
+  /** Destroys the TCP connection at once: no close frame, as when the network fails. */
+  drop() {
+    this.inner.terminate();
+  }
+}
+
+await run(async (connections) => {
+  let alice, control, sender;
+  await step("connect alice (stateful reconnect) and a control client to server 1, a sender to server 2", async () => {
+    alice = await connectTestHub(url1, "alice", {
+      configure: (builder) => builder.withStatefulReconnect(),
+      httpOptions: { WebSocket: DroppableWebSocket },
+    });
+    connections.push(alice.connection);
+    [control, sender] = await Promise.all([connectTestHub(url1, "control"), connectTestHub(url2, "sender")]);
+    connections.push(control.connection, sender.connection);
+    // HttpConnection.features.reconnect is true only when the server agreed to stateful reconnect in negotiation.
+    if (alice.connection.connection?.features?.reconnect !== true) {
+      fail("the server did not enable stateful reconnect for alice (negotiate did not return useStatefulReconnect: true; is AllowStatefulReconnects set on the hub?)");
+    }
+    ok(`alice ${alice.connectionId} on ${url1} with stateful reconnect; control ${control.connectionId} on ${url1}; sender ${sender.connectionId} on ${url2}`);
+  });
+
+  let aliceClosed = null;
+  alice.connection.onclose((error) => (aliceClosed = error ?? new Error("closed without error")));
+
+  // Sends one message from the sender (server 2) to alice by one of several routes; all go through the file.
+  const expectedByAlice = [];
+  const expectedByControl = [];
+  let counter = 0;
+  async function send(route) {
+    const text = `m${++counter} (${route})`;
+    if (route === "all") await sender.invoke("SendAll", text);
+    else if (route === "connection") await sender.invoke("SendConnection", alice.connectionId, text);
+    else if (route === "user") await sender.invoke("SendUser", "alice", text);
+    else fail(`unknown route ${route}`);
+    expectedByAlice.push(text);
+    if (route === "all") expectedByControl.push(text);
+    return text;
+  }
+  const routes = ["all", "connection", "user"];
+
+  await step("before the drop: 10 messages from server 2 arrive", async () => {
+    for (let i = 0; i < 10; i++) await send(routes[i % 3]);
+    await send("all");
+    await alice.inbox.expect(...expectedByAlice);
+    await control.inbox.expect(...expectedByControl);
+    ok(`alice received ${expectedByAlice.length} messages from server 2 in order`);
+  });
+
+  const beforeDrop = expectedByAlice.length;
+  let releaseGate;
+  await step("drop alice's WebSocket and hold her reconnect", async () => {
+    DroppableWebSocket.gate = new Promise((resolve) => (releaseGate = resolve));
+    const reconnecting = new Promise((resolve) => (DroppableWebSocket.onCreated = resolve));
+    if (DroppableWebSocket.instances.length !== 1) fail(`expected 1 WebSocket before the drop, found ${DroppableWebSocket.instances.length}`);
+    DroppableWebSocket.instances[0].drop();
+    await withTimeout(reconnecting, "alice's client to start its stateful reconnect after the drop");
+    ok("alice's socket was destroyed; her client started a stateful reconnect (held)");
+  });
+
+  await step("while alice is disconnected: 10 more messages from server 2", async () => {
+    for (let i = 0; i < 9; i++) await send(routes[i % 3]);
+    const last = await send("all");
+    // The control client on server 1 receiving the last one proves server 1 dispatched all of them (one global
+    // order), so they are in alice's stateful-reconnect buffer on server 1 and not on any live socket.
+    await control.inbox.expect(...expectedByControl.slice(control.inbox.read));
+    if (control.inbox.items.at(-1) !== last) fail(`control did not end with ${last}`);
+    if (aliceClosed) fail(`alice's connection closed: ${aliceClosed}`);
+    ok(`server 1 dispatched ${expectedByAlice.length - beforeDrop} messages while alice's transport was down`);
+  });
+
+  await step("release the reconnect; alice gets the missed messages once, then new ones", async () => {
+    releaseGate();
+    const second = DroppableWebSocket.instances[1];
+    await withTimeout(second.opened, "alice's reconnect WebSocket to open");
+    for (let i = 0; i < 9; i++) await send(routes[i % 3]);
+    await send("all");
+    await alice.inbox.expect(...expectedByAlice.slice(alice.inbox.read));
+    const idAfter = await alice.invoke("GetConnectionId");
+    if (idAfter !== alice.connectionId) fail(`alice's connection id changed from ${alice.connectionId} to ${idAfter}: that was a new connection, not a stateful reconnect`);
+    ok(`alice received all ${expectedByAlice.length} messages exactly once, in order, on connection ${idAfter}`);
+  });
+
+  await step("no duplicates arrive after a later marker; alice can still send", async () => {
+    await alice.invoke("SendAll", "marker from alice after reconnect");
+    await alice.inbox.expect("marker from alice after reconnect");
+    await sender.inbox.expect(...expectedByControl, "marker from alice after reconnect");
+    const seen = new Set();
+    for (const m of alice.inbox.items) {
+      if (seen.has(m)) fail(`alice received ${JSON.stringify(m)} twice: ${JSON.stringify(alice.inbox.items)}`);
+      seen.add(m);
+    }
+    if (alice.inbox.items.length !== expectedByAlice.length + 1) {
+      fail(`alice received ${alice.inbox.items.length} messages, expected ${expectedByAlice.length + 1}: ${JSON.stringify(alice.inbox.items)}`);
+    }
+    if (DroppableWebSocket.instances.length !== 2) fail(`expected exactly 2 WebSockets (original + one reconnect), saw ${DroppableWebSocket.instances.length}`);
+    if (aliceClosed) fail(`alice's connection closed: ${aliceClosed}`);
+    ok(`no message lost or duplicated across the drop (${expectedByAlice.length} from server 2 + alice's own marker); 1 reconnect`);
+  });
+});
