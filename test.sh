@@ -19,15 +19,15 @@ dotnet build SqliteBackplane.sln -c Release -nologo -clp:ErrorsOnly
 
 log=$(mktemp)
 status=0
-dotnet test tests/SqliteBackplane.Tests -c Release --no-build -nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log" || status=$?
+dotnet test tests/SqliteBackplane.Tests -c Release --no-build -nologo "$@" 2>&1 | tee "$log" || status=$?
 
 if [ -d benchmarks/SqliteBackplane.Benchmarks ] && [ "$status" = "0" ]; then
   echo "test.sh: benchmark harness smoke run (prints figures, asserts no timing)"
   dotnet run -c Release --no-build --project benchmarks/SqliteBackplane.Benchmarks -- smoke || status=$?
 fi
 
-# One plain closing line for CI: "N passed, N failed".
-awk '/^(Passed|Failed)! +- +Failed:/ {
+# One plain closing line for CI: "N passed, N failed" (from dotnet test's "Passed!  - Failed: 0, Passed: 270, ..." line).
+awk '/^ *(Passed|Failed)! +- +Failed:/ {
        gsub(",", ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"

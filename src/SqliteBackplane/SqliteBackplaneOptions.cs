@@ -89,6 +89,14 @@ public sealed class SqliteBackplaneOptions
     public int MaxMessageBytes { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>
+    /// Gets or sets how many messages from the log may wait for one local connection that is not reading fast
+    /// enough. Beyond it, further messages to that connection are dropped (counted in the
+    /// <c>sqlitebackplane.messages.dropped</c> metric and logged once per connection), so a slow or dead client never
+    /// holds memory or delays anyone else. Must be between 1 and 1,000,000. Defaults to 1000.
+    /// </summary>
+    public int MaxPendingMessagesPerConnection { get; set; } = 1000;
+
+    /// <summary>
     /// Gets or sets whether the backplane runs passive WAL checkpoints itself (from a background thread, never
     /// TRUNCATE or RESTART). Set it to <see langword="false"/> when an external replicator such as Litestream owns
     /// checkpoints for this file. Defaults to <see langword="true"/>.

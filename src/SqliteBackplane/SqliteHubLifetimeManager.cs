@@ -29,6 +29,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     private readonly ILogger _logger;
     private readonly string _hubName = typeof(THub).FullName!;
     private readonly int _maxMessageBytes;
+    private readonly int _maxPendingPerConnection;
     private long _lastInvocationId;
     private int _disposed;
 
@@ -57,6 +58,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
 
         _logger = logger;
         _maxMessageBytes = options.Value.MaxMessageBytes;
+        _maxPendingPerConnection = options.Value.MaxPendingMessagesPerConnection;
         _serializer = new HubMessageSerializer(hubProtocolResolver, hubOptions?.Value.SupportedProtocols ?? globalHubOptions?.Value.SupportedProtocols);
         _rowHandler = new RowHandler(this);
         _node = BackplaneNodeRegistry.Acquire(options.Value, logger);
@@ -526,6 +528,22 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         _clientResults.TryComplete(pending.ConnectionId, completion);
     }
 
+    /// <summary>Messages dropped because a local connection was not reading; internal for tests.</summary>
+    internal long DroppedMessages => Interlocked.Read(ref _droppedMessages);
+
+    private long _droppedMessages;
+
+    private void Drop(HubConnectionContext connection, ConnectionEntry entry)
+    {
+        Interlocked.Increment(ref _droppedMessages);
+        _node.Metrics.Dropped();
+        if (!entry.LoggedDropping)
+        {
+            entry.LoggedDropping = true;
+            BackplaneLog.SlowConnectionDropping(_logger, connection.ConnectionId, Volatile.Read(ref entry.PendingWrites));
+        }
+    }
+
     private void OnNodeGone(string nodeId)
     {
         foreach (var failed in _clientResults.FailForNode(nodeId))
@@ -567,17 +585,49 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
                 return;
             }
 
+            manager._entries.TryGetValue(connection.ConnectionId, out var entry);
+            if (entry is not null && Volatile.Read(ref entry.PendingWrites) >= manager._maxPendingPerConnection)
+            {
+                manager.Drop(connection, entry);
+                return;
+            }
+
             _message ??= HubMessageSerializer.ToSerializedHubMessage(envelope.Payloads);
             Count++;
             var write = connection.WriteAsync(_message);
-            if (!write.IsCompletedSuccessfully)
+            if (write.IsCompletedSuccessfully)
             {
-                // A slow connection must not hold up the reader; HubConnectionContext queues writes in order and logs failures itself.
-                _ = write.AsTask();
+                write.GetAwaiter().GetResult();
             }
             else
             {
-                write.GetAwaiter().GetResult();
+                // A slow connection must not hold up the reader: HubConnectionContext queues writes in order (and
+                // logs failures itself); we only count what waits, to bound it.
+                _ = TrackPendingAsync(write, entry);
+            }
+        }
+
+        private static async Task TrackPendingAsync(ValueTask write, ConnectionEntry? entry)
+        {
+            if (entry is not null)
+            {
+                Interlocked.Increment(ref entry.PendingWrites);
+            }
+
+            try
+            {
+                await write;
+            }
+            catch
+            {
+                // Logged by HubConnectionContext, which aborts the connection.
+            }
+            finally
+            {
+                if (entry is not null)
+                {
+                    Interlocked.Decrement(ref entry.PendingWrites);
+                }
             }
         }
 
@@ -603,6 +653,11 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         public Task? Removal;
 
         public bool Disconnected;
+
+        // Log rows handed to the connection whose write has not completed yet (it is not reading fast enough).
+        public int PendingWrites;
+
+        public bool LoggedDropping;
     }
 
     /// <summary>A write to a local connection that may run later, on the reader thread, to keep this process's order.</summary>

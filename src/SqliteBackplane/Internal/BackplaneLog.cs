@@ -85,4 +85,7 @@ internal static partial class BackplaneLog
 
     [LoggerMessage(27, LogLevel.Warning, "The SQLite library in this process was built without HAVE_USLEEP and sleeps whole seconds when it waits for a lock; the backplane replaced the default VFS's sleep with a microsecond one for this process.", EventName = "SlowSleepBuildDetected")]
     public static partial void SlowSleepBuildDetected(ILogger logger);
+
+    [LoggerMessage(28, LogLevel.Warning, "Connection {ConnectionId} is not reading fast enough: {Pending} messages are waiting for it, so further messages to it are dropped until it catches up. Logged once per connection.", EventName = "SlowConnectionDropping")]
+    public static partial void SlowConnectionDropping(ILogger logger, string connectionId, int pending);
 }

@@ -14,6 +14,7 @@ internal sealed class BackplaneMetrics : IDisposable
     private readonly Counter<long> _expiredSkipped;
     private readonly Counter<long> _undecodableSkipped;
     private readonly Counter<long> _writeFailures;
+    private readonly Counter<long> _dropped;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _commitDuration;
     private readonly Histogram<double> _deliveryLag;
@@ -35,6 +36,8 @@ internal sealed class BackplaneMetrics : IDisposable
             "Rows the reader skipped because they expired before it read them.");
         _undecodableSkipped = _meter.CreateCounter<long>("sqlitebackplane.rows.undecodable", "{row}",
             "Rows the reader skipped because their envelope could not be decoded.");
+        _dropped = _meter.CreateCounter<long>("sqlitebackplane.messages.dropped", "{message}",
+            "Messages not handed to a local connection because too many were already waiting for it (a slow client).");
         _writeFailures = _meter.CreateCounter<long>("sqlitebackplane.write.failures", "{operation}",
             "Write operations that failed (the caller received the exception).");
         _batchSize = _meter.CreateHistogram<int>("sqlitebackplane.commit.batch_size", "{operation}",
@@ -68,6 +71,8 @@ internal sealed class BackplaneMetrics : IDisposable
     }
 
     public void ExpiredSkipped() => _expiredSkipped.Add(1);
+
+    public void Dropped() => _dropped.Add(1);
 
     public void UndecodableSkipped() => _undecodableSkipped.Add(1);
 

@@ -58,6 +58,12 @@ internal sealed partial class SqliteBackplaneOptionsValidator : IValidateOptions
             }
         }
 
+        if (options.MaxPendingMessagesPerConnection < 1 || options.MaxPendingMessagesPerConnection > 1_000_000)
+        {
+            failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.MaxPendingMessagesPerConnection)} is " +
+                $"{options.MaxPendingMessagesPerConnection}; set it between 1 and 1000000.");
+        }
+
         if (options.MaxMessageBytes < 1024 || options.MaxMessageBytes > 256 * 1024 * 1024)
         {
             failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.MaxMessageBytes)} is {options.MaxMessageBytes}; " +

@@ -244,6 +244,55 @@ public class LogBehaviourTests
     }
 
     [Fact]
+    public async Task A_client_that_stops_reading_is_bounded_and_never_holds_up_the_others()
+    {
+        using var database = new TempDatabase();
+        using var manager = DirectManagers.Create(database, o => o.MaxPendingMessagesPerConnection = 20);
+        await using var reading = new FakeClient();
+        await using var stalled = new FakeClient();
+        await manager.OnConnectedAsync(reading.Connection).DefaultTimeout();
+        await manager.OnConnectedAsync(stalled.Connection).DefaultTimeout();
+        var padding = new string('p', 8_000);
+
+        const int messages = 300;
+        var readAll = Task.Run(async () =>
+        {
+            for (var i = 0; i < messages; i++)
+            {
+                await reading.AssertReceivesAsync($"{i:D4}{padding}");
+            }
+        });
+        for (var i = 0; i < messages; i++)
+        {
+            await manager.SendAllAsync(ClientMethods.Receive, [$"{i:D4}{padding}"]).DefaultTimeout();
+        }
+
+        await readAll.DefaultTimeout();
+
+        Assert.True(manager.DroppedMessages > 0, "The stalled client's queue was never bounded.");
+
+        // Once it reads again it gets what was queued, in order, and then new messages.
+        // The direct write queues behind what already waits for the stalled client: it completes as the client reads.
+        var end = manager.SendConnectionAsync(stalled.ConnectionId, ClientMethods.Receive, ["end"]);
+        var received = new List<int>();
+        while (true)
+        {
+            var text = (string)(await stalled.ReadInvocationAsync()).Arguments[0]!;
+            if (text == "end")
+            {
+                break;
+            }
+
+            received.Add(int.Parse(text[..4], System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        await end.DefaultTimeout();
+        Assert.InRange(received.Count, 1, messages - 1);
+        Assert.Equal(received.Order(), received);
+        Assert.Equal(messages - received.Count, manager.DroppedMessages);
+    }
+
+    [Fact]
     public async Task Message_larger_than_the_limit_is_refused_with_the_option_name()
     {
         using var database = new TempDatabase();
