@@ -165,13 +165,14 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     public override Task SendAllExceptAsync(string methodName, object?[] args, IReadOnlyList<string> excludedConnectionIds, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(excludedConnectionIds);
-        return AppendAsync(MessageKind.All, Envelope.NoStrings, excludedConnectionIds, methodName, args, cancellationToken);
+        return AppendAsync(MessageKind.All, Envelope.NoStrings, Identifiers.WithoutNulls(excludedConnectionIds, nameof(excludedConnectionIds)), methodName, args, cancellationToken);
     }
 
     /// <inheritdoc />
     public override Task SendConnectionAsync(string connectionId, string methodName, object?[] args, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connectionId);
+        Identifiers.ThrowIfNotValidUnicode(connectionId, nameof(connectionId));
         var connection = _connections[connectionId];
         if (connection is not null)
         {
@@ -186,6 +187,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     public override Task SendConnectionsAsync(IReadOnlyList<string> connectionIds, string methodName, object?[] args, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connectionIds);
+        connectionIds = Identifiers.WithoutNulls(connectionIds, nameof(connectionIds));
         return connectionIds.Count switch
         {
             0 => Task.CompletedTask,
@@ -198,6 +200,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     public override Task SendGroupAsync(string groupName, string methodName, object?[] args, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(groupName);
+        Identifiers.ThrowIfNotValidUnicode(groupName, nameof(groupName));
         return AppendAsync(MessageKind.Groups, [groupName], Envelope.NoStrings, methodName, args, cancellationToken);
     }
 
@@ -211,6 +214,8 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             {
                 throw new InvalidOperationException("Cannot send to an empty group name.");
             }
+
+            Identifiers.ThrowIfNotValidUnicode(groupName, nameof(groupNames));
         }
 
         return groupNames.Count == 0
@@ -223,13 +228,19 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     {
         ArgumentNullException.ThrowIfNull(groupName);
         ArgumentNullException.ThrowIfNull(excludedConnectionIds);
-        return AppendAsync(MessageKind.Groups, [groupName], excludedConnectionIds, methodName, args, cancellationToken);
+        Identifiers.ThrowIfNotValidUnicode(groupName, nameof(groupName));
+        return AppendAsync(MessageKind.Groups, [groupName], Identifiers.WithoutNulls(excludedConnectionIds, nameof(excludedConnectionIds)), methodName, args, cancellationToken);
     }
 
     /// <inheritdoc />
     public override Task SendUserAsync(string userId, string methodName, object?[] args, CancellationToken cancellationToken = default)
     {
         // Like DefaultHubLifetimeManager, a null user id is not an error; it matches no connection here.
+        if (userId is not null)
+        {
+            Identifiers.ThrowIfNotValidUnicode(userId, nameof(userId));
+        }
+
         return userId is null
             ? Task.CompletedTask
             : AppendAsync(MessageKind.Users, [userId], Envelope.NoStrings, methodName, args, cancellationToken);
@@ -239,7 +250,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     public override Task SendUsersAsync(IReadOnlyList<string> userIds, string methodName, object?[] args, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(userIds);
-        var targets = userIds.Where(static u => u is not null).Distinct(StringComparer.Ordinal).ToArray();
+        var targets = Identifiers.WithoutNulls(userIds, nameof(userIds)).Distinct(StringComparer.Ordinal).ToArray();
         return targets.Length == 0
             ? Task.CompletedTask
             : AppendAsync(MessageKind.Users, targets, Envelope.NoStrings, methodName, args, cancellationToken);
@@ -264,6 +275,8 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     private Task ChangeGroupAsync(string connectionId, string groupName, bool add, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        Identifiers.ThrowIfNotValidUnicode(connectionId, nameof(connectionId));
+        Identifiers.ThrowIfNotValidUnicode(groupName, nameof(groupName));
         // No acknowledgement round-trip: once the row commits, every later send on any node is ordered after it.
         var isLocal = _connections[connectionId] is not null;
         return _node.WriteAsync(new GroupChangeOperation(_hubName, connectionId, groupName, add, isLocal));

@@ -76,7 +76,7 @@ public sealed class DiskFaultTests(ITestOutputHelper output)
         }
     }
 
-    [Fact(Skip = "BUG (reported to the lead): the first send after the file turns read-only fails with IOException 'SQLite error 10 (disk I/O error)', not a read-only message; the next one says read-only. Remove this Skip once WriterLoop maps SQLITE_IOERR with errno EPERM/EACCES/EROFS to BackplaneErrors.ReadOnly.")]
+    [Fact]
     public async Task Read_only_file_while_running_fails_sends_clearly_and_they_work_again_when_writable()
     {
         using var database = new TempDatabase();

@@ -23,6 +23,51 @@ internal static class SqliteNative
     [ThreadStatic]
     private static long t_busySince;
 
+    private const int Eperm = 1;
+    private const int Eacces = 13;
+    private const int Erofs = 30;
+    private const int OpenWriteOnly = 1;
+
+    /// <summary>
+    /// Whether the OS refuses to write the database or its WAL (permissions, an immutable file, a read-only mount).
+    /// SQLite reports that as a generic I/O error and keeps no usable errno, so this asks the OS directly.
+    /// </summary>
+    public static bool IsWriteRefused(string databasePath)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return false;
+        }
+
+        foreach (var path in new[] { databasePath, databasePath + "-wal" })
+        {
+            if (!File.Exists(path))
+            {
+                continue;
+            }
+
+            var fd = OpenFile(path, OpenWriteOnly);
+            if (fd >= 0)
+            {
+                CloseFile(fd);
+                continue;
+            }
+
+            if (Marshal.GetLastPInvokeError() is Eperm or Eacces or Erofs)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    private static extern int OpenFile([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+
+    [DllImport("libc", EntryPoint = "close")]
+    private static extern int CloseFile(int fd);
+
     [DllImport(Library, CallingConvention = CallingConvention.Cdecl, EntryPoint = "sqlite3_busy_handler")]
     private static extern int BusyHandler(IntPtr db, IntPtr callback, IntPtr state);
 

@@ -150,7 +150,13 @@ internal sealed class WriterLoop : IDisposable
         }
         catch (Exception ex)
         {
-            var error = ex is TimeoutException ? ex : BackplaneErrors.WriteFailed(_database.Path, ex);
+            var error = ex switch
+            {
+                TimeoutException => ex,
+                // SQLite reports a write the OS refused (chattr +i, chmod, read-only mount) as a generic I/O error.
+                SqliteException { SqliteErrorCode: BackplaneErrors.SqliteIoError } when SqliteNative.IsWriteRefused(_database.Path) => BackplaneErrors.ReadOnly(_database.Path, ex),
+                _ => BackplaneErrors.WriteFailed(_database.Path, ex),
+            };
             BackplaneLog.WriteFailed(_logger, batch.Count, _database.Path, ex);
             _metrics.WriteFailed(batch.Count);
             foreach (var operation in batch)
@@ -194,6 +200,7 @@ internal sealed class WriterLoop : IDisposable
             }
             catch
             {
+
                 // Rolled-back ids will be reused by later rows; nobody may wait for them.
                 context.LastAppendedId = appendedBefore;
                 context.AppendedInBatch = false;
