@@ -88,4 +88,7 @@ internal static partial class BackplaneLog
 
     [LoggerMessage(28, LogLevel.Warning, "Connection {ConnectionId} is not reading fast enough: {Pending} messages are waiting for it, so further messages to it are dropped until it catches up. Logged once per connection.", EventName = "SlowConnectionDropping")]
     public static partial void SlowConnectionDropping(ILogger logger, string connectionId, int pending);
+
+    [LoggerMessage(29, LogLevel.Warning, "The SQLite backplane database '{DatabasePath}' was deleted or replaced while in use; reopening the path and registering this node again.", EventName = "DatabaseReplaced")]
+    public static partial void DatabaseReplaced(ILogger logger, string databasePath);
 }

@@ -216,7 +216,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
             }
 
             Cursor = new AppliedCursor(cursorStart);
-            _writer = new WriterLoop(Database, _writeLock, _options, _timeProvider, NodeId, _logger, Metrics, AfterCommit, AfterBatch);
+            _writer = new WriterLoop(Database, _writeLock, _options, _timeProvider, NodeId, _logger, Metrics, AfterCommit, AfterBatch, OnFileReplaced);
             _writer.Start(connection);
             connection = null;
             _reader = new ReaderLoop(Database, _wake, Dispatcher, Cursor, _options.SafetyPollInterval, _logger, _stopping.Token);
@@ -277,7 +277,11 @@ internal sealed class BackplaneNode : IAsyncDisposable
                 throw BackplaneErrors.SchemaTooNew(Database.Path, version ?? "(missing)");
             }
 
-            _startedAtMs = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+            if (_startedAtMs == 0)
+            {
+                _startedAtMs = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+            }
+
             Execute(connection, queries.UpsertNode, NodeParameters());
             _remoteEndpoints = ReadEndpoints(connection);
             cursorStart = (long)Scalar(connection, queries.SelectMaxMessageId)!;
@@ -393,6 +397,23 @@ internal sealed class BackplaneNode : IAsyncDisposable
     private const int CommitsPerCheckpoint = 1000;
     private long _commitsAtLastCheckpoint;
     private int _checkpointQueued;
+
+    // Runs on the writer thread with a fresh connection to a file that replaced the one this node had: set the new file
+    // up as at startup, put this node's connections and groups back, and start reading the new log from its end.
+    private void OnFileReplaced(SqliteConnection connection)
+    {
+        var cursor = Initialize(connection);
+        RunInWriteTransaction(connection, () =>
+        {
+            using var context = new WriterContext(connection, Database.Queries, NodeId, (long)_options.MessageExpiry.TotalMilliseconds)
+            {
+                NowMs = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds(),
+            };
+            RestoreLocalConnections(context);
+        });
+        _reader!.RequestReset(cursor);
+        _queries!.Reopen();
+    }
 
     // Runs on the writer thread after every batch, committed or not.
     private void AfterBatch()

@@ -115,7 +115,7 @@ public sealed class DiskFaultTests(ITestOutputHelper output)
         });
     }
 
-    [Fact(Skip = "BUG (reported to the lead): a node whose database file is deleted keeps writing to the unlinked file without any error; a node started on the path afterwards never meets it (split brain). Remove this Skip once the node detects SQLITE_FCNTL_HAS_MOVED / inode change and reopens.")]
+    [Fact]
     public Task Deleted_database_file_while_running_is_noticed_and_the_nodes_meet_again_on_the_new_file() =>
         RemovedWhileRunningAsync(database =>
         {
@@ -125,7 +125,7 @@ public sealed class DiskFaultTests(ITestOutputHelper output)
             }
         });
 
-    [Fact(Skip = "BUG (reported to the lead): same as the deleted file: the node keeps writing into the removed directory's files silently; nodes started on the path never meet it. Remove this Skip with the fix for the deleted file.")]
+    [Fact]
     public Task Removed_directory_while_running_is_noticed_and_the_nodes_meet_again_once_it_exists() =>
         RemovedWhileRunningAsync(database =>
         {

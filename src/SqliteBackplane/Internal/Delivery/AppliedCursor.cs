@@ -90,6 +90,13 @@ internal sealed class AppliedCursor
         }
     }
 
+    /// <summary>Starts over at <paramref name="position"/> in a new log (the file was replaced); waiting writes go out now.</summary>
+    public void Reset(long position)
+    {
+        Interlocked.Exchange(ref _applied, position);
+        ReleaseAll();
+    }
+
     /// <summary>Runs every deferred write, for shutdown: nothing more will be dispatched.</summary>
     public void ReleaseAll()
     {

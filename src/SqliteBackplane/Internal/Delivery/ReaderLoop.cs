@@ -42,6 +42,15 @@ internal sealed class ReaderLoop
     /// <summary>The log's highest id at this reader's last read (for the backlog gauge).</summary>
     public long MaxSeenId { get; private set; }
 
+    private long _resetTo = -1;
+
+    /// <summary>Makes the reader reopen the file and continue from <paramref name="position"/> (the file was replaced).</summary>
+    public void RequestReset(long position)
+    {
+        Interlocked.Exchange(ref _resetTo, position);
+        _wake.WakeLocal();
+    }
+
     public void Start()
     {
         _thread = new Thread(Run) { IsBackground = true, Name = "SqliteBackplane reader" };
@@ -67,6 +76,16 @@ internal sealed class ReaderLoop
                 if (_stopping.IsCancellationRequested)
                 {
                     break;
+                }
+
+                var resetTo = Interlocked.Exchange(ref _resetTo, -1);
+                if (resetTo >= 0)
+                {
+                    select?.Dispose();
+                    connection?.Dispose();
+                    select = null;
+                    connection = null;
+                    _cursor.Reset(resetTo);
                 }
 
                 try

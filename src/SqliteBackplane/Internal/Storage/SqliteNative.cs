@@ -62,6 +62,34 @@ internal static class SqliteNative
         return false;
     }
 
+    private const int FileControlHasMoved = 20;
+
+    /// <summary>
+    /// Whether the file this connection has open is no longer the one at its path (deleted, or replaced by another
+    /// file): SQLITE_FCNTL_HAS_MOVED, one stat(2) call.
+    /// </summary>
+    public static bool HasMoved(SqliteConnection connection)
+    {
+        var handle = connection.Handle;
+        if (handle is null || handle.IsInvalid)
+        {
+            return false;
+        }
+
+        try
+        {
+            var moved = 0;
+            return FileControl(handle.DangerousGetHandle(), "main", FileControlHasMoved, ref moved) == 0 && moved != 0;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [DllImport(Library, CallingConvention = CallingConvention.Cdecl, EntryPoint = "sqlite3_file_control")]
+    private static extern int FileControl(IntPtr db, [MarshalAs(UnmanagedType.LPUTF8Str)] string databaseName, int operation, ref int argument);
+
     [DllImport("libc", EntryPoint = "open", SetLastError = true)]
     private static extern int OpenFile([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
 

@@ -94,6 +94,13 @@ internal sealed class SqliteWorker : IDisposable
         }
     }
 
+    /// <summary>Closes the worker's connection so the next query opens the path afresh (the file was replaced).</summary>
+    public void Reopen() => _ = RunAsync(connection =>
+    {
+        connection.Close();
+        return 0;
+    });
+
     public void Stop(TimeSpan timeout)
     {
         _queue.CompleteAdding();

@@ -21,6 +21,8 @@ internal sealed class WriterLoop : IDisposable
     private readonly ILogger _logger;
     private readonly Action<WriterContext> _afterCommit;
     private readonly Action _afterBatch;
+    private readonly Action<SqliteConnection> _fileReplaced;
+    private bool _reinitializeOnOpen;
     private readonly BackplaneMetrics _metrics;
     private readonly string _nodeId;
     private readonly long _messageExpiryMs;
@@ -32,7 +34,8 @@ internal sealed class WriterLoop : IDisposable
     private Thread? _thread;
 
     public WriterLoop(BackplaneDatabase database, CrossProcessWriteLock writeLock, SqliteBackplaneOptions options, TimeProvider timeProvider,
-        string nodeId, ILogger logger, BackplaneMetrics metrics, Action<WriterContext> afterCommit, Action afterBatch)
+        string nodeId, ILogger logger, BackplaneMetrics metrics, Action<WriterContext> afterCommit, Action afterBatch,
+        Action<SqliteConnection> fileReplaced)
     {
         _database = database;
         _writeLock = writeLock;
@@ -43,6 +46,7 @@ internal sealed class WriterLoop : IDisposable
         _logger = logger;
         _afterCommit = afterCommit;
         _afterBatch = afterBatch;
+        _fileReplaced = fileReplaced;
         _metrics = metrics;
     }
 
@@ -246,9 +250,32 @@ internal sealed class WriterLoop : IDisposable
 
     private void EnsureConnection()
     {
+        if (_connection is not null && SqliteNative.HasMoved(_connection))
+        {
+            // Someone deleted or replaced the file: writing on would split the backplane. Reopen the path.
+            BackplaneLog.DatabaseReplaced(_logger, _database.Path);
+            DisposeConnection();
+            _reinitializeOnOpen = true;
+        }
+
         if (_connection is null)
         {
-            Adopt(_database.Open());
+            var connection = _database.Open();
+            try
+            {
+                if (_reinitializeOnOpen)
+                {
+                    _fileReplaced(connection);
+                    _reinitializeOnOpen = false;
+                }
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+
+            Adopt(connection);
         }
     }
 
