@@ -2,6 +2,7 @@ using System.Diagnostics;
 using SqliteBackplane.Tests.Core;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -13,7 +14,7 @@ namespace SqliteBackplane.Tests.Reliability;
 /// working and keep delivering), nothing reported as failed may be delivered, and the node must recover without a
 /// restart once the condition clears. Two nodes (managers built from separate options, as two processes are) share
 /// the file; a third node started after a removal must meet the old ones on the new file.
-/// Health-check assertions are not here yet: there is no AddHealthChecks().AddSqliteBackplane() to assert on.
+/// The health check follows: Unhealthy while the disk is full, Healthy again once space is freed.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
@@ -61,8 +62,13 @@ public sealed class DiskFaultTests(ITestOutputHelper output)
         Assert.IsType<IOException>(failure);
         Assert.Contains("is full", failure.Message);
         Assert.Contains(path, failure.Message);
+        var whileFull = await CheckHealthAsync(sender);
+        Assert.Equal(HealthStatus.Unhealthy, whileFull.Status);
+        Assert.Contains("cannot be written", whileFull.Description);
+        Assert.Contains("is full", whileFull.Description);
 
         File.Delete(filler);
+        Assert.Equal(HealthStatus.Healthy, (await CheckHealthAsync(sender)).Status);
 
         // Without any restart: the next sends succeed and reach both nodes' connections.
         await sender.SendAllAsync(ClientMethods.Receive, ["after"]).DefaultTimeout("a send once space was freed");
@@ -186,6 +192,18 @@ public sealed class DiskFaultTests(ITestOutputHelper output)
             output.WriteLine($"  {error.GetType().Name}: {error.Message}");
             Assert.Contains(database.Path, error.Message);
         }
+    }
+
+    /// <summary>Runs the backplane's health check against the manager's own node, as the registered check would.</summary>
+    private static async Task<HealthCheckResult> CheckHealthAsync(SqliteHubLifetimeManager<TestHub> manager)
+    {
+        using var check = new SqliteBackplane.Health.SqliteBackplaneHealthCheck(
+            Microsoft.Extensions.Options.Options.Create(manager.Node.Options), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, TimeSpan.FromSeconds(5));
+        var context = new HealthCheckContext
+        {
+            Registration = new HealthCheckRegistration("sqlite-backplane", check, HealthStatus.Unhealthy, tags: null),
+        };
+        return await check.CheckHealthAsync(context).DefaultTimeout();
     }
 
     private static void FillDisk(string path)
