@@ -89,6 +89,27 @@ public sealed class SqliteBackplaneOptions
     public int MaxMessageBytes { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>
+    /// Gets or sets how many rows the message log may hold (rows stay until they expire) before
+    /// <see cref="LogFullMode"/> applies to further sends. Readers that keep up never get near it; it bounds the file
+    /// when they do not. Must be at least 100. Defaults to 1,000,000.
+    /// </summary>
+    public int MaxLogRows { get; set; } = 1_000_000;
+
+    /// <summary>
+    /// Gets or sets what a send does when the log is at its capacity: drop the oldest rows (the default) or reject the
+    /// send with a <see cref="SqliteBackplaneFullException"/>.
+    /// </summary>
+    public SqliteBackplaneLogFullMode LogFullMode { get; set; } = SqliteBackplaneLogFullMode.DropOldest;
+
+    /// <summary>
+    /// Gets capacities that replace <see cref="MaxLogRows"/> for some sends, keyed by a glob (<c>*</c> and <c>?</c>)
+    /// with a prefix: <c>"hub:Notifications*"</c> matches the hub's type name or full name; <c>"group:alerts-*"</c>
+    /// matches a group that a group send targets. The smallest matching capacity applies, so low-priority traffic
+    /// can be refused (or make room) earlier than the rest. Capacities count rows in the whole log.
+    /// </summary>
+    public IDictionary<string, int> LogCapacityOverrides { get; } = new Dictionary<string, int>(StringComparer.Ordinal);
+
+    /// <summary>
     /// Gets or sets how many messages from the log may wait for one local connection that is not reading fast
     /// enough. Beyond it, further messages to that connection are dropped (counted in the
     /// <c>sqlitebackplane.messages.dropped</c> metric and logged once per connection), so a slow or dead client never

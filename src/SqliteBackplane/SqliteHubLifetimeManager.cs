@@ -373,7 +373,8 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             Excluded = excluded,
             Payloads = Serialize(new InvocationMessage(methodName, args)),
         };
-        return _node.WriteAsync(new AppendMessageOperation(_hubName, kind, EnvelopeProtocol.Write(envelope, _node.Protection)));
+        var (capacity, source) = _node.CapacityPolicy.CapacityFor(typeof(THub), kind, targets);
+        return _node.WriteAsync(new CappedAppendOperation(_hubName, kind, EnvelopeProtocol.Write(envelope, _node.Protection), capacity, source, _node.CapacityPolicy.Mode));
     }
 
     private ProtocolPayload[] Serialize(HubMessage message)

@@ -91,4 +91,7 @@ internal static partial class BackplaneLog
 
     [LoggerMessage(29, LogLevel.Warning, "The SQLite backplane database '{DatabasePath}' was deleted or replaced while in use; reopening the path and registering this node again.", EventName = "DatabaseReplaced")]
     public static partial void DatabaseReplaced(ILogger logger, string databasePath);
+
+    [LoggerMessage(30, LogLevel.Warning, "The SQLite backplane log was at its capacity: deleted the {Count} oldest rows since the last report (MaxLogRows {MaxLogRows}); readers that had not read them skip them. Logged at most every 10 s.", EventName = "LogFullDroppedOldest")]
+    public static partial void LogFullDroppedOldest(ILogger logger, long count, int maxLogRows);
 }

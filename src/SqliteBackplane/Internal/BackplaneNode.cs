@@ -45,11 +45,15 @@ internal sealed class BackplaneNode : IAsyncDisposable
         _timeProvider = options.TimeProvider;
         Database = new BackplaneDatabase(options);
         Protection = PayloadProtection.Create(options.EncryptionKeys);
+        CapacityPolicy = new LogCapacityPolicy(options);
         Metrics = new BackplaneMetrics(meterFactory, NodeId, ReaderBacklog, () => _liveNodes, LocalConnectionCount);
         Dispatcher = new RowDispatcher(NodeId, _timeProvider, logger, Metrics, Protection);
     }
 
     public BackplaneMetrics Metrics { get; }
+
+    /// <summary>Which log capacity applies to a send, and what happens at it.</summary>
+    public LogCapacityPolicy CapacityPolicy { get; }
 
     /// <summary>Encrypts and decrypts payloads; null when no keys are configured.</summary>
     public PayloadProtection? Protection { get; }
@@ -370,6 +374,11 @@ internal sealed class BackplaneNode : IAsyncDisposable
     // Runs on the writer thread right after each commit.
     private void AfterCommit(WriterContext context)
     {
+        if (context.DroppedOldestInBatch > 0)
+        {
+            ReportDroppedOldest(context.DroppedOldestInBatch);
+        }
+
         if (!context.AppendedInBatch)
         {
             return;
@@ -413,6 +422,22 @@ internal sealed class BackplaneNode : IAsyncDisposable
         });
         _reader!.RequestReset(cursor);
         _queries!.Reopen();
+    }
+
+    private long _droppedOldestSinceLog;
+    private long _lastDroppedOldestLog;
+
+    private void ReportDroppedOldest(int count)
+    {
+        Metrics.DroppedOldest(count);
+        _droppedOldestSinceLog += count;
+        var now = _timeProvider.GetTimestamp();
+        if (_lastDroppedOldestLog == 0 || _timeProvider.GetElapsedTime(_lastDroppedOldestLog, now) >= TimeSpan.FromSeconds(10))
+        {
+            BackplaneLog.LogFullDroppedOldest(_logger, _droppedOldestSinceLog, _options.MaxLogRows);
+            _droppedOldestSinceLog = 0;
+            _lastDroppedOldestLog = now;
+        }
     }
 
     // Runs on the writer thread after every batch, committed or not.

@@ -58,6 +58,30 @@ internal sealed partial class SqliteBackplaneOptionsValidator : IValidateOptions
             }
         }
 
+        if (options.MaxLogRows < 100)
+        {
+            failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.MaxLogRows)} is {options.MaxLogRows}; set it to 100 or more.");
+        }
+
+        if (!Enum.IsDefined(options.LogFullMode))
+        {
+            failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.LogFullMode)} is {(int)options.LogFullMode}, which is not a mode; use DropOldest or RejectNewMessages.");
+        }
+
+        foreach (var (pattern, capacity) in options.LogCapacityOverrides ?? new Dictionary<string, int>())
+        {
+            if (pattern is null || !(pattern.StartsWith(LogCapacityPolicy.HubPrefix, StringComparison.Ordinal) || pattern.StartsWith(LogCapacityPolicy.GroupPrefix, StringComparison.Ordinal)))
+            {
+                failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.LogCapacityOverrides)} key '{pattern}' does not say what it matches. " +
+                    "Start it with \"hub:\" or \"group:\", for example \"group:alerts-*\".");
+            }
+
+            if (capacity < 1)
+            {
+                failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.LogCapacityOverrides)}[\"{pattern}\"] is {capacity}; set it to 1 or more.");
+            }
+        }
+
         if (options.MaxPendingMessagesPerConnection < 1 || options.MaxPendingMessagesPerConnection > 1_000_000)
         {
             failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.MaxPendingMessagesPerConnection)} is " +

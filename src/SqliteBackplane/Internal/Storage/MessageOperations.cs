@@ -9,6 +9,33 @@ internal sealed class AppendMessageOperation(string hub, MessageKind kind, byte[
     protected override long Run(WriterContext context) => context.AppendMessage(hub, kind, body);
 }
 
+/// <summary>Appends a send, first applying the log capacity that covers it (drop the oldest rows, or refuse).</summary>
+internal sealed class CappedAppendOperation(string hub, MessageKind kind, byte[] body, int capacity, string capacitySource, SqliteBackplaneLogFullMode mode)
+    : WriteOperation<long>
+{
+    // One send never deletes more than this; a log far over a lowered capacity shrinks over several sends.
+    private const int MaxDropPerSend = 10_000;
+
+    protected override long Run(WriterContext context)
+    {
+        var rows = context.LogRows();
+        if (rows >= capacity)
+        {
+            if (mode == SqliteBackplaneLogFullMode.RejectNewMessages)
+            {
+                Reject(new SqliteBackplaneFullException(
+                    $"The SQLite backplane log holds {rows} rows, at the capacity of {capacity} set by {capacitySource}; the message was not sent. " +
+                    "Readers are not keeping up (see the sqlitebackplane.reader.backlog metric), or the capacity is too small for the traffic.", capacity));
+                return 0;
+            }
+
+            context.DropOldest((int)Math.Min(MaxDropPerSend, rows - capacity + 1));
+        }
+
+        return context.AppendMessage(hub, kind, body);
+    }
+}
+
 /// <summary>Records a connection (and the node holding it) in the connections table.</summary>
 internal sealed class RegisterConnectionOperation(string hub, string connectionId, string? userId) : WriteOperation<bool>
 {

@@ -68,6 +68,8 @@ internal sealed class SqliteQueries
         UpdateHeartbeat = $"UPDATE {Nodes} SET heartbeat_at = $now WHERE node_id = $node";
         SelectDeadNodes = $"SELECT node_id, wake_endpoint FROM {Nodes} WHERE heartbeat_at < $deadline AND node_id <> $node";
         CountNodes = $"SELECT count(*) FROM {Nodes}";
+        SelectLogRowSpan = $"SELECT coalesce(max(id) - min(id) + 1, 0) FROM {Messages}";
+        DeleteOldestMessages = $"DELETE FROM {Messages} WHERE id IN (SELECT id FROM {Messages} ORDER BY id LIMIT $limit)";
         SelectNodeHeartbeats = $"SELECT node_id, heartbeat_at FROM {Nodes}";
         SelectFirstCreatedAfter = $"SELECT created_at FROM {Messages} WHERE id > $cursor ORDER BY id LIMIT 1";
         SelectWakeEndpoints = $"SELECT wake_endpoint FROM {Nodes} WHERE node_id <> $node AND wake_endpoint IS NOT NULL";
@@ -114,6 +116,8 @@ internal sealed class SqliteQueries
     public string SelectDeadNodes { get; }
     public string SelectWakeEndpoints { get; }
     public string CountNodes { get; }
+    public string SelectLogRowSpan { get; }
+    public string DeleteOldestMessages { get; }
     public string SelectNodeHeartbeats { get; }
     public string SelectFirstCreatedAfter { get; }
     public string DeleteNode { get; }

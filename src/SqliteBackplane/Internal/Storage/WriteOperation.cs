@@ -48,16 +48,34 @@ internal abstract class WriteOperation<TResult> : WriteOperation
 {
     private readonly TaskCompletionSource<TResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TResult _result = default!;
+    private Exception? _rejection;
 
     public Task<TResult> Task => _completion.Task;
 
+    /// <summary>Fails this operation alone once the batch commits, without breaking the shared transaction.</summary>
+    protected void Reject(Exception exception) => _rejection = exception;
+
     public override Task Completion => _completion.Task;
 
-    protected sealed override void ExecuteCore(WriterContext context) => _result = Run(context);
+    protected sealed override void ExecuteCore(WriterContext context)
+    {
+        _rejection = null;
+        _result = Run(context);
+    }
 
     protected abstract TResult Run(WriterContext context);
 
-    public override void Complete() => _completion.TrySetResult(_result);
+    public override void Complete()
+    {
+        if (_rejection is not null)
+        {
+            _completion.TrySetException(_rejection);
+        }
+        else
+        {
+            _completion.TrySetResult(_result);
+        }
+    }
 
     public override void Fail(Exception exception) => _completion.TrySetException(exception);
 }

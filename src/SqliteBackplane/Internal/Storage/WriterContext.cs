@@ -39,6 +39,41 @@ internal sealed class WriterContext : IDisposable
     /// <summary>Sends (not group changes or control rows) appended in the current batch.</summary>
     public int PublishedInBatch { get; set; }
 
+    /// <summary>Rows deleted in this batch to keep the log under a capacity (LogFullMode.DropOldest).</summary>
+    public int DroppedOldestInBatch { get; set; }
+
+    private long? _logRows;
+
+    /// <summary>Called at the start of every batch.</summary>
+    public void BeginBatch(long nowMs)
+    {
+        NowMs = nowMs;
+        AppendedInBatch = false;
+        PublishedInBatch = 0;
+        DroppedOldestInBatch = 0;
+        _logRows = null;
+    }
+
+    /// <summary>Rows in the log (the id span: rows leave from its head), read once per batch and kept up to date.</summary>
+    public long LogRows()
+    {
+        _logRows ??= Convert.ToInt64(Scalar(Queries.SelectLogRowSpan), System.Globalization.CultureInfo.InvariantCulture);
+        return _logRows.Value;
+    }
+
+    /// <summary>Deletes the oldest <paramref name="count"/> rows; returns how many went.</summary>
+    public int DropOldest(int count)
+    {
+        var deleted = Execute(Queries.DeleteOldestMessages, ("$limit", count));
+        DroppedOldestInBatch += deleted;
+        if (_logRows is not null)
+        {
+            _logRows -= deleted;
+        }
+
+        return deleted;
+    }
+
     /// <summary>Returns the cached command for <paramref name="sql"/> with its parameters cleared, so it is prepared once.</summary>
     public SqliteCommand Command(string sql)
     {
@@ -65,6 +100,11 @@ internal sealed class WriterContext : IDisposable
         var id = (long)command.ExecuteScalar()!;
         LastAppendedId = id;
         AppendedInBatch = true;
+        if (_logRows is not null)
+        {
+            _logRows++;
+        }
+
         if (kind is MessageKind.All or MessageKind.Connections or MessageKind.Groups or MessageKind.Users)
         {
             PublishedInBatch++;

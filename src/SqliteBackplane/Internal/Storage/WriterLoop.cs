@@ -187,9 +187,7 @@ internal sealed class WriterLoop : IDisposable
 
         try
         {
-            context.NowMs = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
-            context.AppendedInBatch = false;
-            context.PublishedInBatch = 0;
+            context.BeginBatch(_timeProvider.GetUtcNow().ToUnixTimeMilliseconds());
             var appendedBefore = context.LastAppendedId;
             _begin!.ExecuteNonQuery();
             try
