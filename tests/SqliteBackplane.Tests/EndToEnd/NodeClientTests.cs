@@ -10,30 +10,16 @@ namespace SqliteBackplane.Tests.EndToEnd;
 /// TestServer processes on one SQLite file. The scripts live in tests/e2e; each prints one OK line per check.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
-public sealed class NodeClientTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class NodeClientTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private static readonly TimeSpan ScriptTimeout = TimeSpan.FromSeconds(180);
-
-    private readonly TempDatabase _database = new();
-    private readonly List<IAsyncDisposable> _servers = [];
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        foreach (var server in _servers)
-        {
-            await server.DisposeAsync();
-        }
-        _database.Dispose();
-    }
 
     [Fact]
     public async Task Node_client_sends_to_all_groups_users_and_gets_client_results_across_two_processes()
     {
         var (server1, server2) = await StartServersAsync();
 
-        var result = await NodeScripts.RunAsync("node-client.mjs", [server1.Address.ToString(), server2.Address.ToString()], ScriptTimeout, output);
+        var result = await NodeScripts.RunAsync("node-client.mjs", [server1.Address.ToString(), server2.Address.ToString()], ScriptTimeout, Output);
 
         result.AssertPassed(
             "4 connections",
@@ -49,7 +35,7 @@ public sealed class NodeClientTests(ITestOutputHelper output) : IAsyncLifetime
     {
         var (server1, server2) = await StartServersAsync();
 
-        var result = await NodeScripts.RunAsync("stateful-reconnect.mjs", [server1.Address.ToString(), server2.Address.ToString()], ScriptTimeout, output);
+        var result = await NodeScripts.RunAsync("stateful-reconnect.mjs", [server1.Address.ToString(), server2.Address.ToString()], ScriptTimeout, Output);
 
         result.AssertPassed(
             "alice ",
@@ -62,11 +48,9 @@ public sealed class NodeClientTests(ITestOutputHelper output) : IAsyncLifetime
 
     private async Task<(ServerProcess Server1, ServerProcess Server2)> StartServersAsync()
     {
-        var settings = new TestServerSettings { DatabasePath = _database.Path };
-        var server1 = await ServerProcess.StartAsync(settings, "server 1", output);
-        _servers.Add(server1);
-        var server2 = await ServerProcess.StartAsync(settings, "server 2", output);
-        _servers.Add(server2);
+        var settings = new TestServerSettings { DatabasePath = Database.Path };
+        var server1 = await StartAsync(settings, "server 1");
+        var server2 = await StartAsync(settings, "server 2");
         return (server1, server2);
     }
 }

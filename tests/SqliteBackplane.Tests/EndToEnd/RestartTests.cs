@@ -11,34 +11,20 @@ namespace SqliteBackplane.Tests.EndToEnd;
 /// again (a restarted node reads the log from its end, and the survivor never re-reads what it dispatched).
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
-public sealed class RestartTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class RestartTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private const string Room = "room";
-
-    private readonly TempDatabase _database = new();
-    private readonly List<IAsyncDisposable> _resources = [];
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        for (var i = _resources.Count - 1; i >= 0; i--)
-        {
-            await _resources[i].DisposeAsync();
-        }
-        _database.Dispose();
-    }
 
     [Fact]
     public async Task A_server_restarted_on_the_same_file_serves_reconnected_clients_and_replays_nothing()
     {
-        var settings = new TestServerSettings { DatabasePath = _database.Path };
-        var survivor = await Track(ServerProcess.StartAsync(settings, "survivor", output));
-        var restarting = await Track(ServerProcess.StartAsync(settings, "restarting", output));
+        var settings = new TestServerSettings { DatabasePath = Database.Path };
+        var survivor = await StartAsync(settings, "survivor");
+        var restarting = await StartAsync(settings, "restarting");
 
-        var bob = await Track(survivor.ConnectAsync("bob"));
-        var carol = await Track(survivor.ConnectAsync("carol"));
-        var alice = await Track(restarting.ConnectAsync("alice"));
+        var bob = await ConnectAsync(survivor, "bob");
+        var carol = await ConnectAsync(survivor, "carol");
+        var alice = await ConnectAsync(restarting, "alice");
         await bob.InvokeAsync(nameof(TestHub.AddToGroup), bob.ConnectionId, Room);
         await bob.InvokeAsync(nameof(TestHub.AddToGroup), alice.ConnectionId, Room);
 
@@ -53,7 +39,7 @@ public sealed class RestartTests(ITestOutputHelper output) : IAsyncLifetime
         var port = restarting.Port;
         Assert.Equal(0, await restarting.StopAsync());
         var closedWith = await alice.Closed.DefaultTimeout("alice's connection to close when her server stopped");
-        output.WriteLine($"alice's connection closed when her server stopped: {closedWith?.Message ?? "without error"}");
+        Output.WriteLine($"alice's connection closed when her server stopped: {closedWith?.Message ?? "without error"}");
         Assert.Empty(await bob.InvokeAsync<string[]>(nameof(TestHub.GetUserConnections), "alice"));
 
         // The survivor keeps chatting while the other process is down.
@@ -62,9 +48,9 @@ public sealed class RestartTests(ITestOutputHelper output) : IAsyncLifetime
         await AssertReceivesExactlyAsync(bob, "during-1 from bob", "during-2 from carol");
 
         // Restart on the same file and port; alice reconnects (a new connection, so she joins the room again).
-        var restarted = await Track(ServerProcess.StartAsync(settings, "restarted", output, port));
+        var restarted = await StartAsync(settings, "restarted", port);
         Assert.Equal(port, restarted.Port);
-        var aliceAgain = await Track(restarted.ConnectAsync("alice"));
+        var aliceAgain = await ConnectAsync(restarted, "alice");
         await aliceAgain.InvokeAsync(nameof(TestHub.AddToGroup), aliceAgain.ConnectionId, Room);
         Assert.Equal(new[] { aliceAgain.ConnectionId }, await bob.InvokeAsync<string[]>(nameof(TestHub.GetUserConnections), "alice"));
 
@@ -86,12 +72,5 @@ public sealed class RestartTests(ITestOutputHelper output) : IAsyncLifetime
         var received = await client.ReceiveAsync(expected.Length);
         Assert.True(expected.SequenceEqual(received),
             $"{client.Description} expected [{string.Join(", ", expected)}] but received [{string.Join(", ", received)}].");
-    }
-
-    private async Task<T> Track<T>(Task<T> starting) where T : IAsyncDisposable
-    {
-        var resource = await starting;
-        _resources.Add(resource);
-        return resource;
     }
 }

@@ -10,14 +10,11 @@ namespace SqliteBackplane.Tests.MultiProcess;
 /// dead node's connections, and fail callers waiting on a client result from one of them.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
-public sealed class CrashTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class CrashTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
-    private readonly TempDatabase _database = new();
-    private readonly List<IAsyncDisposable> _resources = [];
-
     private TestServerSettings Settings => new()
     {
-        DatabasePath = _database.Path,
+        DatabasePath = Database.Path,
         HeartbeatInterval = TimeSpan.FromMilliseconds(200),
         NodeTimeout = TimeSpan.FromMilliseconds(1500),
     };
@@ -25,22 +22,11 @@ public sealed class CrashTests(ITestOutputHelper output) : IAsyncLifetime
     /// <summary>Generous against the 1.5 s node timeout, for a loaded two-core CI machine.</summary>
     private static readonly TimeSpan ReapTimeout = TimeSpan.FromSeconds(15);
 
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        for (var i = _resources.Count - 1; i >= 0; i--)
-        {
-            await _resources[i].DisposeAsync();
-        }
-        _database.Dispose();
-    }
-
     [Fact]
     public async Task The_survivor_reaps_a_killed_server_and_fails_its_pending_client_result()
     {
-        var survivor = await StartAsync("survivor");
-        var doomed = await StartAsync("doomed");
+        var survivor = await StartAsync(Settings, "survivor");
+        var doomed = await StartAsync(Settings, "doomed");
         var caller = await ConnectAsync(survivor, "caller");
         var witness = await ConnectAsync(survivor, "witness");
         var victim = await ConnectAsync(doomed, "victim");
@@ -57,9 +43,9 @@ public sealed class CrashTests(ITestOutputHelper output) : IAsyncLifetime
         await doomed.KillAsync();
 
         var failure = await Assert.ThrowsAsync<Microsoft.AspNetCore.SignalR.HubException>(() => pending.TimeoutAfter(ReapTimeout, "the pending client result to fail"));
-        output.WriteLine($"The pending client result failed with: {failure.Message}");
+        Output.WriteLine($"The pending client result failed with: {failure.Message}");
         var reapedAfter = await Eventually.BecomesTrueAsync(() => !ConnectionRowExists(victim.ConnectionId), ReapTimeout, "the victim's connection row is removed");
-        output.WriteLine($"The victim's connection row was gone {reapedAfter.TotalMilliseconds:0} ms after the client result failed.");
+        Output.WriteLine($"The victim's connection row was gone {reapedAfter.TotalMilliseconds:0} ms after the client result failed.");
 
         // The dead connection is unknown now, and the survivor keeps serving its own connections.
         var unknown = await Assert.ThrowsAsync<Microsoft.AspNetCore.SignalR.HubException>(() => caller.InvokeAsync<int>(nameof(TestHub.InvokeClientResult), victim.ConnectionId, 1));
@@ -73,8 +59,8 @@ public sealed class CrashTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task A_killed_server_leaves_its_groups_and_a_new_server_joins_the_file()
     {
-        var survivor = await StartAsync("survivor");
-        var doomed = await StartAsync("doomed");
+        var survivor = await StartAsync(Settings, "survivor");
+        var doomed = await StartAsync(Settings, "doomed");
         var sender = await ConnectAsync(survivor, "sender");
         var member = await ConnectAsync(survivor, "member");
         var victim = await ConnectAsync(doomed, "victim");
@@ -83,31 +69,17 @@ public sealed class CrashTests(ITestOutputHelper output) : IAsyncLifetime
 
         await doomed.KillAsync();
         await Eventually.BecomesTrueAsync(() => !ConnectionRowExists(victim.ConnectionId), ReapTimeout, "the victim's connection row is removed");
-        var replacement = await StartAsync("replacement");
+        var replacement = await StartAsync(Settings, "replacement");
         var newcomer = await ConnectAsync(replacement, "newcomer");
         await sender.InvokeAsync(nameof(TestHub.AddToGroup), newcomer.ConnectionId, "room");
         await sender.InvokeAsync(nameof(TestHub.SendGroup), "room", "after the crash");
 
         await member.AssertReceivesAsync("after the crash");
         await newcomer.AssertReceivesAsync("after the crash");
-        Assert.False(BackplaneTables.AnyRowMentions(_database, SqliteBackplaneOptions.DefaultTablePrefix, "groups", victim.ConnectionId),
+        Assert.False(BackplaneTables.AnyRowMentions(Database, SqliteBackplaneOptions.DefaultTablePrefix, "groups", victim.ConnectionId),
             "The killed server's group memberships must be removed with its connections.");
     }
 
     private bool ConnectionRowExists(string connectionId) =>
-        BackplaneTables.AnyRowMentions(_database, SqliteBackplaneOptions.DefaultTablePrefix, "connections", connectionId);
-
-    private async Task<ServerProcess> StartAsync(string name)
-    {
-        var server = await ServerProcess.StartAsync(Settings, name, output);
-        _resources.Add(server);
-        return server;
-    }
-
-    private async Task<TestClient> ConnectAsync(ServerProcess server, string user)
-    {
-        var client = await server.ConnectAsync(user);
-        _resources.Add(client);
-        return client;
-    }
+        BackplaneTables.AnyRowMentions(Database, SqliteBackplaneOptions.DefaultTablePrefix, "connections", connectionId);
 }

@@ -14,27 +14,12 @@ namespace SqliteBackplane.Tests.Reliability;
 /// Complements LogBehaviourTests.Startup_reads_from_the_end_of_the_log (a second node, not a restart).
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
-public sealed class RestartTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class RestartTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
-    private readonly TempDatabase _database = new();
-    private readonly List<IAsyncDisposable> _resources = [];
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        for (var i = _resources.Count - 1; i >= 0; i--)
-        {
-            await _resources[i].DisposeAsync();
-        }
-
-        _database.Dispose();
-    }
-
     [Fact]
     public async Task A_killed_and_restarted_server_replays_no_old_rows_and_nobody_gets_duplicates()
     {
-        var settings = new TestServerSettings { DatabasePath = _database.Path };
+        var settings = new TestServerSettings { DatabasePath = Database.Path };
         var steady = await StartAsync(settings, "steady");
         var restarting = await StartAsync(settings, "restarting");
         var steadyClient = await ConnectAsync(steady, "alice");
@@ -71,7 +56,7 @@ public sealed class RestartTests(ITestOutputHelper output) : IAsyncLifetime
             received.Add(await afterClient.ReceiveAsync());
         }
 
-        output.WriteLine($"The restarted server's client received {received.Count} messages.");
+        Output.WriteLine($"The restarted server's client received {received.Count} messages.");
         var expected = Enumerable.Range(0, 20).SelectMany(i => new[] { $"new-user-{i}", $"new-all-{i}", $"new-room-{i}" }).Append("end").ToList();
         Assert.Equal(expected, received);
 
@@ -94,8 +79,8 @@ public sealed class RestartTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task A_node_restarted_from_the_same_options_instance_replays_nothing()
     {
-        var options = new SqliteBackplaneOptions { ConnectionString = _database.ConnectionString, HeartbeatInterval = TimeSpan.FromSeconds(1), NodeTimeout = TimeSpan.FromSeconds(5) };
-        using var other = DirectManagers.Create(_database);
+        var options = new SqliteBackplaneOptions { ConnectionString = Database.ConnectionString, HeartbeatInterval = TimeSpan.FromSeconds(1), NodeTimeout = TimeSpan.FromSeconds(5) };
+        using var other = DirectManagers.Create(Database);
         var first = Create(options);
         await using var firstClient = new RecordingFakeClient("u");
         await first.OnConnectedAsync(firstClient.Connection).DefaultTimeout();
@@ -123,18 +108,4 @@ public sealed class RestartTests(ITestOutputHelper output) : IAsyncLifetime
 
     private static SqliteHubLifetimeManager<TestHub> Create(SqliteBackplaneOptions options) =>
         new(NullLogger<SqliteHubLifetimeManager<TestHub>>.Instance, Options.Create(options), new TestProtocolResolver());
-
-    private async Task<ServerProcess> StartAsync(TestServerSettings settings, string name)
-    {
-        var server = await ServerProcess.StartAsync(settings, name, output);
-        _resources.Add(server);
-        return server;
-    }
-
-    private async Task<TestClient> ConnectAsync(ServerProcess server, string user)
-    {
-        var client = await server.ConnectAsync(user);
-        _resources.Add(client);
-        return client;
-    }
 }

@@ -15,27 +15,12 @@ namespace SqliteBackplane.Tests.Reliability;
 /// receiving every message in order. (Delivery is asserted, not latency: a loaded CI machine has no stable timings.)
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
-public sealed class SlowClientTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class SlowClientTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
-    private readonly TempDatabase _database = new();
-    private readonly List<IAsyncDisposable> _resources = [];
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        for (var i = _resources.Count - 1; i >= 0; i--)
-        {
-            await _resources[i].DisposeAsync();
-        }
-
-        _database.Dispose();
-    }
-
     [Fact]
     public async Task A_client_that_stops_reading_does_not_hold_up_delivery_to_the_others()
     {
-        var settings = new TestServerSettings { DatabasePath = _database.Path };
+        var settings = new TestServerSettings { DatabasePath = Database.Path };
         var stalledServer = await StartAsync(settings, "stalled-server");
         var otherServer = await StartAsync(settings, "other-server");
         var neighbour = await ConnectAsync(stalledServer, "neighbour");
@@ -65,7 +50,7 @@ public sealed class SlowClientTests(ITestOutputHelper output) : IAsyncLifetime
 
         // The stall was real: bytes sit unread in the stalled client's socket, and its server still sends it nothing more.
         var unread = stalled.UnreadBytes();
-        output.WriteLine($"Delivered {count} x 24 KiB to three clients while the stalled client left {unread} bytes unread in its socket.");
+        Output.WriteLine($"Delivered {count} x 24 KiB to three clients while the stalled client left {unread} bytes unread in its socket.");
         Assert.True(unread > 0, "The stalled client's socket holds no unread bytes: the test did not stall anything.");
         await sender.InvokeAsync(nameof(TestHub.SendAll), "after");
         await neighbour.AssertReceivesAsync("after");
@@ -77,20 +62,6 @@ public sealed class SlowClientTests(ITestOutputHelper output) : IAsyncLifetime
     {
         var line = server.Output.Split('\n').First(l => l.Contains(TestServerApp.ListeningPrefix, StringComparison.Ordinal));
         return new Uri(line[(line.IndexOf(TestServerApp.ListeningPrefix, StringComparison.Ordinal) + TestServerApp.ListeningPrefix.Length)..].Trim());
-    }
-
-    private async Task<ServerProcess> StartAsync(TestServerSettings settings, string name)
-    {
-        var server = await ServerProcess.StartAsync(settings, name, output);
-        _resources.Add(server);
-        return server;
-    }
-
-    private async Task<TestClient> ConnectAsync(ServerProcess server, string user)
-    {
-        var client = await server.ConnectAsync(user);
-        _resources.Add(client);
-        return client;
     }
 
     /// <summary>A WebSocket SignalR client over a raw TCP socket with a tiny receive buffer that reads the handshake and then nothing.</summary>

@@ -15,28 +15,14 @@ namespace SqliteBackplane.Tests.Reliability;
 /// reordering across the crash, and their logs must stay free of errors.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
-public sealed class ThreeServerCrashTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class ThreeServerCrashTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private static readonly TimeSpan ReapTimeout = TimeSpan.FromSeconds(15);
-    private readonly TempDatabase _database = new();
-    private readonly List<IAsyncDisposable> _resources = [];
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        for (var i = _resources.Count - 1; i >= 0; i--)
-        {
-            await _resources[i].DisposeAsync();
-        }
-
-        _database.Dispose();
-    }
 
     [Fact]
     public async Task Killing_one_of_three_servers_under_traffic_leaves_the_other_two_delivering_without_a_gap()
     {
-        var settings = new TestServerSettings { DatabasePath = _database.Path };
+        var settings = new TestServerSettings { DatabasePath = Database.Path };
         var first = await StartAsync(settings, "first");
         var second = await StartAsync(settings, "second");
         var doomed = await StartAsync(settings, "doomed");
@@ -74,14 +60,14 @@ public sealed class ThreeServerCrashTests(ITestOutputHelper output) : IAsyncLife
         var receivedAtKill = receivers.Select(r => r.Count).ToArray();
 
         var pendingFailure = await Assert.ThrowsAsync<HubException>(() => pendingResult.TimeoutAfter(ReapTimeout, "the client result waiting on the killed server to fail"));
-        output.WriteLine($"Client result waiting on the killed server failed after {killed.ElapsedMilliseconds} ms: {pendingFailure.Message}");
+        Output.WriteLine($"Client result waiting on the killed server failed after {killed.ElapsedMilliseconds} ms: {pendingFailure.Message}");
         Assert.Contains("Connection disconnected.", pendingFailure.Message);
 
         var doomedConnections = new[] { doomedReceiver.Client.ConnectionId, doomedSender.ConnectionId, victim.ConnectionId };
         await Eventually.BecomesTrueAsync(
             () => doomedConnections.All(id => !Mentions("connections", id) && !Mentions("groups", id)),
             ReapTimeout, "the killed server's connections and group memberships are removed");
-        output.WriteLine($"Killed server's connection and group rows gone {killed.ElapsedMilliseconds} ms after the kill (node timeout {settings.NodeTimeout.TotalMilliseconds} ms).");
+        Output.WriteLine($"Killed server's connection and group rows gone {killed.ElapsedMilliseconds} ms after the kill (node timeout {settings.NodeTimeout.TotalMilliseconds} ms).");
         Assert.Equal(4, await senders[0].InvokeAsync<int>(nameof(TestHub.GetConnectionCount)));
 
         // Keep going well past the reap, then stop and account for every acknowledged message.
@@ -106,7 +92,7 @@ public sealed class ThreeServerCrashTests(ITestOutputHelper output) : IAsyncLife
             }
         }
 
-        output.WriteLine($"Acknowledged by the survivors: {string.Join(", ", acknowledged.Select((q, i) => $"s{i + 1}={q.Count}"))}; " +
+        Output.WriteLine($"Acknowledged by the survivors: {string.Join(", ", acknowledged.Select((q, i) => $"s{i + 1}={q.Count}"))}; " +
             $"received at kill: {string.Join(", ", receivedAtKill)}; received in total: {string.Join(", ", receivers.Select(r => r.Count))}.");
         ServerLogs.AssertNoErrors(first);
         ServerLogs.AssertNoErrors(second);
@@ -154,21 +140,7 @@ public sealed class ThreeServerCrashTests(ITestOutputHelper output) : IAsyncLife
         Eventually.BecomesTrueAsync(() => receivers.All(r => r.Count >= count), TimeSpan.FromSeconds(30), what);
 
     private bool Mentions(string table, string value) =>
-        BackplaneTables.AnyRowMentions(_database, SqliteBackplaneOptions.DefaultTablePrefix, table, value);
-
-    private async Task<ServerProcess> StartAsync(TestServerSettings settings, string name)
-    {
-        var server = await ServerProcess.StartAsync(settings, name, output);
-        _resources.Add(server);
-        return server;
-    }
-
-    private async Task<TestClient> ConnectAsync(ServerProcess server, string user)
-    {
-        var client = await server.ConnectAsync(user);
-        _resources.Add(client);
-        return client;
-    }
+        BackplaneTables.AnyRowMentions(Database, SqliteBackplaneOptions.DefaultTablePrefix, table, value);
 
     private async Task<Recorder> RecordingAsync(ServerProcess server, string user) => new(await ConnectAsync(server, user));
 
