@@ -59,7 +59,8 @@ internal sealed class SqliteQueries
         SelectSchemaVersion = $"SELECT value FROM {Meta} WHERE key = 'schema_version'";
         CountBackplaneTables = $"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('{tablePrefix}messages', '{tablePrefix}nodes', '{tablePrefix}connections', '{tablePrefix}groups', '{tablePrefix}meta')";
 
-        InsertMessage = $"INSERT INTO {Messages} (hub, kind, node_id, created_at, expires_at, body) VALUES ($hub, $kind, $node, $now, $expires, $body) RETURNING id";
+        // Bound by position on the hot path (WriterContext.AppendMessage): ?1 hub, ?2 kind, ?3 node, ?4 created, ?5 expires, ?6 body.
+        InsertMessage = $"INSERT INTO {Messages} (hub, kind, node_id, created_at, expires_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
         SelectMaxMessageId = $"SELECT coalesce(max(id), 0) FROM {Messages}";
         SelectMessagesAfter = $"SELECT id, hub, kind, created_at, expires_at, body, (SELECT max(id) FROM {Messages}) FROM {Messages} WHERE id > $cursor ORDER BY id LIMIT $limit";
         DeleteExpiredMessages = $"DELETE FROM {Messages} WHERE id IN (SELECT id FROM {Messages} WHERE expires_at < $now ORDER BY id LIMIT $limit)";
@@ -68,7 +69,8 @@ internal sealed class SqliteQueries
         UpdateHeartbeat = $"UPDATE {Nodes} SET heartbeat_at = $now WHERE node_id = $node";
         SelectDeadNodes = $"SELECT node_id, wake_endpoint FROM {Nodes} WHERE heartbeat_at < $deadline AND node_id <> $node";
         CountNodes = $"SELECT count(*) FROM {Nodes}";
-        SelectLogRowSpan = $"SELECT coalesce(max(id) - min(id) + 1, 0) FROM {Messages}";
+        // Two subqueries: SQLite answers a bare min() or max() from the index, but scans for an expression over both.
+        SelectLogRowSpan = $"SELECT coalesce((SELECT max(id) FROM {Messages}) - (SELECT min(id) FROM {Messages}) + 1, 0)";
         DeleteOldestMessages = $"DELETE FROM {Messages} WHERE id IN (SELECT id FROM {Messages} ORDER BY id LIMIT $limit)";
         SelectNodeHeartbeats = $"SELECT node_id, heartbeat_at FROM {Nodes}";
         SelectFirstCreatedAfter = $"SELECT created_at FROM {Messages} WHERE id > $cursor ORDER BY id LIMIT 1";

@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 using SqliteBackplane.Internal.Messaging;
 
 namespace SqliteBackplane.Internal.Storage;
@@ -88,16 +89,40 @@ internal sealed class WriterContext : IDisposable
         return command;
     }
 
+    // The insert every send makes, prepared once and bound by position through SQLitePCLRaw: Microsoft.Data.Sqlite
+    // binds parameters by name on every execution, which cost more than SQLite's own work here.
+    private sqlite3_stmt? _insertMessage;
+
     public long AppendMessage(string hub, MessageKind kind, byte[] body)
     {
-        var command = Command(Queries.InsertMessage);
-        command.Parameters.AddWithValue("$hub", hub);
-        command.Parameters.AddWithValue("$kind", (int)kind);
-        command.Parameters.AddWithValue("$node", NodeId);
-        command.Parameters.AddWithValue("$now", NowMs);
-        command.Parameters.AddWithValue("$expires", NowMs + MessageExpiryMs);
-        command.Parameters.AddWithValue("$body", body);
-        var id = (long)command.ExecuteScalar()!;
+        var db = Connection.Handle!;
+        if (_insertMessage is null)
+        {
+            Check(raw.sqlite3_prepare_v2(db, Queries.InsertMessage, out var prepared), db);
+            _insertMessage = prepared;
+        }
+
+        var statement = _insertMessage;
+        try
+        {
+            Check(raw.sqlite3_bind_text(statement, 1, hub), db);
+            Check(raw.sqlite3_bind_int(statement, 2, (int)kind), db);
+            Check(raw.sqlite3_bind_text(statement, 3, NodeId), db);
+            Check(raw.sqlite3_bind_int64(statement, 4, NowMs), db);
+            Check(raw.sqlite3_bind_int64(statement, 5, NowMs + MessageExpiryMs), db);
+            Check(raw.sqlite3_bind_blob(statement, 6, body), db);
+            var rc = raw.sqlite3_step(statement);
+            if (rc != raw.SQLITE_DONE)
+            {
+                Check(rc, db);
+            }
+        }
+        finally
+        {
+            raw.sqlite3_reset(statement);
+        }
+
+        var id = raw.sqlite3_last_insert_rowid(db);
         LastAppendedId = id;
         AppendedInBatch = true;
         if (_logRows is not null)
@@ -134,8 +159,18 @@ internal sealed class WriterContext : IDisposable
         return command.ExecuteScalar();
     }
 
+    private static void Check(int rc, sqlite3 db)
+    {
+        if (rc != raw.SQLITE_OK)
+        {
+            SqliteException.ThrowExceptionForRC(rc, db);
+        }
+    }
+
     public void Dispose()
     {
+        _insertMessage?.Dispose();
+        _insertMessage = null;
         foreach (var command in _commands.Values)
         {
             command.Dispose();
