@@ -40,6 +40,10 @@ public static class TestServerApp
                 options.TablePrefix = settings.TablePrefix;
                 options.HeartbeatInterval = settings.HeartbeatInterval;
                 options.NodeTimeout = settings.NodeTimeout;
+                foreach (var key in settings.EncryptionKeys)
+                {
+                    options.EncryptionKeys.Add(key);
+                }
             });
         }
     }

@@ -26,6 +26,9 @@ public sealed record TestServerSettings
     /// <summary>Node timeout; short so that crash tests finish quickly.</summary>
     public TimeSpan NodeTimeout { get; init; } = TimeSpan.FromMilliseconds(1500);
 
+    /// <summary>Payload encryption keys (SqliteBackplaneOptions.EncryptionKeys), first one encrypting; empty for none.</summary>
+    public IReadOnlyList<string> EncryptionKeys { get; init; } = [];
+
     /// <summary>When set, the server stops as soon as this process exits, so a crashed test run leaves no servers behind.</summary>
     public int? ParentProcessId { get; init; }
 
@@ -46,6 +49,11 @@ public sealed record TestServerSettings
         if (!UseBackplane)
         {
             arguments.Add("--no-backplane");
+        }
+        foreach (var key in EncryptionKeys)
+        {
+            arguments.Add("--encryption-key");
+            arguments.Add(key);
         }
         if (ParentProcessId is int parent)
         {
@@ -72,7 +80,8 @@ public sealed record TestServerSettings
                 case "--node-timeout-ms": settings = settings with { NodeTimeout = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
                 case "--parent-pid": settings = settings with { ParentProcessId = IntegerAfter(args, ref i) }; break;
                 case "--no-backplane": settings = settings with { UseBackplane = false }; break;
-                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--parent-pid <pid>] [--no-backplane]");
+                case "--encryption-key": settings = settings with { EncryptionKeys = [.. settings.EncryptionKeys, ValueAfter(args, ref i)] }; break;
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--parent-pid <pid>] [--no-backplane] [--encryption-key <key>]...");
             }
         }
         if (databasePath is null)

@@ -402,10 +402,6 @@ internal sealed class BackplaneNode : IAsyncDisposable
         wake.Notify(_remoteEndpoints, WakeChannel.WakeSignal);
     }
 
-    // A passive checkpoint every this many commits keeps the WAL short under load, off the writer thread.
-    private const int CommitsPerCheckpoint = 1000;
-    private long _commitsAtLastCheckpoint;
-    private int _checkpointQueued;
 
     // Runs on the writer thread with a fresh connection to a file that replaced the one this node had: set the new file
     // up as at startup, put this node's connections and groups back, and start reading the new log from its end.
@@ -443,12 +439,6 @@ internal sealed class BackplaneNode : IAsyncDisposable
     // Runs on the writer thread after every batch, committed or not.
     private void AfterBatch()
     {
-        var commits = _writer!.CommitCount;
-        if (commits - _commitsAtLastCheckpoint >= CommitsPerCheckpoint && Interlocked.Exchange(ref _checkpointQueued, 1) == 0)
-        {
-            _commitsAtLastCheckpoint = commits;
-            _ = CheckpointAsync().ContinueWith(_ => Volatile.Write(ref _checkpointQueued, 0), TaskScheduler.Default);
-        }
 
         if (Cursor!.HasDeferred)
         {
