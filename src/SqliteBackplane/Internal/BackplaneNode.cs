@@ -132,11 +132,12 @@ internal sealed class BackplaneNode : IAsyncDisposable
         return await operation.Task;
     }
 
-    private void Enqueue(WriteOperation operation)
+    // Once shutdown has begun only the final unregistration is accepted.
+    private void Enqueue(WriteOperation operation, bool duringShutdown = false)
     {
         lock (_enqueueLock)
         {
-            if (_stopTask is not null && !_allowFinalWrites || !_writer!.TryEnqueue(operation))
+            if (_stopping.IsCancellationRequested && !duringShutdown || !_writer!.TryEnqueue(operation))
             {
                 operation.Fail(BackplaneErrors.Stopped(Database.Path));
                 return;
@@ -146,7 +147,17 @@ internal sealed class BackplaneNode : IAsyncDisposable
         }
     }
 
-    private volatile bool _allowFinalWrites;
+    /// <summary>The operation this node queued last; what later direct sends and presence reads wait behind.</summary>
+    private WriteOperation? LastWrite
+    {
+        get
+        {
+            lock (_enqueueLock)
+            {
+                return _lastWrite;
+            }
+        }
+    }
 
     /// <summary>
     /// Runs <paramref name="write"/> (a direct write to a local connection) once every row this node queued before
@@ -161,13 +172,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
             return;
         }
 
-        WriteOperation? last;
-        lock (_enqueueLock)
-        {
-            last = _lastWrite;
-        }
-
-        cursor.RunAfter(last, write);
+        cursor.RunAfter(LastWrite, write);
     }
 
     /// <summary>
@@ -177,11 +182,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
     public async Task<T> QueryAsync<T>(Func<SqliteConnection, T> query, CancellationToken cancellationToken)
     {
         await EnsureStartedAsync().WaitAsync(cancellationToken);
-        WriteOperation? last;
-        lock (_enqueueLock)
-        {
-            last = _lastWrite;
-        }
+        var last = LastWrite;
 
         if (last is not null && !last.Completion.IsCompleted)
         {
@@ -205,19 +206,22 @@ internal sealed class BackplaneNode : IAsyncDisposable
             }
 
             _writeLock ??= new CrossProcessWriteLock(Database.Path);
-            var cursorStart = Initialize(connection);
 
+            // Before the node row is written, so the row carries the endpoint other nodes wake this one at.
             _wake = WakeChannel.Create(_options.EnableWakeups, NodeId, out var wakeUnavailable);
             if (wakeUnavailable is not null)
             {
                 BackplaneLog.WakeupsUnavailable(_logger, wakeUnavailable, _options.SafetyPollInterval);
             }
 
-            if (_wake.Endpoint is not null)
+            long cursorStart;
+            using (var context = NewWriterContext(connection))
             {
-                RunInWriteTransaction(connection, () => Execute(connection, Database.Queries.UpsertNode, NodeParameters()));
-                _wake.Notify(_remoteEndpoints, WakeChannel.RefreshSignal);
+                cursorStart = Initialize(context);
             }
+
+            // Existing nodes reload their endpoint lists, so they wake this one from their next commit on.
+            _wake.Notify(_remoteEndpoints, WakeChannel.RefreshSignal);
 
             Cursor = new AppliedCursor(cursorStart);
             _writer = new WriterLoop(Database, _writeLock, _options, _timeProvider, NodeId, _logger, Metrics, AfterCommit, AfterBatch, OnFileReplaced);
@@ -248,15 +252,10 @@ internal sealed class BackplaneNode : IAsyncDisposable
     }
 
     // WAL mode, schema, node registration; returns the log position reading starts from (the current end).
-    private long Initialize(SqliteConnection connection)
+    private long Initialize(WriterContext context)
     {
         var queries = Database.Queries;
-        string journalMode;
-        using (var command = connection.CreateCommand())
-        {
-            command.CommandText = SqliteQueries.EnableWal;
-            journalMode = Convert.ToString(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) ?? "";
-        }
+        var journalMode = Convert.ToString(context.Scalar(SqliteQueries.EnableWal), System.Globalization.CultureInfo.InvariantCulture) ?? "";
 
         if (!string.Equals(journalMode, "wal", StringComparison.OrdinalIgnoreCase))
         {
@@ -264,18 +263,18 @@ internal sealed class BackplaneNode : IAsyncDisposable
         }
 
         long cursorStart = 0;
-        RunInWriteTransaction(connection, () =>
+        RunInWriteTransaction(context, () =>
         {
             if (_options.AutoCreateSchema)
             {
-                Execute(connection, queries.CreateSchema);
+                context.Execute(queries.CreateSchema);
             }
-            else if (Convert.ToInt64(Scalar(connection, queries.CountBackplaneTables), System.Globalization.CultureInfo.InvariantCulture) < 5)
+            else if (Convert.ToInt64(context.Scalar(queries.CountBackplaneTables), System.Globalization.CultureInfo.InvariantCulture) < 5)
             {
                 throw BackplaneErrors.SchemaMissing(Database.Path, _options.TablePrefix);
             }
 
-            var version = Convert.ToString(Scalar(connection, queries.SelectSchemaVersion), System.Globalization.CultureInfo.InvariantCulture);
+            var version = Convert.ToString(context.Scalar(queries.SelectSchemaVersion), System.Globalization.CultureInfo.InvariantCulture);
             if (!int.TryParse(version, out var parsed) || parsed > SqliteQueries.SchemaVersion)
             {
                 throw BackplaneErrors.SchemaTooNew(Database.Path, version ?? "(missing)");
@@ -286,9 +285,9 @@ internal sealed class BackplaneNode : IAsyncDisposable
                 _startedAtMs = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
             }
 
-            Execute(connection, queries.UpsertNode, NodeParameters());
-            _remoteEndpoints = ReadEndpoints(connection);
-            cursorStart = (long)Scalar(connection, queries.SelectMaxMessageId)!;
+            context.Execute(queries.UpsertNode, NodeParameters());
+            _remoteEndpoints = ReadEndpoints(context);
+            cursorStart = (long)context.Scalar(queries.SelectMaxMessageId)!;
         });
         return cursorStart;
     }
@@ -303,7 +302,14 @@ internal sealed class BackplaneNode : IAsyncDisposable
         ("$endpoint", _wake?.Endpoint),
     ];
 
-    private void RunInWriteTransaction(SqliteConnection connection, Action work)
+    private WriterContext NewWriterContext(SqliteConnection connection) =>
+        new(connection, Database.Queries, NodeId, (long)_options.MessageExpiry.TotalMilliseconds)
+        {
+            NowMs = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds(),
+        };
+
+    // A write transaction outside the writer loop (startup, a replaced file), under the same cross-process lock.
+    private void RunInWriteTransaction(WriterContext context, Action work)
     {
         if (!_writeLock!.TryEnter(_options.BusyTimeout))
         {
@@ -312,17 +318,17 @@ internal sealed class BackplaneNode : IAsyncDisposable
 
         try
         {
-            Execute(connection, "BEGIN IMMEDIATE");
+            context.Execute("BEGIN IMMEDIATE");
             try
             {
                 work();
-                Execute(connection, "COMMIT");
+                context.Execute("COMMIT");
             }
             catch
             {
-                if (SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) == 0)
+                if (SQLitePCL.raw.sqlite3_get_autocommit(context.Connection.Handle) == 0)
                 {
-                    Execute(connection, "ROLLBACK");
+                    context.Execute("ROLLBACK");
                 }
 
                 throw;
@@ -334,34 +340,9 @@ internal sealed class BackplaneNode : IAsyncDisposable
         }
     }
 
-    private static int Execute(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    private string[] ReadEndpoints(WriterContext context)
     {
-        using var command = Command(connection, sql, parameters);
-        return command.ExecuteNonQuery();
-    }
-
-    private static object? Scalar(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
-    {
-        using var command = Command(connection, sql, parameters);
-        return command.ExecuteScalar();
-    }
-
-    private static SqliteCommand Command(SqliteConnection connection, string sql, (string Name, object? Value)[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        }
-
-        return command;
-    }
-
-    private string[] ReadEndpoints(SqliteConnection connection)
-    {
-        using var command = Command(connection, Database.Queries.SelectWakeEndpoints, [("$node", NodeId)]);
-        using var reader = command.ExecuteReader();
+        using var reader = context.Command(Database.Queries.SelectWakeEndpoints, [("$node", NodeId)]).ExecuteReader();
         var endpoints = new List<string>();
         while (reader.Read())
         {
@@ -391,7 +372,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
             wake.RefreshRequested = false;
             try
             {
-                _remoteEndpoints = ReadEndpoints(context.Connection);
+                _remoteEndpoints = ReadEndpoints(context);
             }
             catch (SqliteException ex)
             {
@@ -407,39 +388,29 @@ internal sealed class BackplaneNode : IAsyncDisposable
     // up as at startup, put this node's connections and groups back, and start reading the new log from its end.
     private void OnFileReplaced(SqliteConnection connection)
     {
-        var cursor = Initialize(connection);
-        RunInWriteTransaction(connection, () =>
-        {
-            using var context = new WriterContext(connection, Database.Queries, NodeId, (long)_options.MessageExpiry.TotalMilliseconds)
-            {
-                NowMs = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds(),
-            };
-            RestoreLocalConnections(context);
-        });
+        using var context = NewWriterContext(connection);
+        var cursor = Initialize(context);
+        RunInWriteTransaction(context, () => RestoreLocalConnections(context));
         _reader!.RequestReset(cursor);
         _queries!.Reopen();
     }
 
-    private long _droppedOldestSinceLog;
-    private long _lastDroppedOldestLog;
+    private ThrottledCount? _droppedOldestToLog;
 
+    // Writer thread only.
     private void ReportDroppedOldest(int count)
     {
         Metrics.DroppedOldest(count);
-        _droppedOldestSinceLog += count;
-        var now = _timeProvider.GetTimestamp();
-        if (_lastDroppedOldestLog == 0 || _timeProvider.GetElapsedTime(_lastDroppedOldestLog, now) >= TimeSpan.FromSeconds(10))
+        _droppedOldestToLog ??= new ThrottledCount(_timeProvider, TimeSpan.FromSeconds(10));
+        if (_droppedOldestToLog.Add(count) is > 0 and var dropped)
         {
-            BackplaneLog.LogFullDroppedOldest(_logger, _droppedOldestSinceLog, _options.MaxLogRows);
-            _droppedOldestSinceLog = 0;
-            _lastDroppedOldestLog = now;
+            BackplaneLog.LogFullDroppedOldest(_logger, dropped, _options.MaxLogRows);
         }
     }
 
     // Runs on the writer thread after every batch, committed or not.
     private void AfterBatch()
     {
-
         if (Cursor!.HasDeferred)
         {
             // Direct writes may be waiting on operations that appended nothing: let the reader release them.
@@ -536,7 +507,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
         }
 
         var liveNodes = Convert.ToInt32(context.Scalar(queries.CountNodes), System.Globalization.CultureInfo.InvariantCulture);
-        return new HeartbeatResult(ReadEndpoints(context.Connection), reaped, revived, liveNodes);
+        return new HeartbeatResult(ReadEndpoints(context), reaped, revived, liveNodes);
     }
 
     // Deletes a node with its connections and groups, and appends a NodeGone row so every reader fails what waits on it.
@@ -688,9 +659,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
         }
 
         var unregister = new DelegateWriteOperation<int>(context => RemoveNodeRows(context, NodeId));
-        _allowFinalWrites = true;
-        Enqueue(unregister);
-        _allowFinalWrites = false;
+        Enqueue(unregister, duringShutdown: true);
         try
         {
             var removed = await unregister.Task.WaitAsync(ThreadJoinTimeout);
@@ -719,6 +688,4 @@ internal sealed class BackplaneNode : IAsyncDisposable
         _stopping.Dispose();
         Metrics.Dispose();
     }
-
-    internal static long Timestamp() => Stopwatch.GetTimestamp();
 }

@@ -17,16 +17,16 @@ internal sealed class RowDispatcher
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly BackplaneMetrics _metrics;
+    private readonly ThrottledCount _expiredToLog;
     private readonly PayloadProtection? _protection;
     private readonly HashSet<EnvelopeFormatError> _loggedErrors = [];
-    private long _expiredSinceLastLog;
-    private long _lastExpiredLogTimestamp;
 
     public RowDispatcher(string nodeId, TimeProvider timeProvider, ILogger logger, BackplaneMetrics metrics, PayloadProtection? protection)
     {
         _protection = protection;
         _nodeId = nodeId;
         _metrics = metrics;
+        _expiredToLog = new ThrottledCount(timeProvider, ExpiredLogInterval);
         _timeProvider = timeProvider;
         _logger = logger;
     }
@@ -104,13 +104,9 @@ internal sealed class RowDispatcher
     {
         Interlocked.Increment(ref ExpiredRowsSkipped);
         _metrics.ExpiredSkipped();
-        _expiredSinceLastLog++;
-        var now = _timeProvider.GetTimestamp();
-        if (_lastExpiredLogTimestamp == 0 || _timeProvider.GetElapsedTime(_lastExpiredLogTimestamp, now) >= ExpiredLogInterval)
+        if (_expiredToLog.Add(1) is > 0 and var expired)
         {
-            BackplaneLog.ExpiredRowsSkipped(_logger, _expiredSinceLastLog);
-            _expiredSinceLastLog = 0;
-            _lastExpiredLogTimestamp = now;
+            BackplaneLog.ExpiredRowsSkipped(_logger, expired);
         }
     }
 }

@@ -137,7 +137,12 @@ internal sealed class WriterContext : IDisposable
         return id;
     }
 
-    public int Execute(string sql, params (string Name, object? Value)[] parameters)
+    public int Execute(string sql, params (string Name, object? Value)[] parameters) => Command(sql, parameters).ExecuteNonQuery();
+
+    public object? Scalar(string sql, params (string Name, object? Value)[] parameters) => Command(sql, parameters).ExecuteScalar();
+
+    /// <summary>The cached command for <paramref name="sql"/> with <paramref name="parameters"/> bound.</summary>
+    public SqliteCommand Command(string sql, (string Name, object? Value)[] parameters)
     {
         var command = Command(sql);
         foreach (var (name, value) in parameters)
@@ -145,18 +150,7 @@ internal sealed class WriterContext : IDisposable
             command.Parameters.AddWithValue(name, value ?? DBNull.Value);
         }
 
-        return command.ExecuteNonQuery();
-    }
-
-    public object? Scalar(string sql, params (string Name, object? Value)[] parameters)
-    {
-        var command = Command(sql);
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        }
-
-        return command.ExecuteScalar();
+        return command;
     }
 
     private static void Check(int rc, sqlite3 db)
