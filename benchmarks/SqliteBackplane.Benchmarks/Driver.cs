@@ -22,7 +22,7 @@ public sealed record Plan(
         Smoke: false,
         LatencyRates: [1000, 10000], LatencySeconds: 10, LatencyWarmupSeconds: 2, LatencySenders: 2,
         LatencySetups: ["none:1", "sqlite:2", "sqlite:1", "sqlite-poll:2"],
-        ThroughputMessages: 200_000, ThroughputSetups: ["none:1", "sqlite:1", "sqlite:2", "sqlite:4", "sqlite-poll:1", "sqlite-poll:2", "sqlite-poll:4"],
+        ThroughputMessages: 200_000, ThroughputSetups: ["none:1", "sqlite:1", "sqlite:2", "sqlite:4", "sqlite:2:1", "sqlite:4:1", "sqlite-poll:1", "sqlite-poll:2", "sqlite-poll:4"],
         FanOut: [(100, 2000), (1000, 300)], FanOutSetups: ["none:1", "sqlite:1", "sqlite:2", "sqlite-poll:2"],
         StallSeconds: 10, StallSetups: ["none:1", "sqlite:1", "sqlite:4", "sqlite-poll:4"],
         IdleSeconds: 30, IdleSetups: ["none:1", "sqlite:2", "sqlite-poll:2"]);
@@ -218,8 +218,10 @@ public sealed class Driver : IAsyncDisposable
         Result? floor = null;
         foreach (var spec in Selected(_plan.ThroughputSetups))
         {
+            // "mode:processes:1" puts a single receiver on the last server instead of one on every server.
             var (mode, processes) = ParseSetup(spec);
-            var result = await ThroughputOnceAsync(mode, processes);
+            var oneReceiver = spec.Split(':').Length > 2;
+            var result = await ThroughputOnceAsync(mode, processes, oneReceiver);
             if (mode == "none")
             {
                 floor = result;
@@ -233,7 +235,7 @@ public sealed class Driver : IAsyncDisposable
         }
     }
 
-    private async Task<Result> ThroughputOnceAsync(string mode, int processes)
+    private async Task<Result> ThroughputOnceAsync(string mode, int processes, bool oneReceiver)
     {
         await using var servers = await ServerSet.StartAsync(mode, processes, NewDb(), this);
         var perSender = _plan.ThroughputMessages / processes;
@@ -241,26 +243,31 @@ public sealed class Driver : IAsyncDisposable
         var receivers = new List<CountingReceiver>();
         try
         {
-            foreach (var server in servers)
+            foreach (var server in oneReceiver ? [servers[^1]] : servers.ToList())
             {
                 receivers.Add(new CountingReceiver(CreateConnection(server.HubUri), processes, perSender));
             }
             await Task.WhenAll(receivers.Select(r => r.Connection.StartAsync()));
             await WarmUpAsync(servers, receivers);
 
+            var serverCpuBefore = servers.Sum(s => s.CpuTicks());
+            var driverCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var start = Stopwatch.GetTimestamp();
             var floods = servers.Select((s, i) => FloodAsync(s, perSender, concurrency: PublishConcurrency, sender: i)).ToList();
             await Task.WhenAll(floods);
             var publishSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             var end = await WaitForAllAsync(receivers);
+            // CPU per message, so the figures can be compared with the 2 cores this machine has.
+            var serverCpuUs = (servers.Sum(s => s.CpuTicks()) - serverCpuBefore) * 1e6 / (OperatingSystem.IsLinux() ? ClockTicksPerSecond() : 100);
+            var driverCpuUs = (Process.GetCurrentProcess().TotalProcessorTime - driverCpuBefore).TotalMicroseconds;
             var seconds = (end - start) / (double)Stopwatch.Frequency;
             var lost = receivers.Sum(r => (long)r.Expected - r.Distinct);
             servers.CheckAlive();
             if (lost > 0)
             {
-                Problems.Add($"throughput {Setups.Name(mode, processes)}: {lost} deliveries lost");
+                Problems.Add($"throughput {Setups.Name(mode, processes)}{(oneReceiver ? Setups.OneReceiverSuffix : "")}: {lost} deliveries lost");
             }
-            return new Result("throughput", Setups.Name(mode, processes), processes.ToString(CultureInfo.InvariantCulture), new()
+            return new Result("throughput", Setups.Name(mode, processes) + (oneReceiver ? Setups.OneReceiverSuffix : ""), processes.ToString(CultureInfo.InvariantCulture), new()
             {
                 ["processes"] = processes,
                 ["messages"] = total,
@@ -269,6 +276,8 @@ public sealed class Driver : IAsyncDisposable
                 ["publish_side_per_s"] = total / publishSeconds,
                 ["lost"] = lost,
                 ["dups"] = receivers.Sum(r => (double)r.Duplicates),
+                ["server_cpu_us_per_msg"] = serverCpuUs / total,
+                ["driver_cpu_us_per_msg"] = driverCpuUs / total,
             });
         }
         finally
@@ -460,7 +469,8 @@ public sealed class Driver : IAsyncDisposable
                 sets.Add((mode, processes, await ServerSet.StartAsync(mode, processes, NewDb(), this)));
             }
             // Let start-up work (JIT, schema, first heartbeats) finish, then measure every process over the same window.
-            await Task.Delay(TimeSpan.FromSeconds(_plan.Smoke ? 1 : 5));
+            // 20 s: code that runs on timers (the safety poll, heartbeats) is tiered up by the JIT in the first ~10 s.
+            await Task.Delay(TimeSpan.FromSeconds(_plan.Smoke ? 1 : 20));
             var before = sets.SelectMany(s => s.Servers).ToDictionary(p => p.Pid, p => p.CpuTicks());
             var start = Stopwatch.GetTimestamp();
             await Task.Delay(TimeSpan.FromSeconds(_plan.IdleSeconds));

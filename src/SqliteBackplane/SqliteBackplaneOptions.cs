@@ -43,7 +43,8 @@ public sealed class SqliteBackplaneOptions
 
     /// <summary>
     /// Gets or sets how often the reader checks the file for new rows when no wake-up arrived.
-    /// Wake-ups normally deliver new rows at once; this poll only bounds the delay if one is lost.
+    /// Wake-ups normally deliver new rows at once; this poll only bounds the delay if one is lost. Each poll is a
+    /// <c>PRAGMA data_version</c> (a few microseconds); the log is read only when another connection committed.
     /// Must be between 1 millisecond and 1 minute. Defaults to 250 milliseconds.
     /// </summary>
     public TimeSpan SafetyPollInterval { get; set; } = TimeSpan.FromMilliseconds(250);

@@ -115,7 +115,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
             if (_startTask is null || _startTask.IsFaulted)
             {
                 var completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                var thread = new Thread(() => Start(completion)) { IsBackground = true, Name = "SqliteBackplane startup" };
+                var thread = new Thread(() => Start(completion)) { IsBackground = true, Name = "SqliteBP startup" };
                 thread.Start();
                 Volatile.Write(ref _startTask, completion.Task);
             }
@@ -318,17 +318,17 @@ internal sealed class BackplaneNode : IAsyncDisposable
 
         try
         {
-            context.Execute("BEGIN IMMEDIATE");
+            context.Execute(SqliteQueries.BeginImmediate);
             try
             {
                 work();
-                context.Execute("COMMIT");
+                context.Execute(SqliteQueries.Commit);
             }
             catch
             {
                 if (SQLitePCL.raw.sqlite3_get_autocommit(context.Connection.Handle) == 0)
                 {
-                    context.Execute("ROLLBACK");
+                    context.Execute(SqliteQueries.Rollback);
                 }
 
                 throw;

@@ -105,6 +105,9 @@ public class SqliteBackplaneMaintenanceTests
         var file = BackplaneFileOf(database);
         file.InsertNode("crashed", heartbeatAtMs: DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 60_000, connections: 1, groupsPerConnection: 1);
         var invocation = survivor.InvokeConnectionAsync<int>("crashed-c0", ClientMethods.Compute, [1]);
+        // The invocation must be in the log (its target found) before the node goes; otherwise it fails as unknown.
+        await Eventually.BecomesTrueAsync(() => file.Scalar("SELECT count(*) FROM signalr_messages WHERE kind = 7") == 1,
+            TimeSpan.FromSeconds(15), "the client invocation row to be written");
 
         var removed = await new SqliteBackplaneMaintenance(new SqliteBackplaneOptions { ConnectionString = database.ConnectionString }).DeleteDeadNodesAsync().DefaultTimeout();
 

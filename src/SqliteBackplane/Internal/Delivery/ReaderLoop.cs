@@ -24,6 +24,10 @@ internal sealed class ReaderLoop
     private readonly ILogger _logger;
     private readonly CancellationToken _stopping;
     private readonly List<LogRow> _rows = new(BatchSize);
+    private SqliteConnection? _connection;
+    private RawStatement? _select;
+    private RawStatement? _dataVersion;
+    private long _lastDataVersion = -1;
     private Thread? _thread;
     private bool _moreAvailable;
 
@@ -53,7 +57,7 @@ internal sealed class ReaderLoop
 
     public void Start()
     {
-        _thread = new Thread(Run) { IsBackground = true, Name = "SqliteBackplane reader" };
+        _thread = new Thread(Run) { IsBackground = true, Name = "SqliteBP reader" };
         _thread.Start();
     }
 
@@ -61,16 +65,15 @@ internal sealed class ReaderLoop
 
     private void Run()
     {
-        SqliteConnection? connection = null;
-        SqliteCommand? select = null;
         var failures = 0;
         try
         {
             while (!_stopping.IsCancellationRequested)
             {
+                var woken = true;
                 if (!_moreAvailable)
                 {
-                    _wake.Wait(failures == 0 ? _pollInterval : Backoff(failures));
+                    woken = _wake.Wait(failures == 0 ? _pollInterval : Backoff(failures));
                 }
 
                 if (_stopping.IsCancellationRequested)
@@ -81,23 +84,38 @@ internal sealed class ReaderLoop
                 var resetTo = Interlocked.Exchange(ref _resetTo, -1);
                 if (resetTo >= 0)
                 {
-                    select?.Dispose();
-                    connection?.Dispose();
-                    select = null;
-                    connection = null;
+                    CloseConnection();
                     _cursor.Reset(resetTo);
                 }
 
                 try
                 {
-                    if (connection is null)
+                    if (_connection is null)
                     {
-                        connection = _database.Open();
-                        select = connection.CreateCommand();
-                        select.CommandText = _database.Queries.SelectMessagesAfter;
+                        _connection = _database.Open();
+                        _select = new RawStatement(_connection, _database.Queries.SelectMessagesAfter);
+                        _dataVersion = new RawStatement(_connection, SqliteQueries.DataVersion);
+                        _lastDataVersion = -1;
                     }
 
-                    Drain(select!);
+                    if (woken)
+                    {
+                        // The next safety poll compares against a fresh version, so it reads the log once more.
+                        _lastDataVersion = -1;
+                    }
+                    else
+                    {
+                        // The safety poll reads the log only when another connection committed since the last read.
+                        var dataVersion = _dataVersion!.ScalarInt64();
+                        if (dataVersion == _lastDataVersion)
+                        {
+                            continue;
+                        }
+
+                        _lastDataVersion = dataVersion;
+                    }
+
+                    Drain();
                     if (failures > 0)
                     {
                         BackplaneLog.ReaderRecovered(_logger, _database.Path);
@@ -113,28 +131,33 @@ internal sealed class ReaderLoop
                     }
 
                     _moreAvailable = false;
-                    select?.Dispose();
-                    connection?.Dispose();
-                    select = null;
-                    connection = null;
+                    CloseConnection();
                 }
             }
         }
         finally
         {
-            select?.Dispose();
-            connection?.Dispose();
+            CloseConnection();
         }
+    }
+
+    private void CloseConnection()
+    {
+        _select?.Dispose();
+        _dataVersion?.Dispose();
+        _connection?.Dispose();
+        _select = _dataVersion = null;
+        _connection = null;
     }
 
     private TimeSpan Backoff(int failures) => TimeSpan.FromMilliseconds(Math.Min(5000, Math.Max(_pollInterval.TotalMilliseconds, 50 * failures)));
 
-    private void Drain(SqliteCommand select)
+    private void Drain()
     {
         _moreAvailable = false;
         for (var batch = 0; batch < MaxBatchesPerDrain; batch++)
         {
-            ReadBatch(select);
+            ReadBatch(_select!);
             if (_rows.Count == 0)
             {
                 // Direct writes waiting on writes that appended nothing (or failed) are ready now.
@@ -157,17 +180,38 @@ internal sealed class ReaderLoop
         _moreAvailable = true;
     }
 
-    private void ReadBatch(SqliteCommand select)
+    private void ReadBatch(RawStatement select)
     {
         _rows.Clear();
-        select.Parameters.Clear();
-        select.Parameters.AddWithValue("$cursor", _cursor.Applied);
-        select.Parameters.AddWithValue("$limit", BatchSize);
-        using var reader = select.ExecuteReader();
-        while (reader.Read())
+        select.Bind(1, _cursor.Applied);
+        select.Bind(2, BatchSize);
+        try
         {
-            _rows.Add(new LogRow(reader.GetInt64(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetFieldValue<byte[]>(5)));
-            MaxSeenId = reader.GetInt64(6);
+            while (select.Step())
+            {
+                _rows.Add(new LogRow(select.Int64(0), HubName(select.Blob(1)), select.Int32(2), select.Int64(3), select.Int64(4), select.Blob(5).ToArray()));
+                MaxSeenId = select.Int64(6);
+            }
         }
+        finally
+        {
+            // Ends the read transaction before the rows are dispatched.
+            select.Reset();
+        }
+    }
+
+    // A node serves a handful of hubs: reuse the last name instead of decoding it for every row.
+    private byte[] _lastHubBytes = [];
+    private string _lastHub = "";
+
+    private string HubName(ReadOnlySpan<byte> utf8)
+    {
+        if (!utf8.SequenceEqual(_lastHubBytes))
+        {
+            _lastHubBytes = utf8.ToArray();
+            _lastHub = System.Text.Encoding.UTF8.GetString(utf8);
+        }
+
+        return _lastHub;
     }
 }

@@ -54,6 +54,13 @@ internal sealed class RowDispatcher
             _metrics.DeliveryLag((now - row.CreatedAtMs) / 1000.0);
         }
 
+        if (row.Kind <= (int)MessageKind.GroupRemove && row.Kind >= (int)MessageKind.All && !HasLocalConnections(row.Hub))
+        {
+            // Sends and group changes only concern this node's connections to the hub; with none, the row is not
+            // even decoded (a process that only sends, or serves other hubs, reads the log cheaply).
+            return;
+        }
+
         Envelope envelope;
         try
         {
@@ -99,6 +106,8 @@ internal sealed class RowDispatcher
             BackplaneLog.DispatchFailed(_logger, row.Id, ex);
         }
     }
+
+    private bool HasLocalConnections(string hub) => _hubs.TryGetValue(hub, out var handler) && handler.LocalConnectionCount > 0;
 
     private void CountExpired()
     {

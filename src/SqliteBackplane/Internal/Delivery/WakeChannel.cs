@@ -21,8 +21,8 @@ internal abstract class WakeChannel : IDisposable
     /// <summary>Set when another node announced itself, so the writer should reload the endpoint list.</summary>
     public bool RefreshRequested;
 
-    /// <summary>Blocks until woken or until the timeout passes. Called only by the reader thread.</summary>
-    public abstract void Wait(TimeSpan timeout);
+    /// <summary>Blocks until woken or until the timeout passes; false on a timeout. Called only by the reader thread.</summary>
+    public abstract bool Wait(TimeSpan timeout);
 
     public abstract void WakeLocal();
 
@@ -60,7 +60,7 @@ internal sealed class LocalWakeChannel : WakeChannel
 
     public override string Mode => "safety poll only";
 
-    public override void Wait(TimeSpan timeout) => _signal.Wait(timeout);
+    public override bool Wait(TimeSpan timeout) => _signal.Wait(timeout);
 
     public override void WakeLocal()
     {
@@ -154,30 +154,36 @@ internal sealed class SocketWakeChannel : WakeChannel
         }
     }
 
-    public override void Wait(TimeSpan timeout)
+    public override bool Wait(TimeSpan timeout)
     {
         try
         {
-            if (_receiver.Poll(timeout, SelectMode.SelectRead))
+            if (!_receiver.Poll(timeout, SelectMode.SelectRead))
             {
-                // Drain everything pending: one read of the log answers all of them.
-                while (_receiver.Available > 0)
+                return false;
+            }
+
+            // Drain everything pending: one read of the log answers all of them.
+            while (_receiver.Available > 0)
+            {
+                var received = _receiver.Receive(_receiveBuffer);
+                if (received > 0 && _receiveBuffer[0] == RefreshSignal)
                 {
-                    var received = _receiver.Receive(_receiveBuffer);
-                    if (received > 0 && _receiveBuffer[0] == RefreshSignal)
-                    {
-                        RefreshRequested = true;
-                    }
+                    RefreshRequested = true;
                 }
             }
+
+            return true;
         }
         catch (ObjectDisposedException)
         {
+            return true;
         }
         catch (SocketException)
         {
             // A broken socket must not spin the reader: fall back to a plain sleep of one poll interval.
             Thread.Sleep(timeout);
+            return true;
         }
     }
 

@@ -20,6 +20,7 @@ internal sealed class CrossProcessWriteLock : IDisposable
     private const int Ewouldblock = 11;
     private const int EwouldblockMac = 35;
 
+    private const int MaxPollMicroseconds = 200;
     private const int OpenReadWrite = 2;
     private const int OpenCreateLinux = 0x40;
     private const int OpenCloseOnExecLinux = 0x80000;
@@ -92,15 +93,9 @@ internal sealed class CrossProcessWriteLock : IDisposable
                 return false;
             }
 
-            // Other writers hold the lock for tens of microseconds: yield, then sleep in short steps.
-            if (attempt++ < 16)
-            {
-                Thread.Yield();
-            }
-            else
-            {
-                NativeSleep.Microseconds(50);
-            }
+            // Other writers hold the lock for tens of microseconds to a few milliseconds: sleep in short, growing steps.
+            // Yielding instead would burn the CPU the holder needs when processes outnumber cores.
+            NativeSleep.Microseconds(Math.Min(MaxPollMicroseconds, 20 << Math.Min(attempt++, 4)));
 
             if (Flock(fd, LockExclusive | LockNonBlocking) == 0)
             {

@@ -143,6 +143,12 @@ internal sealed class SqliteQueries
     public const string ConnectionPragmas = "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA foreign_keys = OFF;";
 
     public const string EnableWal = "PRAGMA journal_mode = WAL";
+    public const string BeginImmediate = "BEGIN IMMEDIATE";
+    public const string Commit = "COMMIT";
+    public const string Rollback = "ROLLBACK";
+
+    /// <summary>Changes when another connection commits; the reader's safety poll reads the log only then.</summary>
+    public const string DataVersion = "PRAGMA data_version";
     public const string PassiveCheckpoint = "PRAGMA wal_checkpoint(PASSIVE)";
 
     private static string Quote(string identifier) => "\"" + identifier + "\"";

@@ -68,7 +68,7 @@ internal static class SqliteSleepFix
                 BackplaneLog.SlowSleepBuildDetected(logger);
             }
         })
-        { IsBackground = true, Name = "SqliteBackplane sleep probe" };
+        { IsBackground = true, Name = "SqliteBP sleep" };
         probe.Start();
     }
 

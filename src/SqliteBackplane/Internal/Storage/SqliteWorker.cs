@@ -16,7 +16,7 @@ internal sealed class SqliteWorker : IDisposable
     public SqliteWorker(BackplaneDatabase database)
     {
         _database = database;
-        _thread = new Thread(Run) { IsBackground = true, Name = "SqliteBackplane queries" };
+        _thread = new Thread(Run) { IsBackground = true, Name = "SqliteBP queries" };
         _thread.Start();
     }
 

@@ -58,7 +58,8 @@ internal sealed class WriterContext : IDisposable
     /// <summary>Rows in the log (the id span: rows leave from its head), read once per batch and kept up to date.</summary>
     public long LogRows()
     {
-        _logRows ??= Convert.ToInt64(Scalar(Queries.SelectLogRowSpan), System.Globalization.CultureInfo.InvariantCulture);
+        _logRowSpan ??= new RawStatement(Connection, Queries.SelectLogRowSpan);
+        _logRows ??= _logRowSpan.ScalarInt64();
         return _logRows.Value;
     }
 
@@ -89,40 +90,39 @@ internal sealed class WriterContext : IDisposable
         return command;
     }
 
-    // The insert every send makes, prepared once and bound by position through SQLitePCLRaw: Microsoft.Data.Sqlite
-    // binds parameters by name on every execution, which cost more than SQLite's own work here.
-    private sqlite3_stmt? _insertMessage;
+    // Hub names are few: each is encoded once, not on every row.
+    private readonly Dictionary<string, byte[]> _hubNamesUtf8 = new(StringComparer.Ordinal);
+    private byte[]? _nodeIdUtf8;
+
+    private byte[] NodeIdUtf8 => _nodeIdUtf8 ??= System.Text.Encoding.UTF8.GetBytes(NodeId);
+
+    private byte[] Utf8(string hub)
+    {
+        if (!_hubNamesUtf8.TryGetValue(hub, out var bytes))
+        {
+            bytes = System.Text.Encoding.UTF8.GetBytes(hub);
+            _hubNamesUtf8[hub] = bytes;
+        }
+
+        return bytes;
+    }
+
+    // The statements every send runs, prepared once and bound by position (see RawStatement).
+    private RawStatement? _insertMessage;
+    private RawStatement? _logRowSpan;
 
     public long AppendMessage(string hub, MessageKind kind, byte[] body)
     {
-        var db = Connection.Handle!;
-        if (_insertMessage is null)
-        {
-            Check(raw.sqlite3_prepare_v2(db, Queries.InsertMessage, out var prepared), db);
-            _insertMessage = prepared;
-        }
+        var statement = _insertMessage ??= new RawStatement(Connection, Queries.InsertMessage);
+        statement.BindUtf8Text(1, Utf8(hub));
+        statement.Bind(2, (long)kind);
+        statement.BindUtf8Text(3, NodeIdUtf8);
+        statement.Bind(4, NowMs);
+        statement.Bind(5, NowMs + MessageExpiryMs);
+        statement.Bind(6, body);
+        statement.Execute();
 
-        var statement = _insertMessage;
-        try
-        {
-            Check(raw.sqlite3_bind_text(statement, 1, hub), db);
-            Check(raw.sqlite3_bind_int(statement, 2, (int)kind), db);
-            Check(raw.sqlite3_bind_text(statement, 3, NodeId), db);
-            Check(raw.sqlite3_bind_int64(statement, 4, NowMs), db);
-            Check(raw.sqlite3_bind_int64(statement, 5, NowMs + MessageExpiryMs), db);
-            Check(raw.sqlite3_bind_blob(statement, 6, body), db);
-            var rc = raw.sqlite3_step(statement);
-            if (rc != raw.SQLITE_DONE)
-            {
-                Check(rc, db);
-            }
-        }
-        finally
-        {
-            raw.sqlite3_reset(statement);
-        }
-
-        var id = raw.sqlite3_last_insert_rowid(db);
+        var id = raw.sqlite3_last_insert_rowid(Connection.Handle!);
         LastAppendedId = id;
         AppendedInBatch = true;
         if (_logRows is not null)
@@ -153,18 +153,11 @@ internal sealed class WriterContext : IDisposable
         return command;
     }
 
-    private static void Check(int rc, sqlite3 db)
-    {
-        if (rc != raw.SQLITE_OK)
-        {
-            SqliteException.ThrowExceptionForRC(rc, db);
-        }
-    }
-
     public void Dispose()
     {
         _insertMessage?.Dispose();
-        _insertMessage = null;
+        _logRowSpan?.Dispose();
+        _insertMessage = _logRowSpan = null;
         foreach (var command in _commands.Values)
         {
             command.Dispose();

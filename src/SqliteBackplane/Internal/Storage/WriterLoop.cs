@@ -28,9 +28,9 @@ internal sealed class WriterLoop : IDisposable
     private readonly long _messageExpiryMs;
     private SqliteConnection? _connection;
     private WriterContext? _context;
-    private SqliteCommand? _begin;
-    private SqliteCommand? _commit;
-    private SqliteCommand? _rollback;
+    private RawStatement? _begin;
+    private RawStatement? _commit;
+    private RawStatement? _rollback;
     private Thread? _thread;
 
     public WriterLoop(BackplaneDatabase database, CrossProcessWriteLock writeLock, SqliteBackplaneOptions options, TimeProvider timeProvider,
@@ -59,7 +59,7 @@ internal sealed class WriterLoop : IDisposable
     public void Start(SqliteConnection connection)
     {
         Adopt(connection);
-        _thread = new Thread(Run) { IsBackground = true, Name = "SqliteBackplane writer" };
+        _thread = new Thread(Run) { IsBackground = true, Name = "SqliteBP writer" };
         _thread.Start();
     }
 
@@ -100,16 +100,9 @@ internal sealed class WriterLoop : IDisposable
         DisposeConnection();
         _connection = connection;
         _context = new WriterContext(connection, _database.Queries, _nodeId, _messageExpiryMs);
-        _begin = Prepare(connection, "BEGIN IMMEDIATE");
-        _commit = Prepare(connection, "COMMIT");
-        _rollback = Prepare(connection, "ROLLBACK");
-    }
-
-    private static SqliteCommand Prepare(SqliteConnection connection, string sql)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return command;
+        _begin = new RawStatement(connection, SqliteQueries.BeginImmediate);
+        _commit = new RawStatement(connection, SqliteQueries.Commit);
+        _rollback = new RawStatement(connection, SqliteQueries.Rollback);
     }
 
     private void Run()
@@ -189,7 +182,7 @@ internal sealed class WriterLoop : IDisposable
         {
             context.BeginBatch(_timeProvider.GetUtcNow().ToUnixTimeMilliseconds());
             var appendedBefore = context.LastAppendedId;
-            _begin!.ExecuteNonQuery();
+            _begin!.Execute();
             try
             {
                 foreach (var operation in batch)
@@ -197,7 +190,7 @@ internal sealed class WriterLoop : IDisposable
                     operation.Execute(context);
                 }
 
-                _commit!.ExecuteNonQuery();
+                _commit!.Execute();
                 Interlocked.Increment(ref _commitCount);
             }
             catch
@@ -237,7 +230,7 @@ internal sealed class WriterLoop : IDisposable
         {
             if (_connection is not null && !_connection.Handle!.IsInvalid && SQLitePCL.raw.sqlite3_get_autocommit(_connection.Handle) == 0)
             {
-                _rollback!.ExecuteNonQuery();
+                _rollback!.Execute();
             }
         }
         catch (SqliteException ex)
