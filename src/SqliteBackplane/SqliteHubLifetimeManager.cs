@@ -19,6 +19,7 @@ namespace SqliteBackplane;
 public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, IDisposable where THub : Hub
 {
     private readonly HubConnectionStore _connections = new();
+    private readonly ConnectionLanes? _lanes = ConnectionLanes.ForThisMachine();
     private readonly LocalSubscriptions _groups = new();
     private readonly LocalSubscriptions _users = new();
     private readonly ClientResultRouter _clientResults = new();
@@ -397,7 +398,8 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     private Task SendLocalAsync(HubConnectionContext connection, HubMessage message, CancellationToken cancellationToken)
     {
         var direct = new DirectWrite(connection, message, cancellationToken);
-        _node.RunAfterOwnWrites(direct.Run);
+        // Through the connection's lane when it has rows queued, so the direct write cannot overtake them.
+        _node.RunAfterOwnWrites(_lanes is { } lanes ? () => lanes.RunInOrder(connection.ConnectionId, direct.Run) : direct.Run);
         return direct.Task;
     }
 
@@ -431,7 +433,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         switch (envelope.Kind)
         {
             case MessageKind.All:
-                var all = new Delivery(this, rowId, envelope);
+                var all = new Delivery(this, rowId, envelope, _connections.Count);
                 foreach (var connection in _connections)
                 {
                     all.To(connection);
@@ -440,7 +442,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
                 all.Report();
                 break;
             case MessageKind.Connections:
-                var direct = new Delivery(this, rowId, envelope);
+                var direct = new Delivery(this, rowId, envelope, envelope.Targets.Count);
                 // A connection listed twice receives the message once, as with DefaultHubLifetimeManager.
                 var targets = envelope.Targets.Count > 1 ? envelope.Targets.Distinct(StringComparer.Ordinal) : envelope.Targets;
                 foreach (var connectionId in targets)
@@ -480,7 +482,17 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
 
     private void DeliverToSubscribers(LocalSubscriptions subscriptions, long rowId, Envelope envelope)
     {
-        var delivery = new Delivery(this, rowId, envelope);
+        // Members are counted only when there could be enough of them for the lanes.
+        var recipients = 0;
+        if (_lanes is not null && _connections.Count >= ConnectionLanes.MinRecipientsForLanes)
+        {
+            foreach (var key in envelope.Targets)
+            {
+                recipients += subscriptions.Members(key)?.Count ?? 0;
+            }
+        }
+
+        var delivery = new Delivery(this, rowId, envelope, recipients);
         foreach (var key in envelope.Targets)
         {
             var members = subscriptions.Members(key);
@@ -577,14 +589,42 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         return snapshot;
     }
 
-    /// <summary>Writes one row's message to local connections, serializing nothing: the bytes come from the row.</summary>
-    private struct Delivery(SqliteHubLifetimeManager<THub> manager, long rowId, Envelope envelope)
+    /// <summary>
+    /// Writes one row's message to local connections, serializing nothing: the bytes come from the row. A row for at
+    /// least <see cref="ConnectionLanes.MinRecipientsForLanes"/> local connections is written through the lanes, in
+    /// parallel; otherwise the reader writes, except to a connection whose lane still has earlier rows queued.
+    /// </summary>
+    private struct Delivery(SqliteHubLifetimeManager<THub> manager, long rowId, Envelope envelope, int expectedRecipients = 1)
     {
         private SerializedHubMessage? _message;
+        private List<(HubConnectionContext Connection, ConnectionEntry? Entry)>?[]? _laneTargets;
 
         public int Count { get; private set; }
 
-        public readonly void Report() => manager._node.Metrics.Delivered(Count);
+        /// <summary>Hands the collected lane work to the lanes, and counts the deliveries.</summary>
+        public readonly void Report()
+        {
+            if (_laneTargets is not null)
+            {
+                var lanes = manager._lanes!;
+                for (var i = 0; i < _laneTargets.Length; i++)
+                {
+                    if (_laneTargets[i] is { } targets)
+                    {
+                        var (owner, message, id) = (manager, _message!, rowId);
+                        lanes[i].Post(() =>
+                        {
+                            foreach (var (connection, entry) in targets)
+                            {
+                                owner.WriteCounted(connection, message, entry, id);
+                            }
+                        });
+                    }
+                }
+            }
+
+            manager._node.Metrics.Delivered(Count);
+        }
 
         public void To(HubConnectionContext connection)
         {
@@ -608,41 +648,40 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
 
             _message ??= HubMessageSerializer.ToSerializedHubMessage(envelope.Payloads);
             Count++;
-            var write = connection.WriteAsync(_message);
-            if (write.IsCompletedSuccessfully)
+            var lanes = manager._lanes;
+            if (lanes is null)
             {
-                write.GetAwaiter().GetResult();
+                manager.WriteCounted(connection, _message, CountPending(entry), rowId);
+                return;
+            }
+
+            var index = lanes.IndexOf(connection.ConnectionId);
+            if (expectedRecipients >= ConnectionLanes.MinRecipientsForLanes)
+            {
+                _laneTargets ??= new List<(HubConnectionContext, ConnectionEntry?)>?[lanes.Count];
+                (_laneTargets[index] ??= []).Add((connection, CountPending(entry)));
+            }
+            else if (lanes[index].IsIdle)
+            {
+                manager.WriteCounted(connection, _message, CountPending(entry), rowId);
             }
             else
             {
-                // A slow connection must not hold up the reader: HubConnectionContext queues writes in order (and
-                // logs failures itself); we only count what waits, to bound it.
-                _ = TrackPendingAsync(write, entry);
+                var (owner, message, id, counted) = (manager, _message, rowId, CountPending(entry));
+                lanes[index].Post(() => owner.WriteCounted(connection, message, counted, id));
             }
         }
 
-        private static async Task TrackPendingAsync(ValueTask write, ConnectionEntry? entry)
+        // Counts a write as pending from the moment it is decided until it completes, so the per-connection bound
+        // also covers writes still queued in a lane.
+        private static ConnectionEntry? CountPending(ConnectionEntry? entry)
         {
             if (entry is not null)
             {
                 Interlocked.Increment(ref entry.PendingWrites);
             }
 
-            try
-            {
-                await write;
-            }
-            catch
-            {
-                // Logged by HubConnectionContext, which aborts the connection.
-            }
-            finally
-            {
-                if (entry is not null)
-                {
-                    Interlocked.Decrement(ref entry.PendingWrites);
-                }
-            }
+            return entry;
         }
 
         private readonly bool HasPayloadFor(string protocolName)
@@ -656,6 +695,58 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             }
 
             return false;
+        }
+    }
+
+    // Writes a row's message to one connection; the write was counted in entry.PendingWrites and is uncounted when it
+    // completes. A slow connection must not hold up the caller: HubConnectionContext queues writes in order (and logs
+    // failures itself), so an incomplete write is only awaited in the background.
+    private void WriteCounted(HubConnectionContext connection, SerializedHubMessage message, ConnectionEntry? entry, long rowId)
+    {
+        ValueTask write;
+        try
+        {
+            write = connection.WriteAsync(message);
+        }
+        catch (Exception ex)
+        {
+            Uncount(entry);
+            BackplaneLog.DispatchFailed(_logger, rowId, ex);
+            return;
+        }
+
+        if (write.IsCompletedSuccessfully)
+        {
+            write.GetAwaiter().GetResult();
+            Uncount(entry);
+        }
+        else
+        {
+            _ = UncountWhenDoneAsync(write, entry);
+        }
+
+        static async Task UncountWhenDoneAsync(ValueTask write, ConnectionEntry? entry)
+        {
+            try
+            {
+                await write;
+            }
+            catch
+            {
+                // Logged by HubConnectionContext, which aborts the connection.
+            }
+            finally
+            {
+                Uncount(entry);
+            }
+        }
+
+        static void Uncount(ConnectionEntry? entry)
+        {
+            if (entry is not null)
+            {
+                Interlocked.Decrement(ref entry.PendingWrites);
+            }
         }
     }
 

@@ -38,6 +38,91 @@ public class LogBehaviourTests
     }
 
     [Fact]
+    public async Task A_large_fan_out_keeps_every_connections_order_and_direct_sends_do_not_overtake_it()
+    {
+        // Above ConnectionLanes.MinRecipientsForLanes, rows are written by several thread-pool lanes at once.
+        using var database = new TempDatabase();
+        using var manager = DirectManagers.Create(database);
+        var clients = Enumerable.Range(0, 2 * SqliteBackplane.Internal.Delivery.ConnectionLanes.MinRecipientsForLanes).Select(_ => new FakeClient()).ToList();
+        try
+        {
+            foreach (var client in clients)
+            {
+                await manager.OnConnectedAsync(client.Connection).DefaultTimeout();
+            }
+
+            const int rounds = 100;
+            var first = clients[0];
+            var sends = new List<Task>();
+            for (var i = 0; i < rounds; i++)
+            {
+                sends.Add(manager.SendAllAsync(ClientMethods.Receive, [$"all-{i}"]));
+                sends.Add(manager.SendConnectionAsync(first.ConnectionId, ClientMethods.Receive, [$"direct-{i}"]));
+            }
+
+            await Task.WhenAll(sends).DefaultTimeout();
+            for (var i = 0; i < rounds; i++)
+            {
+                await first.AssertReceivesAsync($"all-{i}");
+                await first.AssertReceivesAsync($"direct-{i}");
+            }
+
+            await Task.WhenAll(clients.Skip(1).Select(async client =>
+            {
+                for (var i = 0; i < rounds; i++)
+                {
+                    await client.AssertReceivesAsync($"all-{i}");
+                }
+            })).DefaultTimeout();
+
+            // Exactly once: one more message is the next thing every client reads.
+            await manager.SendAllAsync(ClientMethods.Receive, ["last"]).DefaultTimeout();
+            await Task.WhenAll(clients.Select(client => client.AssertReceivesAsync("last"))).DefaultTimeout();
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                await client.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_stalled_client_in_a_large_fan_out_is_bounded_while_the_others_get_everything()
+    {
+        using var database = new TempDatabase();
+        using var manager = DirectManagers.Create(database, o => o.MaxPendingMessagesPerConnection = 20);
+        var clients = Enumerable.Range(0, 2 * SqliteBackplane.Internal.Delivery.ConnectionLanes.MinRecipientsForLanes).Select(_ => new FakeClient()).ToList();
+        try
+        {
+            foreach (var client in clients)
+            {
+                await manager.OnConnectedAsync(client.Connection).DefaultTimeout();
+            }
+
+            var padding = new string('p', 8_000);
+            const int messages = 200;
+            for (var i = 0; i < messages; i++)
+            {
+                // In step with the reading clients, so only the stalled one (clients[0]) falls behind.
+                await manager.SendAllAsync(ClientMethods.Receive, [$"{i:D4}{padding}"]).DefaultTimeout();
+                var expected = $"{i:D4}{padding}";
+                await Task.WhenAll(clients.Skip(1).Select(client => client.AssertReceivesAsync(expected))).DefaultTimeout();
+            }
+
+            Assert.True(manager.DroppedMessages > 0, "The stalled client's queue was never bounded.");
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                await client.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task Concurrent_sends_share_one_transaction()
     {
         using var database = new TempDatabase();
@@ -255,19 +340,12 @@ public class LogBehaviourTests
         var padding = new string('p', 8_000);
 
         const int messages = 300;
-        var readAll = Task.Run(async () =>
-        {
-            for (var i = 0; i < messages; i++)
-            {
-                await reading.AssertReceivesAsync($"{i:D4}{padding}");
-            }
-        });
         for (var i = 0; i < messages; i++)
         {
+            // In step with the reading client, so only the stalled one falls behind (the bound is per connection).
             await manager.SendAllAsync(ClientMethods.Receive, [$"{i:D4}{padding}"]).DefaultTimeout();
+            await reading.AssertReceivesAsync($"{i:D4}{padding}");
         }
-
-        await readAll.DefaultTimeout();
 
         Assert.True(manager.DroppedMessages > 0, "The stalled client's queue was never bounded.");
 
