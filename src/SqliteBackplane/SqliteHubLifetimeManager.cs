@@ -19,7 +19,7 @@ namespace SqliteBackplane;
 public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, IDisposable where THub : Hub
 {
     private readonly HubConnectionStore _connections = new();
-    private readonly ConnectionLanes? _lanes = ConnectionLanes.ForThisMachine();
+    private readonly ConnectionLanes? _lanes;
     private readonly LocalSubscriptions _groups = new();
     private readonly LocalSubscriptions _users = new();
     private readonly ClientResultRouter _clientResults = new();
@@ -60,6 +60,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         _logger = logger;
         _maxMessageBytes = options.Value.MaxMessageBytes;
         _maxPendingPerConnection = options.Value.MaxPendingMessagesPerConnection;
+        _lanes = ConnectionLanes.ForThisMachine(ex => BackplaneLog.LaneWriteFailed(logger, ex));
         _serializer = new HubMessageSerializer(hubProtocolResolver, hubOptions?.Value.SupportedProtocols ?? globalHubOptions?.Value.SupportedProtocols);
         _rowHandler = new RowHandler(this);
         _node = BackplaneNodeRegistry.Acquire(options.Value, logger);

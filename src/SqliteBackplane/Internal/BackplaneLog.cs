@@ -94,4 +94,7 @@ internal static partial class BackplaneLog
 
     [LoggerMessage(30, LogLevel.Warning, "The SQLite backplane log was at its capacity: deleted the {Count} oldest rows since the last report (MaxLogRows {MaxLogRows}); readers that had not read them skip them. Logged at most every 10 s.", EventName = "LogFullDroppedOldest")]
     public static partial void LogFullDroppedOldest(ILogger logger, long count, int maxLogRows);
+
+    [LoggerMessage(31, LogLevel.Error, "A fan-out write to local connections failed unexpectedly; the connections' later messages are still delivered.", EventName = "LaneWriteFailed")]
+    public static partial void LaneWriteFailed(ILogger logger, Exception exception);
 }

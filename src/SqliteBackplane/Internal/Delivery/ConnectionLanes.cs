@@ -15,20 +15,23 @@ internal sealed class ConnectionLanes
 
     private readonly Lane[] _lanes;
 
-    public ConnectionLanes(int laneCount)
+    /// <param name="laneCount">How many lanes; each runs on at most one thread-pool thread at a time.</param>
+    /// <param name="onError">Told of an exception a work item let escape; the lane goes on with the next item.</param>
+    public ConnectionLanes(int laneCount, Action<Exception> onError)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(laneCount, 1);
         _lanes = new Lane[laneCount];
         for (var i = 0; i < laneCount; i++)
         {
-            _lanes[i] = new Lane();
+            _lanes[i] = new Lane(onError);
         }
     }
 
     public int Count => _lanes.Length;
 
     /// <summary>Lanes for this machine: one per processor, at most 8; null (write on the reader) on a single processor.</summary>
-    public static ConnectionLanes? ForThisMachine() => Environment.ProcessorCount > 1 ? new ConnectionLanes(Math.Min(Environment.ProcessorCount, 8)) : null;
+    public static ConnectionLanes? ForThisMachine(Action<Exception> onError) =>
+        Environment.ProcessorCount > 1 ? new ConnectionLanes(Math.Min(Environment.ProcessorCount, 8), onError) : null;
 
     public int IndexOf(string connectionId) => (int)((uint)StringComparer.Ordinal.GetHashCode(connectionId) % (uint)_lanes.Length);
 
@@ -49,7 +52,7 @@ internal sealed class ConnectionLanes
     }
 
     /// <summary>A serial queue of writes that runs on the thread pool while it has work.</summary>
-    internal sealed class Lane : IThreadPoolWorkItem
+    internal sealed class Lane(Action<Exception> onError) : IThreadPoolWorkItem
     {
         // Items run per thread-pool turn before the lane requeues itself, so a busy lane shares the pool.
         private const int MaxItemsPerTurn = 64;
@@ -97,6 +100,11 @@ internal sealed class ConnectionLanes
                 try
                 {
                     work();
+                }
+                catch (Exception ex)
+                {
+                    // Never let one write stop the lane (its connections would hear nothing more) or the process.
+                    onError(ex);
                 }
                 finally
                 {
