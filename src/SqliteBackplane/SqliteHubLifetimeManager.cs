@@ -434,7 +434,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         switch (envelope.Kind)
         {
             case MessageKind.All:
-                var all = new Delivery(this, rowId, envelope, _connections.Count);
+                var all = new Delivery(this, rowId, envelope, _lanes is null ? 0 : _connections.Count);
                 foreach (var connection in _connections)
                 {
                     all.To(connection);
@@ -617,7 +617,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
                         {
                             foreach (var (connection, entry) in targets)
                             {
-                                owner.WriteCounted(connection, message, entry, id);
+                                owner.Write(connection, message, entry, id, counted: true);
                             }
                         });
                     }
@@ -652,7 +652,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             var lanes = manager._lanes;
             if (lanes is null)
             {
-                manager.WriteCounted(connection, _message, CountPending(entry), rowId);
+                manager.Write(connection, _message, entry, rowId, counted: false);
                 return;
             }
 
@@ -664,17 +664,17 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             }
             else if (lanes[index].IsIdle)
             {
-                manager.WriteCounted(connection, _message, CountPending(entry), rowId);
+                manager.Write(connection, _message, entry, rowId, counted: false);
             }
             else
             {
-                var (owner, message, id, counted) = (manager, _message, rowId, CountPending(entry));
-                lanes[index].Post(() => owner.WriteCounted(connection, message, counted, id));
+                var (owner, message, id, queued) = (manager, _message, rowId, CountPending(entry));
+                lanes[index].Post(() => owner.Write(connection, message, queued, id, counted: true));
             }
         }
 
-        // Counts a write as pending from the moment it is decided until it completes, so the per-connection bound
-        // also covers writes still queued in a lane.
+        // Counts a write queued in a lane as pending from then until it completes, so the per-connection bound covers
+        // it too.
         private static ConnectionEntry? CountPending(ConnectionEntry? entry)
         {
             if (entry is not null)
@@ -699,10 +699,11 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         }
     }
 
-    // Writes a row's message to one connection; the write was counted in entry.PendingWrites and is uncounted when it
-    // completes. A slow connection must not hold up the caller: HubConnectionContext queues writes in order (and logs
-    // failures itself), so an incomplete write is only awaited in the background.
-    private void WriteCounted(HubConnectionContext connection, SerializedHubMessage message, ConnectionEntry? entry, long rowId)
+    // Writes a row's message to one connection. A write that does not complete at once is pending in
+    // entry.PendingWrites until it does; one queued in a lane was counted when it was queued (counted). A slow connection
+    // must not hold up the caller: HubConnectionContext queues writes in order (and logs failures itself), so an
+    // incomplete write is only awaited in the background.
+    private void Write(HubConnectionContext connection, SerializedHubMessage message, ConnectionEntry? entry, long rowId, bool counted)
     {
         ValueTask write;
         try
@@ -711,7 +712,11 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         }
         catch (Exception ex)
         {
-            Uncount(entry);
+            if (counted)
+            {
+                Uncount(entry);
+            }
+
             BackplaneLog.DispatchFailed(_logger, rowId, ex);
             return;
         }
@@ -719,10 +724,18 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         if (write.IsCompletedSuccessfully)
         {
             write.GetAwaiter().GetResult();
-            Uncount(entry);
+            if (counted)
+            {
+                Uncount(entry);
+            }
         }
         else
         {
+            if (!counted && entry is not null)
+            {
+                Interlocked.Increment(ref entry.PendingWrites);
+            }
+
             _ = UncountWhenDoneAsync(write, entry);
         }
 

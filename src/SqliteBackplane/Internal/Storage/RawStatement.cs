@@ -25,8 +25,6 @@ internal sealed class RawStatement : IDisposable
 
     public void Bind(int index, long value) => Check(raw.sqlite3_bind_int64(Statement, index, value));
 
-    public void Bind(int index, string value) => Check(raw.sqlite3_bind_text(Statement, index, value));
-
     /// <summary>Binds text that is already UTF-8, saving the conversion of a value bound on every row.</summary>
     public void BindUtf8Text(int index, ReadOnlySpan<byte> utf8) =>
         // An empty span has no pointer, which SQLite would store as NULL rather than ''.
@@ -88,8 +86,6 @@ internal sealed class RawStatement : IDisposable
     public long Int64(int column) => raw.sqlite3_column_int64(Statement, column);
 
     public int Int32(int column) => raw.sqlite3_column_int(Statement, column);
-
-    public string Text(int column) => raw.sqlite3_column_text(Statement, column).utf8_to_string();
 
     public ReadOnlySpan<byte> Blob(int column) => raw.sqlite3_column_blob(Statement, column);
 
