@@ -571,6 +571,22 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         }
     }
 
+    /// <summary>Writes to local connections that failed; internal for tests.</summary>
+    internal long FailedDeliveries => Interlocked.Read(ref _failedDeliveries);
+
+    private long _failedDeliveries;
+
+    private void DeliveryFailed(HubConnectionContext connection, long rowId, Exception ex)
+    {
+        Interlocked.Increment(ref _failedDeliveries);
+        _node.Metrics.DeliveryFailed();
+        var connectionId = connection.ConnectionId;
+        if (!_entries.TryGetValue(connectionId, out var entry) || !Interlocked.Exchange(ref entry.LoggedFailure, true))
+        {
+            BackplaneLog.DeliveryFailed(_logger, rowId, connectionId, ex);
+        }
+    }
+
     private void OnNodeGone(string nodeId)
     {
         foreach (var failed in _clientResults.FailForNode(nodeId))
@@ -628,6 +644,19 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         }
 
         public void To(HubConnectionContext connection)
+        {
+            try
+            {
+                ToCore(connection);
+            }
+            catch (Exception ex)
+            {
+                // One broken connection (an incomplete context, a throwing transport) must not keep the row from the rest.
+                manager.DeliveryFailed(connection, rowId, ex);
+            }
+        }
+
+        private void ToCore(HubConnectionContext connection)
         {
             if (envelope.Excluded.Count > 0 && envelope.Excluded.Contains(connection.ConnectionId))
             {
@@ -717,7 +746,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
                 Uncount(entry);
             }
 
-            BackplaneLog.DispatchFailed(_logger, rowId, ex);
+            DeliveryFailed(connection, rowId, ex);
             return;
         }
 
@@ -777,6 +806,8 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         public int PendingWrites;
 
         public bool LoggedDropping;
+
+        public bool LoggedFailure;
     }
 
     /// <summary>A write to a local connection that may run later, on the reader thread, to keep this process's order.</summary>

@@ -97,4 +97,7 @@ internal static partial class BackplaneLog
 
     [LoggerMessage(31, LogLevel.Error, "A fan-out write to local connections failed unexpectedly; the connections' later messages are still delivered.", EventName = "LaneWriteFailed")]
     public static partial void LaneWriteFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(32, LogLevel.Warning, "Writing message row {RowId} to local connection {ConnectionId} failed; the other connections still receive it. Logged once per connection.", EventName = "DeliveryFailed")]
+    public static partial void DeliveryFailed(ILogger logger, long rowId, string connectionId, Exception exception);
 }
