@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using SqliteBackplane.Internal;
 using SqliteBackplane.Internal.Delivery;
 using SqliteBackplane.Internal.Messaging;
+using SqliteBackplane.Internal.Node;
 using SqliteBackplane.Internal.Storage;
 
 namespace SqliteBackplane;
@@ -16,21 +17,16 @@ namespace SqliteBackplane;
 /// <c>AddSqliteBackplane(..)</c>; it can also be constructed directly, without a host.
 /// </summary>
 /// <typeparam name="THub">The hub type.</typeparam>
-public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, IDisposable where THub : Hub
+public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, IDisposable, IAsyncDisposable where THub : Hub
 {
-    private readonly HubConnectionStore _connections = new();
-    private readonly ConnectionLanes? _lanes;
-    private readonly LocalSubscriptions _groups = new();
-    private readonly LocalSubscriptions _users = new();
-    private readonly ClientResultRouter _clientResults = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ConnectionEntry> _entries = new(StringComparer.Ordinal);
     private readonly HubMessageSerializer _serializer;
     private readonly BackplaneNode _node;
-    private readonly RowHandler _rowHandler;
+    private readonly LocalHub _local;
+    private readonly ConnectionWriter _writer;
+    private readonly ClientResultRelay _clientResults;
     private readonly ILogger _logger;
     private readonly string _hubName = typeof(THub).FullName!;
     private readonly int _maxMessageBytes;
-    private readonly int _maxPendingPerConnection;
     private long _lastInvocationId;
     private int _disposed;
 
@@ -59,12 +55,12 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
 
         _logger = logger;
         _maxMessageBytes = options.Value.MaxMessageBytes;
-        _maxPendingPerConnection = options.Value.MaxPendingMessagesPerConnection;
-        _lanes = ConnectionLanes.ForThisMachine(ex => BackplaneLog.LaneWriteFailed(logger, ex));
         _serializer = new HubMessageSerializer(hubProtocolResolver, hubOptions?.Value.SupportedProtocols ?? globalHubOptions?.Value.SupportedProtocols);
-        _rowHandler = new RowHandler(this);
         _node = BackplaneNodeRegistry.Acquire(options.Value, logger);
-        _node.RegisterHub(_hubName, _rowHandler);
+        _writer = new ConnectionWriter(_node, options.Value.MaxPendingMessagesPerConnection, logger);
+        _clientResults = new ClientResultRelay(_hubName, _node, _serializer, logger);
+        _local = new LocalHub(_writer, _clientResults, _node.NodeId);
+        _node.RegisterHub(_hubName, _local);
         // Start in the background, as the Redis backplane connects: construction never blocks, and errors surface on first use.
         _node.EnsureStartedAsync().ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
     }
@@ -72,18 +68,17 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     /// <summary>The shared node this manager writes through; internal for tests.</summary>
     internal BackplaneNode Node => _node;
 
+    /// <summary>Messages dropped because a local connection was not reading; internal for tests.</summary>
+    internal long DroppedMessages => _writer.DroppedMessages;
+
+    /// <summary>Writes to local connections that failed; internal for tests.</summary>
+    internal long FailedDeliveries => _writer.FailedDeliveries;
+
     /// <inheritdoc />
     public override async Task OnConnectedAsync(HubConnectionContext connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        _connections.Add(connection);
-        if (connection.UserIdentifier is { } userId)
-        {
-            _users.Add(connection, userId);
-        }
-
-        var entry = new ConnectionEntry();
-        _entries[connection.ConnectionId] = entry;
+        var entry = _local.Add(connection);
         try
         {
             await _node.WriteAsync(new RegisterConnectionOperation(_hubName, connection.ConnectionId, connection.UserIdentifier));
@@ -115,17 +110,8 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     {
         ArgumentNullException.ThrowIfNull(connection);
         var connectionId = connection.ConnectionId;
-        _connections.Remove(connection);
-        _users.RemoveConnection(connectionId);
-        _groups.RemoveConnection(connectionId);
-
-        foreach (var (invocationId, proxied) in _clientResults.TakeProxiedForConnection(connectionId))
-        {
-            ForwardCompletion(proxied, CompletionMessage.WithError(invocationId, BackplaneErrors.RemoteConnectionDisconnected), protocol: null);
-        }
-
         var removal = Task.CompletedTask;
-        if (_entries.TryRemove(connectionId, out var entry))
+        if (_local.Remove(connection) is { } entry)
         {
             CancellationTokenRegistration registration;
             lock (entry)
@@ -175,11 +161,11 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     {
         ArgumentNullException.ThrowIfNull(connectionId);
         Identifiers.ThrowIfNotValidUnicode(connectionId, nameof(connectionId));
-        var connection = _connections[connectionId];
+        var connection = _local[connectionId];
         if (connection is not null)
         {
             // Local connections skip the file, as the Redis backplane skips Redis; the wait keeps this process's order.
-            return SendLocalAsync(connection, new InvocationMessage(methodName, args), cancellationToken);
+            return _writer.SendDirectAsync(connection, new InvocationMessage(methodName, args), cancellationToken);
         }
 
         return AppendAsync(MessageKind.Connections, [connectionId], Envelope.NoStrings, methodName, args, cancellationToken);
@@ -280,7 +266,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         Identifiers.ThrowIfNotValidUnicode(connectionId, nameof(connectionId));
         Identifiers.ThrowIfNotValidUnicode(groupName, nameof(groupName));
         // No acknowledgement round-trip: once the row commits, every later send on any node is ordered after it.
-        var isLocal = _connections[connectionId] is not null;
+        var isLocal = _local[connectionId] is not null;
         return _node.WriteAsync(new GroupChangeOperation(_hubName, connectionId, groupName, add, isLocal));
     }
 
@@ -290,23 +276,23 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         ArgumentNullException.ThrowIfNull(connectionId);
         ArgumentNullException.ThrowIfNull(methodName);
 
-        var connection = _connections[connectionId];
+        var connection = _local[connectionId];
         // Unique across nodes: node ids are unique per process start.
         var invocationId = _node.NodeId + Interlocked.Increment(ref _lastInvocationId).ToString(System.Globalization.CultureInfo.InvariantCulture);
         using var linked = connection is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, connection.ConnectionAborted);
-        var result = _clientResults.AddPending<T>(connectionId, invocationId, linked?.Token ?? cancellationToken, out var pending);
+        var result = _clientResults.Router.AddPending<T>(connectionId, invocationId, linked?.Token ?? cancellationToken, out var pending);
 
         try
         {
             var invocation = new InvocationMessage(invocationId, methodName, args);
             if (connection is not null)
             {
-                await SendLocalAsync(connection, invocation, cancellationToken);
+                await _writer.SendDirectAsync(connection, invocation, cancellationToken);
             }
             else
             {
                 var payloads = Serialize(invocation);
-                var owner = await _node.WriteAsync(new ClientInvocationOperation(_hubName, connectionId, invocationId, payloads, pending, _node.Protection));
+                var owner = await _node.WriteAsync(new ClientInvocationOperation(_hubName, connectionId, invocationId, payloads, holder => pending.TargetNodeId = holder, _node.Protection));
                 if (owner is null)
                 {
                     throw BackplaneErrors.ConnectionDoesNotExist(connectionId);
@@ -315,7 +301,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         }
         catch
         {
-            _clientResults.RemovePending(invocationId);
+            _clientResults.Router.RemovePending(invocationId);
             throw;
         }
 
@@ -335,12 +321,12 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     {
         ArgumentNullException.ThrowIfNull(connectionId);
         ArgumentNullException.ThrowIfNull(result);
-        if (result.InvocationId is not null && _clientResults.TryTakeProxied(connectionId, result.InvocationId, out var proxied))
+        if (result.InvocationId is not null && _clientResults.Router.TryTakeProxied(connectionId, result.InvocationId, out var proxied))
         {
-            return ForwardCompletionAsync(proxied, result, _connections[connectionId]?.Protocol);
+            return _clientResults.ForwardAsync(proxied, result, _local[connectionId]?.Protocol);
         }
 
-        _clientResults.TryComplete(connectionId, result);
+        _clientResults.Router.TryComplete(connectionId, result);
         return Task.CompletedTask;
     }
 
@@ -348,19 +334,34 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     public override bool TryGetReturnType(string invocationId, [NotNullWhen(true)] out Type? type)
     {
         ArgumentNullException.ThrowIfNull(invocationId);
-        return _clientResults.TryGetReturnType(invocationId, out type);
+        return _clientResults.Router.TryGetReturnType(invocationId, out type);
     }
 
-    /// <summary>Stops routing this hub and releases this manager's hold on the shared backplane node.</summary>
+    /// <summary>
+    /// Stops routing this hub and releases this manager's hold on the shared backplane node; the last holder stops the
+    /// node and waits a bounded time for it. Prefer <see cref="DisposeAsync"/>, which never blocks a thread.
+    /// </summary>
     public void Dispose()
+    {
+        if (Unregister())
+        {
+            BackplaneNodeRegistry.Release(_node);
+        }
+    }
+
+    /// <summary>Stops routing this hub and releases this manager's hold on the shared backplane node, without blocking.</summary>
+    /// <returns>Completes once the node is stopped, when this manager was its last holder.</returns>
+    public ValueTask DisposeAsync() => Unregister() ? BackplaneNodeRegistry.ReleaseAsync(_node) : ValueTask.CompletedTask;
+
+    private bool Unregister()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
-            return;
+            return false;
         }
 
-        _node.UnregisterHub(_hubName, _rowHandler);
-        BackplaneNodeRegistry.Release(_node);
+        _node.UnregisterHub(_hubName, _local);
+        return true;
     }
 
     private Task AppendAsync(MessageKind kind, IReadOnlyList<string> targets, IReadOnlyList<string> excluded, string methodName, object?[] args,
@@ -394,474 +395,5 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         }
 
         return payloads;
-    }
-
-    private Task SendLocalAsync(HubConnectionContext connection, HubMessage message, CancellationToken cancellationToken)
-    {
-        var direct = new DirectWrite(connection, message, cancellationToken);
-        // Through the connection's lane when it has rows queued, so the direct write cannot overtake them.
-        _node.RunAfterOwnWrites(_lanes is { } lanes ? () => lanes.RunInOrder(connection.ConnectionId, direct.Run) : direct.Run);
-        return direct.Task;
-    }
-
-    private void ForwardCompletion(ProxiedInvocation proxied, CompletionMessage completion, IHubProtocol? protocol) =>
-        _ = ForwardCompletionAsync(proxied, completion, protocol);
-
-    private async Task ForwardCompletionAsync(ProxiedInvocation proxied, CompletionMessage completion, IHubProtocol? protocol)
-    {
-        try
-        {
-            protocol = _serializer.Find(proxied.ProtocolName) ?? protocol ?? _serializer.Protocols[0];
-            var envelope = new Envelope
-            {
-                Kind = MessageKind.ClientCompletion,
-                Targets = [proxied.OriginNodeId],
-                InvocationId = completion.InvocationId,
-                Payloads = [new ProtocolPayload(protocol.Name, protocol.GetMessageBytes(completion))],
-            };
-            await _node.WriteAsync(new AppendMessageOperation(_hubName, MessageKind.ClientCompletion, EnvelopeProtocol.Write(envelope, _node.Protection)));
-        }
-        catch (Exception ex)
-        {
-            BackplaneLog.ClientResultForwardFailed(_logger, completion.InvocationId ?? "", proxied.OriginNodeId, ex);
-        }
-    }
-
-    // ---- Applying log rows (reader thread, log order) ----
-
-    private void Apply(long rowId, Envelope envelope)
-    {
-        switch (envelope.Kind)
-        {
-            case MessageKind.All:
-                var all = new Delivery(this, rowId, envelope, _lanes is null ? 0 : _connections.Count);
-                foreach (var connection in _connections)
-                {
-                    all.To(connection);
-                }
-
-                all.Report();
-                break;
-            case MessageKind.Connections:
-                var direct = new Delivery(this, rowId, envelope, envelope.Targets.Count);
-                // A connection listed twice receives the message once, as with DefaultHubLifetimeManager.
-                var targets = envelope.Targets.Count > 1 ? envelope.Targets.Distinct(StringComparer.Ordinal) : envelope.Targets;
-                foreach (var connectionId in targets)
-                {
-                    if (_connections[connectionId] is { } connection)
-                    {
-                        direct.To(connection);
-                    }
-                }
-
-                direct.Report();
-                break;
-            case MessageKind.Groups:
-                DeliverToSubscribers(_groups, rowId, envelope);
-                break;
-            case MessageKind.Users:
-                DeliverToSubscribers(_users, rowId, envelope);
-                break;
-            case MessageKind.GroupAdd when envelope.Targets.Count >= 2:
-                if (_connections[envelope.Targets[0]] is { } joining)
-                {
-                    _groups.Add(joining, envelope.Targets[1]);
-                }
-
-                break;
-            case MessageKind.GroupRemove when envelope.Targets.Count >= 2:
-                _groups.Remove(envelope.Targets[0], envelope.Targets[1]);
-                break;
-            case MessageKind.ClientInvocation:
-                ApplyClientInvocation(rowId, envelope);
-                break;
-            case MessageKind.ClientCompletion:
-                ApplyClientCompletion(envelope);
-                break;
-        }
-    }
-
-    private void DeliverToSubscribers(LocalSubscriptions subscriptions, long rowId, Envelope envelope)
-    {
-        // Members are counted only when there could be enough of them for the lanes.
-        var recipients = 0;
-        if (_lanes is not null && _connections.Count >= ConnectionLanes.MinRecipientsForLanes)
-        {
-            foreach (var key in envelope.Targets)
-            {
-                recipients += subscriptions.Members(key)?.Count ?? 0;
-            }
-        }
-
-        var delivery = new Delivery(this, rowId, envelope, recipients);
-        foreach (var key in envelope.Targets)
-        {
-            var members = subscriptions.Members(key);
-            if (members is null)
-            {
-                continue;
-            }
-
-            foreach (var (_, connection) in members)
-            {
-                delivery.To(connection);
-            }
-        }
-
-        delivery.Report();
-    }
-
-    private void ApplyClientInvocation(long rowId, Envelope envelope)
-    {
-        if (envelope.Targets.Count < 2 || envelope.Targets[1] != _node.NodeId || envelope.InvocationId is null || envelope.ReplyNodeId is null)
-        {
-            return;
-        }
-
-        var connectionId = envelope.Targets[0];
-        var connection = _connections[connectionId];
-        if (connection is null)
-        {
-            // Gone between the caller's lookup and now: answer at once instead of leaving the caller waiting.
-            var gone = new ProxiedInvocation(connectionId, envelope.ReplyNodeId, envelope.Payloads.Count > 0 ? envelope.Payloads[0].ProtocolName : "");
-            ForwardCompletion(gone, CompletionMessage.WithError(envelope.InvocationId, BackplaneErrors.RemoteConnectionDisconnected), protocol: null);
-            return;
-        }
-
-        _clientResults.AddProxied(envelope.InvocationId, new ProxiedInvocation(connectionId, envelope.ReplyNodeId, connection.Protocol.Name));
-        new Delivery(this, rowId, envelope).To(connection);
-    }
-
-    private void ApplyClientCompletion(Envelope envelope)
-    {
-        if (envelope.InvocationId is null || envelope.Payloads.Count == 0 || !_clientResults.TryGetPending(envelope.InvocationId, out var pending))
-        {
-            return;
-        }
-
-        var payload = envelope.Payloads[0];
-        var protocol = _serializer.Find(payload.ProtocolName);
-        CompletionMessage completion;
-        if (protocol is null)
-        {
-            BackplaneLog.ClientResultProtocolUnknown(_logger, payload.ProtocolName, envelope.InvocationId);
-            completion = CompletionMessage.WithError(envelope.InvocationId, $"The client's result arrived in hub protocol '{payload.ProtocolName}', which this server does not have.");
-        }
-        else
-        {
-            completion = ClientResultRouter.ParseCompletion(protocol, payload.Bytes, pending);
-        }
-
-        _clientResults.TryComplete(pending.ConnectionId, completion);
-    }
-
-    /// <summary>Messages dropped because a local connection was not reading; internal for tests.</summary>
-    internal long DroppedMessages => Interlocked.Read(ref _droppedMessages);
-
-    private long _droppedMessages;
-
-    private void Drop(HubConnectionContext connection, ConnectionEntry entry)
-    {
-        Interlocked.Increment(ref _droppedMessages);
-        _node.Metrics.Dropped();
-        if (!entry.LoggedDropping)
-        {
-            entry.LoggedDropping = true;
-            BackplaneLog.SlowConnectionDropping(_logger, connection.ConnectionId, Volatile.Read(ref entry.PendingWrites));
-        }
-    }
-
-    /// <summary>Writes to local connections that failed; internal for tests.</summary>
-    internal long FailedDeliveries => Interlocked.Read(ref _failedDeliveries);
-
-    private long _failedDeliveries;
-
-    private void DeliveryFailed(HubConnectionContext connection, long rowId, Exception ex)
-    {
-        Interlocked.Increment(ref _failedDeliveries);
-        _node.Metrics.DeliveryFailed();
-        var connectionId = connection.ConnectionId;
-        if (!_entries.TryGetValue(connectionId, out var entry) || !Interlocked.Exchange(ref entry.LoggedFailure, true))
-        {
-            BackplaneLog.DeliveryFailed(_logger, rowId, connectionId, ex);
-        }
-    }
-
-    private void OnNodeGone(string nodeId)
-    {
-        foreach (var failed in _clientResults.FailForNode(nodeId))
-        {
-            BackplaneLog.ClientResultNodeGone(_logger, failed.InvocationId, failed.ConnectionId, nodeId);
-        }
-    }
-
-    private IReadOnlyList<LocalConnectionSnapshot> SnapshotLocalConnections()
-    {
-        var snapshot = new List<LocalConnectionSnapshot>();
-        foreach (var connection in _connections)
-        {
-            snapshot.Add(new LocalConnectionSnapshot(connection.ConnectionId, connection.UserIdentifier, _groups.KeysOf(connection.ConnectionId)));
-        }
-
-        return snapshot;
-    }
-
-    /// <summary>
-    /// Writes one row's message to local connections, serializing nothing: the bytes come from the row. A row for at
-    /// least <see cref="ConnectionLanes.MinRecipientsForLanes"/> local connections is written through the lanes, in
-    /// parallel; otherwise the reader writes, except to a connection whose lane still has earlier rows queued.
-    /// </summary>
-    private struct Delivery(SqliteHubLifetimeManager<THub> manager, long rowId, Envelope envelope, int expectedRecipients = 1)
-    {
-        private SerializedHubMessage? _message;
-        private List<(HubConnectionContext Connection, ConnectionEntry? Entry)>?[]? _laneTargets;
-
-        public int Count { get; private set; }
-
-        /// <summary>Hands the collected lane work to the lanes, and counts the deliveries.</summary>
-        public readonly void Report()
-        {
-            if (_laneTargets is not null)
-            {
-                var lanes = manager._lanes!;
-                for (var i = 0; i < _laneTargets.Length; i++)
-                {
-                    if (_laneTargets[i] is { } targets)
-                    {
-                        var (owner, message, id) = (manager, _message!, rowId);
-                        lanes[i].Post(() =>
-                        {
-                            foreach (var (connection, entry) in targets)
-                            {
-                                owner.Write(connection, message, entry, id, counted: true);
-                            }
-                        });
-                    }
-                }
-            }
-
-            manager._node.Metrics.Delivered(Count);
-        }
-
-        public void To(HubConnectionContext connection)
-        {
-            try
-            {
-                ToCore(connection);
-            }
-            catch (Exception ex)
-            {
-                // One broken connection (an incomplete context, a throwing transport) must not keep the row from the rest.
-                manager.DeliveryFailed(connection, rowId, ex);
-            }
-        }
-
-        private void ToCore(HubConnectionContext connection)
-        {
-            if (envelope.Excluded.Count > 0 && envelope.Excluded.Contains(connection.ConnectionId))
-            {
-                return;
-            }
-
-            if (!HasPayloadFor(connection.Protocol.Name))
-            {
-                BackplaneLog.ProtocolPayloadMissing(manager._logger, rowId, connection.Protocol.Name, connection.ConnectionId);
-                return;
-            }
-
-            manager._entries.TryGetValue(connection.ConnectionId, out var entry);
-            if (entry is not null && Volatile.Read(ref entry.PendingWrites) >= manager._maxPendingPerConnection)
-            {
-                manager.Drop(connection, entry);
-                return;
-            }
-
-            _message ??= HubMessageSerializer.ToSerializedHubMessage(envelope.Payloads);
-            Count++;
-            var lanes = manager._lanes;
-            if (lanes is null)
-            {
-                manager.Write(connection, _message, entry, rowId, counted: false);
-                return;
-            }
-
-            var index = lanes.IndexOf(connection.ConnectionId);
-            if (expectedRecipients >= ConnectionLanes.MinRecipientsForLanes)
-            {
-                _laneTargets ??= new List<(HubConnectionContext, ConnectionEntry?)>?[lanes.Count];
-                (_laneTargets[index] ??= []).Add((connection, CountPending(entry)));
-            }
-            else if (lanes[index].IsIdle)
-            {
-                manager.Write(connection, _message, entry, rowId, counted: false);
-            }
-            else
-            {
-                var (owner, message, id, queued) = (manager, _message, rowId, CountPending(entry));
-                lanes[index].Post(() => owner.Write(connection, message, queued, id, counted: true));
-            }
-        }
-
-        // Counts a write queued in a lane as pending from then until it completes, so the per-connection bound covers
-        // it too.
-        private static ConnectionEntry? CountPending(ConnectionEntry? entry)
-        {
-            if (entry is not null)
-            {
-                Interlocked.Increment(ref entry.PendingWrites);
-            }
-
-            return entry;
-        }
-
-        private readonly bool HasPayloadFor(string protocolName)
-        {
-            foreach (var payload in envelope.Payloads)
-            {
-                if (string.Equals(payload.ProtocolName, protocolName, StringComparison.OrdinalIgnoreCase))
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
-    }
-
-    // Writes a row's message to one connection. A write that does not complete at once is pending in
-    // entry.PendingWrites until it does; one queued in a lane was counted when it was queued (counted). A slow connection
-    // must not hold up the caller: HubConnectionContext queues writes in order (and logs failures itself), so an
-    // incomplete write is only awaited in the background.
-    private void Write(HubConnectionContext connection, SerializedHubMessage message, ConnectionEntry? entry, long rowId, bool counted)
-    {
-        ValueTask write;
-        try
-        {
-            write = connection.WriteAsync(message);
-        }
-        catch (Exception ex)
-        {
-            if (counted)
-            {
-                Uncount(entry);
-            }
-
-            DeliveryFailed(connection, rowId, ex);
-            return;
-        }
-
-        if (write.IsCompletedSuccessfully)
-        {
-            write.GetAwaiter().GetResult();
-            if (counted)
-            {
-                Uncount(entry);
-            }
-        }
-        else
-        {
-            if (!counted && entry is not null)
-            {
-                Interlocked.Increment(ref entry.PendingWrites);
-            }
-
-            _ = UncountWhenDoneAsync(write, entry);
-        }
-
-        static async Task UncountWhenDoneAsync(ValueTask write, ConnectionEntry? entry)
-        {
-            try
-            {
-                await write;
-            }
-            catch
-            {
-                // Logged by HubConnectionContext, which aborts the connection.
-            }
-            finally
-            {
-                Uncount(entry);
-            }
-        }
-
-        static void Uncount(ConnectionEntry? entry)
-        {
-            if (entry is not null)
-            {
-                Interlocked.Decrement(ref entry.PendingWrites);
-            }
-        }
-    }
-
-    /// <summary>Per-connection state: the removal of its rows, started on abort or on disconnect, whichever comes first.</summary>
-    private sealed class ConnectionEntry
-    {
-        public CancellationTokenRegistration AbortRegistration;
-
-        public Task? Removal;
-
-        public bool Disconnected;
-
-        // Log rows handed to the connection whose write has not completed yet (it is not reading fast enough).
-        public int PendingWrites;
-
-        public bool LoggedDropping;
-
-        public bool LoggedFailure;
-    }
-
-    /// <summary>A write to a local connection that may run later, on the reader thread, to keep this process's order.</summary>
-    private sealed class DirectWrite(HubConnectionContext connection, HubMessage message, CancellationToken cancellationToken)
-    {
-        private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Task Task => _completion.Task;
-
-        public void Run()
-        {
-            ValueTask write;
-            try
-            {
-                write = connection.WriteAsync(message, cancellationToken);
-            }
-            catch (Exception ex)
-            {
-                _completion.TrySetException(ex);
-                return;
-            }
-
-            if (write.IsCompletedSuccessfully)
-            {
-                write.GetAwaiter().GetResult();
-                _completion.TrySetResult();
-                return;
-            }
-
-            _ = CompleteAsync(write);
-        }
-
-        private async Task CompleteAsync(ValueTask write)
-        {
-            try
-            {
-                await write;
-                _completion.TrySetResult();
-            }
-            catch (Exception ex)
-            {
-                _completion.TrySetException(ex);
-            }
-        }
-    }
-
-    private sealed class RowHandler(SqliteHubLifetimeManager<THub> manager) : IHubRowHandler
-    {
-        public void Apply(long rowId, Envelope envelope) => manager.Apply(rowId, envelope);
-
-        public void OnNodeGone(string nodeId) => manager.OnNodeGone(nodeId);
-
-        public IReadOnlyList<LocalConnectionSnapshot> SnapshotLocalConnections() => manager.SnapshotLocalConnections();
-
-        public int LocalConnectionCount => manager._connections.Count;
     }
 }

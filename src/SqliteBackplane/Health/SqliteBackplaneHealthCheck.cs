@@ -2,6 +2,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SqliteBackplane.Internal;
+using SqliteBackplane.Internal.Node;
 using SqliteBackplane.Internal.Storage;
 
 namespace SqliteBackplane.Health;
@@ -40,7 +41,7 @@ internal sealed class SqliteBackplaneHealthCheck : IHealthCheck, IDisposable
         {
             // A real write through the writer loop: the same path every send takes.
             await _node.WriteAsync(new DelegateWriteOperation<int>(w =>
-                w.Execute(w.Queries.UpdateHeartbeat, ("$node", w.NodeId), ("$now", w.NowMs)))).WaitAsync(ProbeTimeout, cancellationToken);
+                w.Execute(w.Queries.UpdateHeartbeat, (Columns.Node, w.NodeId), (Columns.Now, w.NowMs)))).WaitAsync(ProbeTimeout, cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -89,10 +90,8 @@ internal sealed class SqliteBackplaneHealthCheck : IHealthCheck, IDisposable
     private static Snapshot ReadSnapshot(Microsoft.Data.Sqlite.SqliteConnection connection, SqliteQueries queries, long applied)
     {
         long? oldestUnread;
-        using (var command = connection.CreateCommand())
+        using (var command = SqliteCommands.Create(connection, queries.SelectFirstCreatedAfter, (Columns.Cursor, applied)))
         {
-            command.CommandText = queries.SelectFirstCreatedAfter;
-            command.Parameters.AddWithValue("$cursor", applied);
             oldestUnread = command.ExecuteScalar() is long value ? value : null;
         }
 

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
@@ -30,7 +29,7 @@ internal sealed partial class SqliteBackplaneOptionsValidator : IValidateOptions
 
         CheckConnectionString(options.ConnectionString, failures);
 
-        if (options.TablePrefix is null || !TablePrefixPattern().IsMatch(options.TablePrefix))
+        if (!Storage.SchemaSetup.IsValidTablePrefix(options.TablePrefix))
         {
             failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.TablePrefix)} '{options.TablePrefix}' is not a valid table prefix. " +
                 "Use 1 to 64 ASCII letters, digits or underscores, starting with a letter or underscore (for example 'signalr_').");
@@ -143,7 +142,4 @@ internal sealed partial class SqliteBackplaneOptionsValidator : IValidateOptions
             failures.Add($"{nameof(SqliteBackplaneOptions)}.{optionName} is {value}; set it between {min} and {max}.");
         }
     }
-
-    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,63}$", RegexOptions.CultureInvariant)]
-    private static partial Regex TablePrefixPattern();
 }

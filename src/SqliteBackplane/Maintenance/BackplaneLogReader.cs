@@ -1,5 +1,6 @@
 using Microsoft.Data.Sqlite;
 using SqliteBackplane.Internal.Messaging;
+using SqliteBackplane.Internal.Storage;
 
 namespace SqliteBackplane.Maintenance;
 
@@ -24,19 +25,14 @@ internal sealed class BackplaneLogReader : IDisposable
     /// <summary>The cursor from which reading returns the last <paramref name="count"/> rows (the end of the log for 0).</summary>
     public long CursorBeforeLast(int count)
     {
-        using var command = _connection.CreateCommand();
-        command.CommandText = _maintenance.Queries.SelectCursorBeforeLast;
-        command.Parameters.AddWithValue("$count", Math.Max(0, count));
+        using var command = SqliteCommands.Create(_connection, _maintenance.Queries.SelectCursorBeforeLast, (Columns.Count, Math.Max(0, count)));
         return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>Up to <paramref name="limit"/> rows with ids greater than <paramref name="cursor"/>, in id order.</summary>
     public List<LogEntry> ReadAfter(long cursor, int limit)
     {
-        using var command = _connection.CreateCommand();
-        command.CommandText = _maintenance.Queries.SelectLogAfter;
-        command.Parameters.AddWithValue("$cursor", cursor);
-        command.Parameters.AddWithValue("$limit", limit);
+        using var command = SqliteCommands.Create(_connection, _maintenance.Queries.SelectLogAfter, (Columns.Cursor, cursor), (Columns.Limit, limit));
         using var reader = command.ExecuteReader();
         var rows = new List<LogEntry>();
         while (reader.Read())

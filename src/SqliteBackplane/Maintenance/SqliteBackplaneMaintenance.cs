@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using SqliteBackplane.Internal;
@@ -90,7 +89,7 @@ public sealed partial class SqliteBackplaneMaintenance
             {
                 token.ThrowIfCancellationRequested();
                 var deleted = InWriteTransaction(writeLock, context, () =>
-                    context.Execute(Queries.DeleteExpiredMessages, ("$now", context.NowMs), ("$limit", DeleteBatchSize)));
+                    context.Execute(Queries.DeleteExpiredMessages, (Columns.Now, context.NowMs), (Columns.Limit, DeleteBatchSize)));
                 total += deleted;
                 if (deleted < DeleteBatchSize)
                 {
@@ -173,7 +172,7 @@ public sealed partial class SqliteBackplaneMaintenance
                 Execute(connection, "BEGIN");
                 try
                 {
-                    using var command = Command(connection, Queries.SelectStatistics, ("$now", now));
+                    using var command = Command(connection, Queries.SelectStatistics, (Columns.Now, now));
                     using var reader = command.ExecuteReader();
                     reader.Read();
                     long? oldestCreatedAt = reader.IsDBNull(4) ? null : reader.GetInt64(4);
@@ -207,89 +206,6 @@ public sealed partial class SqliteBackplaneMaintenance
             });
         }, cancellationToken);
 
-    /// <summary>
-    /// Writes a compacted copy of the whole database file (every table in it, not only the backplane's) to a new file
-    /// with SQLite's <c>VACUUM INTO</c>. The live database, its <c>-wal</c> and <c>-shm</c> files are only read, never
-    /// changed, replaced or deleted: swapping the copy in is left to the operator, with every process stopped.
-    /// </summary>
-    /// <param name="destinationPath">Where to write the copy: a path that does not exist yet (or an empty file), in an existing directory.</param>
-    /// <param name="force">
-    /// Copy even when nodes are live. The copy is consistent, but rows written after it are not in it, and swapping it in
-    /// while those nodes run would corrupt their view of the file. Without it, live nodes make the call fail.
-    /// </param>
-    /// <param name="cancellationToken">Interrupts the copy; the partial copy is deleted.</param>
-    /// <returns>The paths and sizes.</returns>
-    /// <exception cref="InvalidOperationException">Nodes are live and <paramref name="force"/> is false; or the file is missing, not a SQLite database, or has no backplane tables with the prefix.</exception>
-    /// <exception cref="ArgumentException"><paramref name="destinationPath"/> is the live database or one of its companion files.</exception>
-    /// <exception cref="IOException"><paramref name="destinationPath"/> exists and is not empty.</exception>
-    public Task<SqliteBackplaneCompaction> CompactIntoAsync(string destinationPath, bool force = false, CancellationToken cancellationToken = default)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(destinationPath);
-        var destination = Path.GetFullPath(destinationPath);
-        var source = _database.Path;
-        var comparison = OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase;
-        string[] companions = [source, source + "-wal", source + "-shm", source + "-journal", source + "-backplane.lock"];
-        if (companions.Any(path => string.Equals(path, destination, comparison)))
-        {
-            throw MaintenanceErrors.DestinationIsSource(destination);
-        }
-
-        return RunAsync(token =>
-        {
-            if (!Directory.Exists(Path.GetDirectoryName(destination)))
-            {
-                throw MaintenanceErrors.DestinationDirectoryMissing(destination);
-            }
-
-            if (File.Exists(destination) && new FileInfo(destination).Length > 0)
-            {
-                throw MaintenanceErrors.DestinationExists(destination);
-            }
-
-            using var connection = OpenBackplane();
-            var live = Read(() => ReadNodes(connection, NowMs()).Select(n => n.Status).Where(n => n.IsLive).ToList());
-            if (live.Count > 0 && !force)
-            {
-                throw MaintenanceErrors.NodesLive(source, live);
-            }
-
-            var sourceBytes = FileLength(source) + FileLength(source + "-wal");
-            var created = CreateOwnerOnly(destination);
-            try
-            {
-                using var interrupt = token.Register(() => SQLitePCL.raw.sqlite3_interrupt(connection.Handle));
-                using var command = Command(connection, SqliteQueries.VacuumInto, ("$path", destination));
-                command.CommandTimeout = 0;
-                command.ExecuteNonQuery();
-            }
-            catch (Exception ex)
-            {
-                if (created)
-                {
-                    // Only the file this call created a moment ago: never the live database.
-                    TryDelete(destination);
-                }
-
-                if (ex is SqliteException { SqliteErrorCode: SqliteInterrupt } && token.IsCancellationRequested)
-                {
-                    throw new OperationCanceledException(token);
-                }
-
-                throw ex is SqliteException ? MaintenanceErrors.ReadFailed(source, ex) : ex;
-            }
-
-            return new SqliteBackplaneCompaction
-            {
-                SourcePath = source,
-                DestinationPath = destination,
-                SourceBytes = sourceBytes,
-                DestinationBytes = FileLength(destination),
-                LiveNodeCount = live.Count,
-            };
-        }, cancellationToken);
-    }
-
-    private const int SqliteInterrupt = 9;
 
     /// <summary>
     /// Opens a configured connection to the file after checking that it exists, is a SQLite database and holds the
@@ -315,17 +231,12 @@ public sealed partial class SqliteBackplaneMaintenance
 
         try
         {
-            if (CountTables(connection, Queries) < 5)
+            if (SchemaSetup.CountTables(connection, Queries) < SchemaSetup.TableCount)
             {
                 throw MaintenanceErrors.NoTables(path, _tablePrefix, CandidatePrefixes(connection));
             }
 
-            var version = Convert.ToString(Scalar(connection, Queries.SelectSchemaVersion), CultureInfo.InvariantCulture);
-            if (!int.TryParse(version, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) || parsed > SqliteQueries.SchemaVersion)
-            {
-                throw BackplaneErrors.SchemaTooNew(path, version ?? "(missing)");
-            }
-
+            SchemaSetup.ThrowIfUnsupportedVersion(connection, Queries, path);
             return connection;
         }
         catch (SqliteException ex) when (ex.SqliteErrorCode is BackplaneErrors.SqliteNotADatabase or BackplaneErrors.SqliteCorrupt)
@@ -347,9 +258,6 @@ public sealed partial class SqliteBackplaneMaintenance
 
     internal long NowMs() => _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
 
-    private static long CountTables(SqliteConnection connection, SqliteQueries queries) =>
-        Convert.ToInt64(Scalar(connection, queries.CountBackplaneTables), CultureInfo.InvariantCulture);
-
     // Prefixes whose five tables all exist, to suggest when the configured prefix has none.
     private List<string> CandidatePrefixes(SqliteConnection connection)
     {
@@ -364,7 +272,7 @@ public sealed partial class SqliteBackplaneMaintenance
         }
 
         // Validated like the option before it goes into SQL.
-        return candidates.Where(p => p != _tablePrefix && TablePrefixPattern().IsMatch(p) && CountTables(connection, new SqliteQueries(p)) == 5).ToList();
+        return candidates.Where(p => p != _tablePrefix && SchemaSetup.IsValidTablePrefix(p) && SchemaSetup.CountTables(connection, new SqliteQueries(p)) == SchemaSetup.TableCount).ToList();
     }
 
     private WriterContext NewWriterContext(SqliteConnection connection) =>
@@ -373,39 +281,18 @@ public sealed partial class SqliteBackplaneMaintenance
     // One short write transaction inside the cross-process lock, as the nodes' writers run theirs.
     private T InWriteTransaction<T>(CrossProcessWriteLock writeLock, WriterContext context, Func<T> work)
     {
-        if (!writeLock.TryEnter(_busyTimeout))
-        {
-            throw BackplaneErrors.WriteLockTimeout(_database.Path, _busyTimeout);
-        }
-
-        var connection = context.Connection;
+        using var transaction = new WriteTransaction(context.Connection, writeLock, _busyTimeout, _database.Path);
         try
         {
-            context.NowMs = NowMs();
-            Execute(connection, "BEGIN IMMEDIATE");
-            try
+            return transaction.Run(() =>
             {
-                var result = work();
-                Execute(connection, "COMMIT");
-                return result;
-            }
-            catch
-            {
-                if (SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) == 0)
-                {
-                    Execute(connection, "ROLLBACK");
-                }
-
-                throw;
-            }
+                context.NowMs = NowMs();
+                return work();
+            });
         }
         catch (SqliteException ex)
         {
             throw BackplaneErrors.WriteFailed(_database.Path, ex);
-        }
-        finally
-        {
-            writeLock.Exit();
         }
     }
 
@@ -480,17 +367,8 @@ public sealed partial class SqliteBackplaneMaintenance
         return Task.Factory.StartNew(() => work(cancellationToken), cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
-    private static SqliteCommand Command(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        }
-
-        return command;
-    }
+    private static SqliteCommand Command(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters) =>
+        SqliteCommands.Create(connection, sql, parameters);
 
     private static void Execute(SqliteConnection connection, string sql)
     {
@@ -503,48 +381,4 @@ public sealed partial class SqliteBackplaneMaintenance
         using var command = Command(connection, sql);
         return command.ExecuteScalar();
     }
-
-    private static long FileLength(string path)
-    {
-        try
-        {
-            return File.Exists(path) ? new FileInfo(path).Length : 0;
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
-    }
-
-    // The copy holds message payloads like the original: readable by the owner only. Returns whether this call created it.
-    private static bool CreateOwnerOnly(string path)
-    {
-        if (File.Exists(path))
-        {
-            return false;
-        }
-
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using var _ = new FileStream(path, options);
-        return true;
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-        }
-    }
-
-    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,63}$", RegexOptions.CultureInvariant)]
-    private static partial Regex TablePrefixPattern();
 }

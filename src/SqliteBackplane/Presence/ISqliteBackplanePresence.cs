@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.SignalR;
+using SqliteBackplane.Internal.Node;
 
 namespace SqliteBackplane;
 

@@ -3,12 +3,13 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SqliteBackplane.Internal;
+using SqliteBackplane.Internal.Node;
 using SqliteBackplane.Internal.Storage;
 
 namespace SqliteBackplane.Presence;
 
 /// <summary>Answers presence questions from the connections, groups and nodes tables, on the node's query thread.</summary>
-internal sealed class SqliteBackplanePresence<THub> : ISqliteBackplanePresence<THub>, IDisposable where THub : Hub
+internal sealed class SqliteBackplanePresence<THub> : ISqliteBackplanePresence<THub>, IDisposable, IAsyncDisposable where THub : Hub
 {
     private readonly BackplaneNode _node;
     private readonly string _hub = typeof(THub).FullName!;
@@ -32,25 +33,25 @@ internal sealed class SqliteBackplanePresence<THub> : ISqliteBackplanePresence<T
     public Task<IReadOnlyList<string>> GetUserConnectionsAsync(string userId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(userId);
-        return _node.QueryAsync(c => Strings(c, Queries.SelectUserConnections, ("$user", userId)), cancellationToken);
+        return _node.QueryAsync(c => Strings(c, Queries.SelectUserConnections, (Columns.User, userId)), cancellationToken);
     }
 
     public Task<IReadOnlyList<string>> GetGroupMembersAsync(string groupName, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(groupName);
-        return _node.QueryAsync(c => Strings(c, Queries.SelectGroupMembers, ("$group", groupName)), cancellationToken);
+        return _node.QueryAsync(c => Strings(c, Queries.SelectGroupMembers, (Columns.Group, groupName)), cancellationToken);
     }
 
     public Task<int> GetGroupMemberCountAsync(string groupName, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(groupName);
-        return _node.QueryAsync(c => Count(c, Queries.CountGroupMembers, ("$group", groupName)), cancellationToken);
+        return _node.QueryAsync(c => Count(c, Queries.CountGroupMembers, (Columns.Group, groupName)), cancellationToken);
     }
 
     public Task<IReadOnlyList<string>> GetConnectionGroupsAsync(string connectionId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connectionId);
-        return _node.QueryAsync(c => Strings(c, Queries.SelectConnectionGroups, ("$connection", connectionId)), cancellationToken);
+        return _node.QueryAsync(c => Strings(c, Queries.SelectConnectionGroups, (Columns.Connection, connectionId)), cancellationToken);
     }
 
     public Task<IReadOnlyList<SqliteBackplaneNode>> GetNodesAsync(CancellationToken cancellationToken = default) =>
@@ -68,26 +69,17 @@ internal sealed class SqliteBackplanePresence<THub> : ISqliteBackplanePresence<T
             return nodes;
         }, cancellationToken);
 
-    private SqliteCommand Command(SqliteConnection connection, string sql, params (string Name, object Value)[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.Parameters.AddWithValue("$hub", _hub);
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value);
-        }
+    // Every presence query is scoped to this hub.
+    private SqliteCommand Command(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters) =>
+        SqliteCommands.Create(connection, sql, [(Columns.Hub, _hub), .. parameters]);
 
-        return command;
-    }
-
-    private int Count(SqliteConnection connection, string sql, params (string Name, object Value)[] parameters)
+    private int Count(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
     {
         using var command = Command(connection, sql, parameters);
         return Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    private IReadOnlyList<string> Strings(SqliteConnection connection, string sql, params (string Name, object Value)[] parameters)
+    private IReadOnlyList<string> Strings(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
     {
         using var command = Command(connection, sql, parameters);
         using var reader = command.ExecuteReader();
@@ -100,5 +92,16 @@ internal sealed class SqliteBackplanePresence<THub> : ISqliteBackplanePresence<T
         return values;
     }
 
-    public void Dispose() => BackplaneNodeRegistry.Release(_node);
+    private int _disposed;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            BackplaneNodeRegistry.Release(_node);
+        }
+    }
+
+    public ValueTask DisposeAsync() =>
+        Interlocked.Exchange(ref _disposed, 1) == 0 ? BackplaneNodeRegistry.ReleaseAsync(_node) : ValueTask.CompletedTask;
 }

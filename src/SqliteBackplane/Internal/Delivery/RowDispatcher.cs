@@ -40,6 +40,9 @@ internal sealed class RowDispatcher
 
     public ICollection<IHubRowHandler> Handlers => _hubs.Values;
 
+    /// <summary>The hubs this node serves, each with its handler: the one registry of hub handlers.</summary>
+    public IEnumerable<KeyValuePair<string, IHubRowHandler>> Hubs => _hubs;
+
     public void Dispatch(in LogRow row)
     {
         var now = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();

@@ -13,6 +13,7 @@ internal sealed class BackplaneDatabase
 
     public BackplaneDatabase(SqliteBackplaneOptions options)
     {
+        Options = options;
         var builder = new SqliteConnectionStringBuilder(options.ConnectionString);
         Path = System.IO.Path.GetFullPath(builder.DataSource);
         builder.DataSource = Path;
@@ -30,6 +31,9 @@ internal sealed class BackplaneDatabase
     public const int DbConfigNoCheckpointOnClose = 1006;
 
     public string Path { get; }
+
+    /// <summary>The options the file is used with.</summary>
+    public SqliteBackplaneOptions Options { get; }
 
     public SqliteQueries Queries { get; }
 

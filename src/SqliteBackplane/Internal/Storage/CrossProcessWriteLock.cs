@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using SqliteBackplane.Internal.Interop;
 
 namespace SqliteBackplane.Internal.Storage;
 
@@ -13,19 +14,7 @@ namespace SqliteBackplane.Internal.Storage;
 /// </summary>
 internal sealed class CrossProcessWriteLock : IDisposable
 {
-    private const int LockExclusive = 2;
-    private const int LockNonBlocking = 4;
-    private const int LockUnlock = 8;
-    private const int Eintr = 4;
-    private const int Ewouldblock = 11;
-    private const int EwouldblockMac = 35;
-
     private const int MaxPollMicroseconds = 200;
-    private const int OpenReadWrite = 2;
-    private const int OpenCreateLinux = 0x40;
-    private const int OpenCloseOnExecLinux = 0x80000;
-    private const int OpenCreateBsd = 0x200;
-    private const int OpenCloseOnExecBsd = 0x1000000;
 
     private int _fd = -1;
     private readonly Mutex? _mutex;
@@ -36,8 +25,8 @@ internal sealed class CrossProcessWriteLock : IDisposable
         if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD())
         {
             // Not FileStream: on Unix it takes a flock of its own to emulate FileShare, which collides with ours.
-            var flags = OpenReadWrite | (OperatingSystem.IsLinux() ? OpenCreateLinux | OpenCloseOnExecLinux : OpenCreateBsd | OpenCloseOnExecBsd);
-            _fd = Open(LockFilePath, flags, 0b110_000_000);
+            var flags = Libc.OpenReadWrite | (OperatingSystem.IsLinux() ? Libc.OpenCreateLinux | Libc.OpenCloseOnExecLinux : Libc.OpenCreateBsd | Libc.OpenCloseOnExecBsd);
+            _fd = Libc.Open(LockFilePath, flags, 0b110_000_000);
             if (_fd < 0)
             {
                 var error = Marshal.GetLastPInvokeError();
@@ -72,7 +61,7 @@ internal sealed class CrossProcessWriteLock : IDisposable
         }
 
         var fd = _fd;
-        if (Flock(fd, LockExclusive | LockNonBlocking) == 0)
+        if (Libc.Flock(fd, Libc.LockExclusive | Libc.LockNonBlocking) == 0)
         {
             return true;
         }
@@ -83,7 +72,7 @@ internal sealed class CrossProcessWriteLock : IDisposable
         while (true)
         {
             var error = Marshal.GetLastPInvokeError();
-            if (error != Ewouldblock && error != EwouldblockMac && error != Eintr)
+            if (error != Libc.Ewouldblock && error != Libc.EwouldblockMac && error != Libc.Eintr)
             {
                 throw new Win32Exception(error, $"flock on '{LockFilePath}' failed.");
             }
@@ -97,7 +86,7 @@ internal sealed class CrossProcessWriteLock : IDisposable
             // Yielding instead would burn the CPU the holder needs when processes outnumber cores.
             NativeSleep.Microseconds(Math.Min(MaxPollMicroseconds, 20 << Math.Min(attempt++, 4)));
 
-            if (Flock(fd, LockExclusive | LockNonBlocking) == 0)
+            if (Libc.Flock(fd, Libc.LockExclusive | Libc.LockNonBlocking) == 0)
             {
                 return true;
             }
@@ -112,26 +101,17 @@ internal sealed class CrossProcessWriteLock : IDisposable
             return;
         }
 
-        Flock(_fd, LockUnlock);
+        Libc.Flock(_fd, Libc.LockUnlock);
     }
 
     public void Dispose()
     {
         if (_fd >= 0)
         {
-            Close(_fd);
+            Libc.Close(_fd);
             _fd = -1;
         }
 
         _mutex?.Dispose();
     }
-
-    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
-    private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
-
-    [DllImport("libc", EntryPoint = "close", SetLastError = true)]
-    private static extern int Close(int fd);
-
-    [DllImport("libc", EntryPoint = "flock", SetLastError = true)]
-    private static extern int Flock(int fd, int operation);
 }

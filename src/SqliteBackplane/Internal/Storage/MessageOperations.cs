@@ -1,4 +1,3 @@
-using SqliteBackplane.Internal.Delivery;
 using SqliteBackplane.Internal.Messaging;
 
 namespace SqliteBackplane.Internal.Storage;
@@ -40,8 +39,8 @@ internal sealed class CappedAppendOperation(string hub, MessageKind kind, byte[]
 internal sealed class RegisterConnectionOperation(string hub, string connectionId, string? userId) : WriteOperation<bool>
 {
     protected override bool Run(WriterContext context) =>
-        context.Execute(context.Queries.UpsertConnection, ("$hub", hub), ("$connection", connectionId), ("$user", userId),
-            ("$node", context.NodeId), ("$now", context.NowMs)) > 0;
+        context.Execute(context.Queries.UpsertConnection, (Columns.Hub, hub), (Columns.Connection, connectionId), (Columns.User, userId),
+            (Columns.Node, context.NodeId), (Columns.Now, context.NowMs)) > 0;
 }
 
 /// <summary>Removes a connection and its group memberships.</summary>
@@ -49,8 +48,8 @@ internal sealed class RemoveConnectionOperation(string hub, string connectionId)
 {
     protected override bool Run(WriterContext context)
     {
-        context.Execute(context.Queries.DeleteGroupsOfConnection, ("$hub", hub), ("$connection", connectionId));
-        return context.Execute(context.Queries.DeleteConnection, ("$hub", hub), ("$connection", connectionId)) > 0;
+        context.Execute(context.Queries.DeleteGroupsOfConnection, (Columns.Hub, hub), (Columns.Connection, connectionId));
+        return context.Execute(context.Queries.DeleteConnection, (Columns.Hub, hub), (Columns.Connection, connectionId)) > 0;
     }
 }
 
@@ -65,13 +64,13 @@ internal sealed class GroupChangeOperation(string hub, string connectionId, stri
     {
         var queries = context.Queries;
         // A join always checks: a local connection may already be on its way out (its row removed on abort).
-        if ((add || !connectionIsLocal) && context.Scalar(queries.SelectConnectionNode, ("$hub", hub), ("$connection", connectionId)) is null)
+        if ((add || !connectionIsLocal) && context.Scalar(queries.SelectConnectionNode, (Columns.Hub, hub), (Columns.Connection, connectionId)) is null)
         {
             return 0;
         }
 
         var changed = context.Execute(add ? queries.InsertGroupMember : queries.DeleteGroupMember,
-            ("$hub", hub), ("$group", groupName), ("$connection", connectionId));
+            (Columns.Hub, hub), (Columns.Group, groupName), (Columns.Connection, connectionId));
         if (changed == 0)
         {
             return 0;
@@ -86,18 +85,18 @@ internal sealed class GroupChangeOperation(string hub, string connectionId, stri
 /// Sends a client-result invocation to a connection on another node. Looks up the node holding the connection in
 /// the same transaction; the result is that node's id, or null when the connection exists nowhere (nothing written).
 /// </summary>
-internal sealed class ClientInvocationOperation(string hub, string connectionId, string invocationId, ProtocolPayload[] payloads, PendingInvocation pending,
+internal sealed class ClientInvocationOperation(string hub, string connectionId, string invocationId, ProtocolPayload[] payloads, Action<string> ownerFound,
     PayloadProtection? protection) : WriteOperation<string?>
 {
     protected override string? Run(WriterContext context)
     {
-        if (context.Scalar(context.Queries.SelectConnectionNode, ("$hub", hub), ("$connection", connectionId)) is not string owner)
+        if (context.Scalar(context.Queries.SelectConnectionNode, (Columns.Hub, hub), (Columns.Connection, connectionId)) is not string owner)
         {
             return null;
         }
 
         // Before commit, so a later NodeGone row for the owner always finds the pending call.
-        pending.TargetNodeId = owner;
+        ownerFound(owner);
         var envelope = new Envelope
         {
             Kind = MessageKind.ClientInvocation,

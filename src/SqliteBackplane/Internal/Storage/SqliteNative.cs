@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Data.Sqlite;
+using SqliteBackplane.Internal.Interop;
 
 namespace SqliteBackplane.Internal.Storage;
 
@@ -11,8 +12,6 @@ namespace SqliteBackplane.Internal.Storage;
 /// </summary>
 internal static class SqliteNative
 {
-    private const string Library = "e_sqlite3";
-
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int BusyCallback(IntPtr state, int attempt);
 
@@ -22,11 +21,6 @@ internal static class SqliteNative
 
     [ThreadStatic]
     private static long t_busySince;
-
-    private const int Eperm = 1;
-    private const int Eacces = 13;
-    private const int Erofs = 30;
-    private const int OpenWriteOnly = 1;
 
     /// <summary>
     /// Whether the OS refuses to write the database or its WAL (permissions, an immutable file, a read-only mount).
@@ -46,14 +40,14 @@ internal static class SqliteNative
                 continue;
             }
 
-            var fd = OpenFile(path, OpenWriteOnly);
+            var fd = Libc.Open(path, Libc.OpenWriteOnly);
             if (fd >= 0)
             {
-                CloseFile(fd);
+                Libc.Close(fd);
                 continue;
             }
 
-            if (Marshal.GetLastPInvokeError() is Eperm or Eacces or Erofs)
+            if (Marshal.GetLastPInvokeError() is Libc.Eperm or Libc.Eacces or Libc.Erofs)
             {
                 return true;
             }
@@ -61,8 +55,6 @@ internal static class SqliteNative
 
         return false;
     }
-
-    private const int FileControlHasMoved = 20;
 
     /// <summary>
     /// Whether the file this connection has open is no longer the one at its path (deleted, or replaced by another
@@ -79,25 +71,13 @@ internal static class SqliteNative
         try
         {
             var moved = 0;
-            return FileControl(handle.DangerousGetHandle(), "main", FileControlHasMoved, ref moved) == 0 && moved != 0;
+            return Sqlite3.FileControl(handle.DangerousGetHandle(), "main", Sqlite3.FileControlHasMoved, ref moved) == 0 && moved != 0;
         }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
         {
             return false;
         }
     }
-
-    [DllImport(Library, CallingConvention = CallingConvention.Cdecl, EntryPoint = "sqlite3_file_control")]
-    private static extern int FileControl(IntPtr db, [MarshalAs(UnmanagedType.LPUTF8Str)] string databaseName, int operation, ref int argument);
-
-    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
-    private static extern int OpenFile([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
-
-    [DllImport("libc", EntryPoint = "close")]
-    private static extern int CloseFile(int fd);
-
-    [DllImport(Library, CallingConvention = CallingConvention.Cdecl, EntryPoint = "sqlite3_busy_handler")]
-    private static extern int BusyHandler(IntPtr db, IntPtr callback, IntPtr state);
 
     /// <summary>
     /// Installs the fine-grained busy handler on an open connection. Returns false when the native library is not
@@ -114,7 +94,7 @@ internal static class SqliteNative
         try
         {
             var timeoutMs = (IntPtr)Math.Max(1, (long)timeout.TotalMilliseconds);
-            return BusyHandler(handle.DangerousGetHandle(), s_busyCallbackPointer, timeoutMs) == 0;
+            return Sqlite3.BusyHandler(handle.DangerousGetHandle(), s_busyCallbackPointer, timeoutMs) == 0;
         }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
         {

@@ -66,7 +66,7 @@ internal sealed class WriterContext : IDisposable
     /// <summary>Deletes the oldest <paramref name="count"/> rows; returns how many went.</summary>
     public int DropOldest(int count)
     {
-        var deleted = Execute(Queries.DeleteOldestMessages, ("$limit", count));
+        var deleted = Execute(Queries.DeleteOldestMessages, (Columns.Limit, count));
         DroppedOldestInBatch += deleted;
         if (_logRows is not null)
         {

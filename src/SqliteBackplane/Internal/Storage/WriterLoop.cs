@@ -19,23 +19,23 @@ internal sealed class WriterLoop : IDisposable
     private readonly TimeSpan _busyTimeout;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
-    private readonly Action<WriterContext> _afterCommit;
-    private readonly Action _afterBatch;
-    private readonly Action<SqliteConnection> _fileReplaced;
+    private readonly IWriterEvents _events;
     private bool _reinitializeOnOpen;
     private readonly BackplaneMetrics _metrics;
     private readonly string _nodeId;
     private readonly long _messageExpiryMs;
     private SqliteConnection? _connection;
     private WriterContext? _context;
-    private RawStatement? _begin;
-    private RawStatement? _commit;
-    private RawStatement? _rollback;
+    private WriteTransaction? _transaction;
+    private long _appendedBefore;
+
+    // Created once, so a batch allocates no delegate.
+    private readonly Action<List<WriteOperation>> _executeBatch;
+    private readonly Action<List<WriteOperation>> _batchRolledBack;
     private Thread? _thread;
 
     public WriterLoop(BackplaneDatabase database, CrossProcessWriteLock writeLock, SqliteBackplaneOptions options, TimeProvider timeProvider,
-        string nodeId, ILogger logger, BackplaneMetrics metrics, Action<WriterContext> afterCommit, Action afterBatch,
-        Action<SqliteConnection> fileReplaced)
+        string nodeId, ILogger logger, BackplaneMetrics metrics, IWriterEvents events)
     {
         _database = database;
         _writeLock = writeLock;
@@ -44,9 +44,9 @@ internal sealed class WriterLoop : IDisposable
         _timeProvider = timeProvider;
         _nodeId = nodeId;
         _logger = logger;
-        _afterCommit = afterCommit;
-        _afterBatch = afterBatch;
-        _fileReplaced = fileReplaced;
+        _events = events;
+        _executeBatch = ExecuteOperations;
+        _batchRolledBack = ForgetRolledBackAppends;
         _metrics = metrics;
     }
 
@@ -100,9 +100,7 @@ internal sealed class WriterLoop : IDisposable
         DisposeConnection();
         _connection = connection;
         _context = new WriterContext(connection, _database.Queries, _nodeId, _messageExpiryMs);
-        _begin = new RawStatement(connection, SqliteQueries.BeginImmediate);
-        _commit = new RawStatement(connection, SqliteQueries.Commit);
-        _rollback = new RawStatement(connection, SqliteQueries.Rollback);
+        _transaction = new WriteTransaction(connection, _writeLock, _busyTimeout, _database.Path, _logger);
     }
 
     private void Run()
@@ -120,7 +118,7 @@ internal sealed class WriterLoop : IDisposable
 
                 ExecuteBatch(batch);
                 batch.Clear();
-                _afterBatch();
+                _events.BatchFinished();
             }
         }
         finally
@@ -173,69 +171,39 @@ internal sealed class WriterLoop : IDisposable
     {
         var context = _context!;
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        if (!_writeLock.TryEnter(_busyTimeout))
-        {
-            throw BackplaneErrors.WriteLockTimeout(_database.Path, _busyTimeout);
-        }
-
-        try
-        {
-            context.BeginBatch(_timeProvider.GetUtcNow().ToUnixTimeMilliseconds());
-            var appendedBefore = context.LastAppendedId;
-            _begin!.Execute();
-            try
-            {
-                foreach (var operation in batch)
-                {
-                    operation.Execute(context);
-                }
-
-                _commit!.Execute();
-                Interlocked.Increment(ref _commitCount);
-            }
-            catch
-            {
-
-                // Rolled-back ids will be reused by later rows; nobody may wait for them.
-                context.LastAppendedId = appendedBefore;
-                context.AppendedInBatch = false;
-                foreach (var operation in batch)
-                {
-                    operation.ResetPosition(appendedBefore);
-                }
-
-                TryRollback();
-                throw;
-            }
-        }
-        finally
-        {
-            _writeLock.Exit();
-        }
+        context.BeginBatch(_timeProvider.GetUtcNow().ToUnixTimeMilliseconds());
+        _appendedBefore = context.LastAppendedId;
+        _transaction!.Run(batch, _executeBatch, _batchRolledBack);
+        Interlocked.Increment(ref _commitCount);
 
         _metrics.Committed(batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         _metrics.Published(context.PublishedInBatch);
 
         // Wake readers before completing callers: a caller that awaits its write may immediately wait for the reader.
-        _afterCommit(context);
+        _events.Committed(context);
         foreach (var operation in batch)
         {
             operation.Complete();
         }
     }
 
-    private void TryRollback()
+    private void ExecuteOperations(List<WriteOperation> batch)
     {
-        try
+        foreach (var operation in batch)
         {
-            if (_connection is not null && !_connection.Handle!.IsInvalid && SQLitePCL.raw.sqlite3_get_autocommit(_connection.Handle) == 0)
-            {
-                _rollback!.Execute();
-            }
+            operation.Execute(_context!);
         }
-        catch (SqliteException ex)
+    }
+
+    // Rolled-back ids will be reused by later rows; nobody may wait for them.
+    private void ForgetRolledBackAppends(List<WriteOperation> batch)
+    {
+        var context = _context!;
+        context.LastAppendedId = _appendedBefore;
+        context.AppendedInBatch = false;
+        foreach (var operation in batch)
         {
-            BackplaneLog.RollbackFailed(_logger, ex);
+            operation.ResetPosition(_appendedBefore);
         }
     }
 
@@ -256,7 +224,7 @@ internal sealed class WriterLoop : IDisposable
             {
                 if (_reinitializeOnOpen)
                 {
-                    _fileReplaced(connection);
+                    _events.FileReplaced(connection);
                     _reinitializeOnOpen = false;
                 }
             }
@@ -279,12 +247,10 @@ internal sealed class WriterLoop : IDisposable
     private void DisposeConnection()
     {
         _context?.Dispose();
-        _begin?.Dispose();
-        _commit?.Dispose();
-        _rollback?.Dispose();
+        _transaction?.Dispose();
         _connection?.Dispose();
         _context = null;
-        _begin = _commit = _rollback = null;
+        _transaction = null;
         _connection = null;
     }
 

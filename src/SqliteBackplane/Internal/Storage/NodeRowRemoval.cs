@@ -1,7 +1,6 @@
 using SqliteBackplane.Internal.Messaging;
-using SqliteBackplane.Internal.Storage;
 
-namespace SqliteBackplane.Maintenance;
+namespace SqliteBackplane.Internal.Storage;
 
 /// <summary>
 /// Removes a node from the file: the reaper of every live node, graceful shutdown and
@@ -17,9 +16,9 @@ internal static class NodeRowRemoval
     public static int Remove(WriterContext context, string nodeId)
     {
         var queries = context.Queries;
-        context.Execute(queries.DeleteGroupsOfNode, ("$node", nodeId));
-        var connections = context.Execute(queries.DeleteConnectionsOfNode, ("$node", nodeId));
-        context.Execute(queries.DeleteNode, ("$node", nodeId));
+        context.Execute(queries.DeleteGroupsOfNode, (Columns.Node, nodeId));
+        var connections = context.Execute(queries.DeleteConnectionsOfNode, (Columns.Node, nodeId));
+        context.Execute(queries.DeleteNode, (Columns.Node, nodeId));
         context.AppendMessage("", MessageKind.NodeGone, EnvelopeProtocol.Write(new Envelope { Kind = MessageKind.NodeGone, Targets = [nodeId] }));
         return connections;
     }

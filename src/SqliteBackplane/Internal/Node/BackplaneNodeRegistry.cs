@@ -1,7 +1,7 @@
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 
-namespace SqliteBackplane.Internal;
+namespace SqliteBackplane.Internal.Node;
 
 /// <summary>
 /// Shares one <see cref="BackplaneNode"/> among everything built from the same <see cref="SqliteBackplaneOptions"/>
@@ -28,20 +28,33 @@ internal static class BackplaneNodeRegistry
         }
     }
 
-    /// <summary>Drops one reference; the last one stops the node (removing its rows) and waits a bounded time.</summary>
-    public static void Release(BackplaneNode node)
+    /// <summary>Drops one reference; the last one stops the node (removing its rows). Never blocks.</summary>
+    public static ValueTask ReleaseAsync(BackplaneNode node)
     {
         lock (s_nodes)
         {
             if (!s_nodes.TryGetValue(node.Options, out var entry) || !ReferenceEquals(entry.Node, node) || --entry.References > 0)
             {
-                return;
+                return ValueTask.CompletedTask;
             }
 
             s_nodes.Remove(node.Options);
         }
 
-        node.DisposeAsync().AsTask().Wait(StopTimeout);
+        return node.DisposeAsync();
+    }
+
+    /// <summary>
+    /// Drops one reference for a synchronous <see cref="IDisposable.Dispose"/>: the last one stops the node and waits a
+    /// bounded time, so a file deleted right after is not written again. <see cref="ReleaseAsync"/> never blocks.
+    /// </summary>
+    public static void Release(BackplaneNode node)
+    {
+        var release = ReleaseAsync(node);
+        if (!release.IsCompleted)
+        {
+            release.AsTask().Wait(StopTimeout);
+        }
     }
 
     private sealed class Entry(BackplaneNode node)

@@ -1,0 +1,274 @@
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Protocol;
+using Microsoft.Extensions.Logging;
+using SqliteBackplane.Internal.Messaging;
+
+namespace SqliteBackplane.Internal.Delivery;
+
+/// <summary>
+/// Writes rows to one hub's local connections: each write isolated from the others (a connection whose write throws,
+/// or whose context is incomplete, is reported once and skipped), bounded per connection (a connection that is not
+/// reading loses messages instead of holding memory), and spread over <see cref="ConnectionLanes"/> for large
+/// fan-outs. Direct sends to a local connection go through here too, so they keep this process's order.
+/// </summary>
+internal sealed class ConnectionWriter
+{
+    private readonly ConcurrentDictionary<string, ConnectionEntry> _entries = new(StringComparer.Ordinal);
+    private readonly ConnectionLanes? _lanes;
+    private readonly IDeliveryNode _node;
+    private readonly ILogger _logger;
+    private readonly int _maxPendingPerConnection;
+    private long _droppedMessages;
+    private long _failedDeliveries;
+
+    public ConnectionWriter(IDeliveryNode node, int maxPendingPerConnection, ILogger logger)
+    {
+        _node = node;
+        _logger = logger;
+        _maxPendingPerConnection = maxPendingPerConnection;
+        _lanes = ConnectionLanes.ForThisMachine(ex => BackplaneLog.LaneWriteFailed(logger, ex));
+    }
+
+    /// <summary>Whether large fan-outs are written through lanes (more than one processor).</summary>
+    public bool HasLanes => _lanes is not null;
+
+    /// <summary>Messages dropped because a local connection was not reading.</summary>
+    public long DroppedMessages => Interlocked.Read(ref _droppedMessages);
+
+    /// <summary>Writes to local connections that failed.</summary>
+    public long FailedDeliveries => Interlocked.Read(ref _failedDeliveries);
+
+    /// <summary>Starts tracking a connection's writes; returns its state.</summary>
+    public ConnectionEntry Track(string connectionId)
+    {
+        var entry = new ConnectionEntry();
+        _entries[connectionId] = entry;
+        return entry;
+    }
+
+    public bool Untrack(string connectionId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ConnectionEntry? entry) =>
+        _entries.TryRemove(connectionId, out entry);
+
+    /// <summary>Starts one row's delivery; <paramref name="expectedRecipients"/> decides whether it goes through the lanes.</summary>
+    public RowFanOut StartRow(long rowId, Envelope envelope, int expectedRecipients = 1) => new(this, rowId, envelope, expectedRecipients);
+
+    /// <summary>
+    /// Writes <paramref name="message"/> to a local connection once every row this node queued before has been written,
+    /// through the connection's lane when it has rows queued, so the direct write cannot overtake them.
+    /// </summary>
+    public Task SendDirectAsync(HubConnectionContext connection, HubMessage message, CancellationToken cancellationToken)
+    {
+        var direct = new DirectWrite(connection, message, cancellationToken);
+        _node.RunAfterOwnWrites(_lanes is { } lanes ? () => lanes.RunInOrder(connection.ConnectionId, direct.Run) : direct.Run);
+        return direct.Task;
+    }
+
+    /// <summary>
+    /// Writes one row's message to local connections, serializing nothing: the bytes come from the row. A row for at
+    /// least <see cref="ConnectionLanes.MinRecipientsForLanes"/> local connections is written through the lanes, in
+    /// parallel; otherwise the reader writes, except to a connection whose lane still has earlier rows queued.
+    /// </summary>
+    internal struct RowFanOut(ConnectionWriter writer, long rowId, Envelope envelope, int expectedRecipients)
+    {
+        private SerializedHubMessage? _message;
+        private List<(HubConnectionContext Connection, ConnectionEntry? Entry)>?[]? _laneTargets;
+        private int _count;
+
+        /// <summary>Hands the collected lane work to the lanes, and counts the deliveries.</summary>
+        public readonly void Finish()
+        {
+            if (_laneTargets is not null)
+            {
+                var lanes = writer._lanes!;
+                for (var i = 0; i < _laneTargets.Length; i++)
+                {
+                    if (_laneTargets[i] is { } targets)
+                    {
+                        var (owner, message, id) = (writer, _message!, rowId);
+                        lanes[i].Post(() =>
+                        {
+                            foreach (var (connection, entry) in targets)
+                            {
+                                owner.Write(connection, message, entry, id, counted: true);
+                            }
+                        });
+                    }
+                }
+            }
+
+            writer._node.Metrics.Delivered(_count);
+        }
+
+        public void To(HubConnectionContext connection)
+        {
+            try
+            {
+                ToCore(connection);
+            }
+            catch (Exception ex)
+            {
+                // One broken connection (an incomplete context, a throwing transport) must not keep the row from the rest.
+                writer.Failed(connection, rowId, ex);
+            }
+        }
+
+        private void ToCore(HubConnectionContext connection)
+        {
+            if (envelope.Excluded.Count > 0 && envelope.Excluded.Contains(connection.ConnectionId))
+            {
+                return;
+            }
+
+            if (!HasPayloadFor(connection.Protocol.Name))
+            {
+                BackplaneLog.ProtocolPayloadMissing(writer._logger, rowId, connection.Protocol.Name, connection.ConnectionId);
+                return;
+            }
+
+            writer._entries.TryGetValue(connection.ConnectionId, out var entry);
+            if (entry is not null && Volatile.Read(ref entry.PendingWrites) >= writer._maxPendingPerConnection)
+            {
+                writer.Drop(connection, entry);
+                return;
+            }
+
+            _message ??= HubMessageSerializer.ToSerializedHubMessage(envelope.Payloads);
+            _count++;
+            var lanes = writer._lanes;
+            if (lanes is null)
+            {
+                writer.Write(connection, _message, entry, rowId, counted: false);
+                return;
+            }
+
+            var index = lanes.IndexOf(connection.ConnectionId);
+            if (expectedRecipients >= ConnectionLanes.MinRecipientsForLanes)
+            {
+                _laneTargets ??= new List<(HubConnectionContext, ConnectionEntry?)>?[lanes.Count];
+                (_laneTargets[index] ??= []).Add((connection, CountPending(entry)));
+            }
+            else if (lanes[index].IsIdle)
+            {
+                writer.Write(connection, _message, entry, rowId, counted: false);
+            }
+            else
+            {
+                var (owner, message, id, queued) = (writer, _message, rowId, CountPending(entry));
+                lanes[index].Post(() => owner.Write(connection, message, queued, id, counted: true));
+            }
+        }
+
+        // Counts a write queued in a lane as pending from then until it completes, so the per-connection bound covers
+        // it too.
+        private static ConnectionEntry? CountPending(ConnectionEntry? entry)
+        {
+            if (entry is not null)
+            {
+                Interlocked.Increment(ref entry.PendingWrites);
+            }
+
+            return entry;
+        }
+
+        private readonly bool HasPayloadFor(string protocolName)
+        {
+            foreach (var payload in envelope.Payloads)
+            {
+                if (string.Equals(payload.ProtocolName, protocolName, StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    // Writes a row's message to one connection. A write that does not complete at once is pending in
+    // entry.PendingWrites until it does; one queued in a lane was counted when it was queued (counted). A slow connection
+    // must not hold up the caller: HubConnectionContext queues writes in order (and logs failures itself), so an
+    // incomplete write is only awaited in the background.
+    private void Write(HubConnectionContext connection, SerializedHubMessage message, ConnectionEntry? entry, long rowId, bool counted)
+    {
+        ValueTask write;
+        try
+        {
+            write = connection.WriteAsync(message);
+        }
+        catch (Exception ex)
+        {
+            if (counted)
+            {
+                Uncount(entry);
+            }
+
+            Failed(connection, rowId, ex);
+            return;
+        }
+
+        if (write.IsCompletedSuccessfully)
+        {
+            write.GetAwaiter().GetResult();
+            if (counted)
+            {
+                Uncount(entry);
+            }
+        }
+        else
+        {
+            if (!counted && entry is not null)
+            {
+                Interlocked.Increment(ref entry.PendingWrites);
+            }
+
+            _ = UncountWhenDoneAsync(write, entry);
+        }
+
+        static async Task UncountWhenDoneAsync(ValueTask write, ConnectionEntry? entry)
+        {
+            try
+            {
+                await write;
+            }
+            catch
+            {
+                // Logged by HubConnectionContext, which aborts the connection.
+            }
+            finally
+            {
+                Uncount(entry);
+            }
+        }
+
+        static void Uncount(ConnectionEntry? entry)
+        {
+            if (entry is not null)
+            {
+                Interlocked.Decrement(ref entry.PendingWrites);
+            }
+        }
+    }
+
+    private void Drop(HubConnectionContext connection, ConnectionEntry entry)
+    {
+        Interlocked.Increment(ref _droppedMessages);
+        _node.Metrics.Dropped();
+        if (!entry.LoggedDropping)
+        {
+            entry.LoggedDropping = true;
+            BackplaneLog.SlowConnectionDropping(_logger, connection.ConnectionId, Volatile.Read(ref entry.PendingWrites));
+        }
+    }
+
+    private void Failed(HubConnectionContext connection, long rowId, Exception ex)
+    {
+        Interlocked.Increment(ref _failedDeliveries);
+        _node.Metrics.DeliveryFailed();
+        var connectionId = connection.ConnectionId;
+        if (!_entries.TryGetValue(connectionId, out var entry) || !Interlocked.Exchange(ref entry.LoggedFailure, true))
+        {
+            BackplaneLog.DeliveryFailed(_logger, rowId, connectionId, ex);
+        }
+    }
+}

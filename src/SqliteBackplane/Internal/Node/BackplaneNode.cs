@@ -1,0 +1,338 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using SqliteBackplane.Internal.Delivery;
+using SqliteBackplane.Internal.Messaging;
+using SqliteBackplane.Internal.Storage;
+
+namespace SqliteBackplane.Internal.Node;
+
+/// <summary>
+/// One process's attachment to one backplane file: a row in the nodes table, one writer loop, one reader loop, a
+/// query worker and a heartbeat. Every hub manager in the process built from the same options shares one node.
+/// No SQLite call runs on the caller's thread: startup runs on its own thread, writes on the writer, reads on the
+/// reader or the query worker.
+/// </summary>
+internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
+{
+    private static readonly TimeSpan ThreadJoinTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly SqliteBackplaneOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _timeProvider;
+    private readonly object _startLock = new();
+    private readonly object _enqueueLock = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _startTask;
+    private Task? _stopTask;
+    private WriteOperation? _lastWrite;
+    private WakeChannel? _wake;
+    private CrossProcessWriteLock? _writeLock;
+    private WriterLoop? _writer;
+    private ReaderLoop? _reader;
+    private SqliteWorker? _queries;
+    private NodeMaintenanceScheduler? _scheduler;
+    private Task? _maintenance;
+
+    public BackplaneNode(SqliteBackplaneOptions options, ILogger logger, IMeterFactory? meterFactory = null)
+    {
+        _options = options;
+        _logger = logger;
+        _timeProvider = options.TimeProvider;
+        Database = new BackplaneDatabase(options);
+        Protection = PayloadProtection.Create(options.EncryptionKeys);
+        CapacityPolicy = new LogCapacityPolicy(options);
+        Metrics = new BackplaneMetrics(meterFactory, NodeId, ReaderBacklog, LiveNodes, LocalConnectionCount);
+        Dispatcher = new RowDispatcher(NodeId, _timeProvider, logger, Metrics, Protection);
+        _membership = new NodeMembership(NodeId, Database, Dispatcher, logger);
+    }
+
+    private readonly NodeMembership _membership;
+
+    public BackplaneMetrics Metrics { get; }
+
+    /// <summary>Which log capacity applies to a send, and what happens at it.</summary>
+    public LogCapacityPolicy CapacityPolicy { get; }
+
+    /// <summary>Encrypts and decrypts payloads; null when no keys are configured.</summary>
+    public PayloadProtection? Protection { get; }
+
+    private long ReaderBacklog()
+    {
+        var reader = _reader;
+        var cursor = Cursor;
+        return reader is null || cursor is null ? 0 : Math.Max(0, reader.MaxSeenId - cursor.Applied);
+    }
+
+    private int LiveNodes() => _membership.LiveNodes;
+
+    private int LocalConnectionCount()
+    {
+        var count = 0;
+        foreach (var handler in Dispatcher.Handlers)
+        {
+            count += handler.LocalConnectionCount;
+        }
+
+        return count;
+    }
+
+    /// <summary>Unique per start of a node, so a restarted process never inherits a dead node's rows.</summary>
+    public string NodeId { get; } = Guid.NewGuid().ToString("N");
+
+    public BackplaneDatabase Database { get; }
+
+    public RowDispatcher Dispatcher { get; }
+
+    public SqliteBackplaneOptions Options => _options;
+
+    public AppliedCursor? Cursor { get; private set; }
+
+    public bool IsStopped => _stopTask is not null;
+
+    public string? WakeMode => _wake?.Mode;
+
+    /// <summary>Write transactions committed by this node's writer.</summary>
+    internal long CommitCount => _writer?.CommitCount ?? 0;
+
+    /// <summary>Starts the node on first use; a failed start is retried by the next caller.</summary>
+    public Task EnsureStartedAsync()
+    {
+        var started = Volatile.Read(ref _startTask);
+        if (started is not null && !started.IsFaulted)
+        {
+            return started;
+        }
+
+        lock (_startLock)
+        {
+            if (_stopTask is not null)
+            {
+                return Task.FromException(BackplaneErrors.Stopped(Database.Path));
+            }
+
+            if (_startTask is null || _startTask.IsFaulted)
+            {
+                var completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                var thread = new Thread(() => Start(completion)) { IsBackground = true, Name = "SqliteBP startup" };
+                thread.Start();
+                Volatile.Write(ref _startTask, completion.Task);
+            }
+
+            return _startTask;
+        }
+    }
+
+    /// <summary>Queues a write and returns its result once committed.</summary>
+    public async Task<T> WriteAsync<T>(WriteOperation<T> operation)
+    {
+        await EnsureStartedAsync();
+        Enqueue(operation);
+        return await operation.Task;
+    }
+
+    // Once shutdown has begun only the final unregistration is accepted.
+    private void Enqueue(WriteOperation operation, bool duringShutdown = false)
+    {
+        lock (_enqueueLock)
+        {
+            if (_stopping.IsCancellationRequested && !duringShutdown || !_writer!.TryEnqueue(operation))
+            {
+                operation.Fail(BackplaneErrors.Stopped(Database.Path));
+                return;
+            }
+
+            _lastWrite = operation;
+        }
+    }
+
+    /// <summary>The operation this node queued last; what later direct sends and presence reads wait behind.</summary>
+    private WriteOperation? LastWrite
+    {
+        get
+        {
+            lock (_enqueueLock)
+            {
+                return _lastWrite;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="write"/> (a direct write to a local connection) once every row this node queued before
+    /// this call has been dispatched by the reader, so the direct write cannot overtake them.
+    /// </summary>
+    public void RunAfterOwnWrites(Action write)
+    {
+        var cursor = Cursor;
+        if (cursor is null)
+        {
+            write();
+            return;
+        }
+
+        cursor.RunAfter(LastWrite, write);
+    }
+
+    /// <summary>
+    /// Runs a read on the query thread once every write this node queued before the call has committed, so a
+    /// presence answer reflects this process's own connects, disconnects and group changes.
+    /// </summary>
+    public async Task<T> QueryAsync<T>(Func<SqliteConnection, T> query, CancellationToken cancellationToken)
+    {
+        await EnsureStartedAsync().WaitAsync(cancellationToken);
+        var last = LastWrite;
+
+        if (last is not null && !last.Completion.IsCompleted)
+        {
+            // Only the order matters here; the write's own caller sees its failure.
+            await last.Completion.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default)
+                .WaitAsync(cancellationToken);
+        }
+
+        return await _queries!.RunAsync(query, cancellationToken);
+    }
+
+    private void Start(TaskCompletionSource completion)
+    {
+        SqliteConnection? connection = null;
+        try
+        {
+            connection = Database.Open();
+            if (Database.FineGrainedBusyHandler)
+            {
+                SqliteSleepFix.Apply(_logger);
+            }
+
+            _writeLock ??= new CrossProcessWriteLock(Database.Path);
+
+            // Before the node row is written, so the row carries the endpoint other nodes wake this one at.
+            _wake = WakeChannel.Create(_options.EnableWakeups, NodeId, out var wakeUnavailable);
+            if (wakeUnavailable is not null)
+            {
+                BackplaneLog.WakeupsUnavailable(_logger, wakeUnavailable, _options.SafetyPollInterval);
+            }
+
+            _membership.WakeEndpoint = _wake.Endpoint;
+            var cursorStart = _membership.Join(connection, _writeLock, restoreConnections: false);
+
+            // Existing nodes reload their endpoint lists, so they wake this one from their next commit on.
+            _wake.Notify(_membership.RemoteEndpoints, WakeChannel.RefreshSignal);
+
+            Cursor = new AppliedCursor(cursorStart);
+            var events = new NodeWriterEvents(_membership, _wake, Cursor, _writeLock, Metrics, _options, _logger);
+            _writer = new WriterLoop(Database, _writeLock, _options, _timeProvider, NodeId, _logger, Metrics, events);
+            _writer.Start(connection);
+            connection = null;
+            _reader = new ReaderLoop(Database, _wake, Dispatcher, Cursor, _options.SafetyPollInterval, _logger, _stopping.Token);
+            _reader.Start();
+            _queries = new SqliteWorker(Database);
+            events.Readers = (_reader, _queries);
+            _scheduler = new NodeMaintenanceScheduler(_options, _membership, op => Enqueue(op), _queries, _logger);
+            _maintenance = Task.Run(() => _scheduler.RunAsync(_stopping.Token));
+
+            BackplaneLog.NodeStarted(_logger, NodeId, Database.Path, _options.TablePrefix, _wake.Mode);
+            if (!Database.FineGrainedBusyHandler)
+            {
+                BackplaneLog.BusyHandlerUnavailable(_logger);
+            }
+
+            completion.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            connection?.Dispose();
+            _wake?.Dispose();
+            _wake = null;
+            var error = ex is SqliteException sqlite ? Database.Translate(sqlite) : ex;
+            BackplaneLog.NodeStartFailed(_logger, Database.Path, error);
+            completion.TrySetException(error);
+        }
+    }
+
+    /// <summary>Runs one heartbeat now (tests use this instead of waiting for the timer).</summary>
+    internal Task RunHeartbeatAsync() => _scheduler?.HeartbeatAsync() ?? Task.CompletedTask;
+
+    /// <summary>Deletes expired rows now (tests use this instead of waiting for the timer).</summary>
+    internal Task RunCleanupAsync() => _scheduler?.CleanupExpiredAsync() ?? Task.CompletedTask;
+
+    /// <summary>Routes the log's rows for <paramref name="hub"/> to <paramref name="handler"/>; one handler per hub.</summary>
+    public void RegisterHub(string hub, IHubRowHandler handler)
+    {
+        if (!Dispatcher.Register(hub, handler))
+        {
+            throw new InvalidOperationException(
+                $"Two hub lifetime managers for hub '{hub}' share one SQLite backplane node. Create one manager per hub type per options instance.");
+        }
+    }
+
+    public void UnregisterHub(string hub, IHubRowHandler handler) => Dispatcher.Unregister(hub, handler);
+
+    /// <summary>
+    /// Graceful shutdown: removes this node's node, connection and group rows at once (telling the other nodes through
+    /// the log), then stops the loops. Safe to call more than once.
+    /// </summary>
+    public Task StopAsync()
+    {
+        lock (_startLock)
+        {
+            _stopTask ??= StopCoreAsync();
+            return _stopTask;
+        }
+    }
+
+    private async Task StopCoreAsync()
+    {
+        var start = _startTask;
+        if (start is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await start;
+        }
+        catch
+        {
+            return;
+        }
+
+        _stopping.Cancel();
+        if (_maintenance is not null)
+        {
+            await _maintenance;
+        }
+
+        var unregister = _membership.Leave();
+        Enqueue(unregister, duringShutdown: true);
+        try
+        {
+            var removed = await unregister.Task.WaitAsync(ThreadJoinTimeout);
+            BackplaneLog.NodeStopped(_logger, NodeId, removed);
+        }
+        catch (Exception ex)
+        {
+            BackplaneLog.NodeStopFailed(_logger, NodeId, ex);
+        }
+
+        await Task.Factory.StartNew(() =>
+        {
+            _writer!.Stop(ThreadJoinTimeout);
+            _wake!.WakeLocal();
+            _reader!.Join(ThreadJoinTimeout);
+            _queries!.Stop(ThreadJoinTimeout);
+            _wake.Dispose();
+            _writeLock?.Dispose();
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Cursor?.ReleaseAll();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _stopping.Dispose();
+        Metrics.Dispose();
+    }
+}

@@ -1,0 +1,89 @@
+using Microsoft.Extensions.Logging;
+using SqliteBackplane.Internal.Storage;
+
+namespace SqliteBackplane.Internal.Node;
+
+/// <summary>
+/// A node's background work on a timer: a heartbeat every <see cref="SqliteBackplaneOptions.HeartbeatInterval"/>, and
+/// every fifth beat the deletion of expired rows (in small transactions) and a passive WAL checkpoint.
+/// </summary>
+internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, NodeMembership membership, Action<WriteOperation> enqueue,
+    SqliteWorker queries, ILogger logger)
+{
+    private const int CleanupBatchSize = 500;
+    private const int MaxCleanupBatchesPerCycle = 20;
+
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        using var timer = new PeriodicTimer(options.HeartbeatInterval, options.TimeProvider);
+        var cycle = 0;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping))
+            {
+                cycle++;
+                await HeartbeatAsync();
+                if (cycle % 5 == 0)
+                {
+                    await CleanupExpiredAsync();
+                    await CheckpointAsync();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public Task HeartbeatAsync() => membership.HeartbeatAsync(enqueue);
+
+    public async Task CleanupExpiredAsync()
+    {
+        try
+        {
+            for (var batch = 0; batch < MaxCleanupBatchesPerCycle; batch++)
+            {
+                // Small separate transactions, so the write lock is never held for long.
+                var delete = new DelegateWriteOperation<int>(context =>
+                    context.Execute(context.Queries.DeleteExpiredMessages, (Columns.Now, context.NowMs), (Columns.Limit, CleanupBatchSize)));
+                enqueue(delete);
+                var deleted = await delete.Task;
+                if (deleted > 0)
+                {
+                    BackplaneLog.ExpiredRowsDeleted(logger, deleted);
+                }
+
+                if (deleted < CleanupBatchSize)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            BackplaneLog.CleanupFailed(logger, ex);
+        }
+    }
+
+    private async Task CheckpointAsync()
+    {
+        if (!options.RunCheckpoints)
+        {
+            return;
+        }
+
+        try
+        {
+            // PASSIVE never waits for readers or writers and never truncates the WAL (replicators rely on that).
+            await queries.RunAsync(connection =>
+            {
+                using var command = SqliteCommands.Create(connection, SqliteQueries.PassiveCheckpoint);
+                return command.ExecuteNonQuery();
+            });
+        }
+        catch (Exception ex)
+        {
+            BackplaneLog.CheckpointFailed(logger, ex);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using SqliteBackplane.Internal.Delivery;
+using SqliteBackplane.Internal.Storage;
+
+namespace SqliteBackplane.Internal.Node;
+
+/// <summary>
+/// What a node does when its writer reports (on the writer thread): after a commit that appended rows, wake this
+/// node's reader and the other nodes; after any batch, release direct writes waiting on rows that appended nothing;
+/// when the file was replaced, join the new file, write this node's connections back and read it from its end.
+/// </summary>
+internal sealed class NodeWriterEvents(NodeMembership membership, WakeChannel wake, AppliedCursor cursor, CrossProcessWriteLock writeLock,
+    BackplaneMetrics metrics, SqliteBackplaneOptions options, ILogger logger) : IWriterEvents
+{
+    private ThrottledCount? _droppedOldestToLog;
+
+    /// <summary>The reader and the query worker, which a replaced file resets; set once they exist.</summary>
+    public (ReaderLoop Reader, SqliteWorker Queries)? Readers { get; set; }
+
+    public void Committed(WriterContext context)
+    {
+        if (context.DroppedOldestInBatch > 0)
+        {
+            ReportDroppedOldest(context.DroppedOldestInBatch);
+        }
+
+        if (!context.AppendedInBatch)
+        {
+            return;
+        }
+
+        wake.WakeLocal();
+        if (wake.RefreshRequested)
+        {
+            wake.RefreshRequested = false;
+            try
+            {
+                membership.RefreshEndpoints(context);
+            }
+            catch (SqliteException ex)
+            {
+                BackplaneLog.HeartbeatFailed(logger, ex);
+            }
+        }
+
+        wake.Notify(membership.RemoteEndpoints, WakeChannel.WakeSignal);
+    }
+
+    public void BatchFinished()
+    {
+        if (cursor.HasDeferred)
+        {
+            // Direct writes may be waiting on operations that appended nothing: let the reader release them.
+            wake.WakeLocal();
+        }
+    }
+
+    public void FileReplaced(SqliteConnection connection)
+    {
+        var position = membership.Join(connection, writeLock, restoreConnections: true);
+        if (Readers is var (reader, queries))
+        {
+            reader.RequestReset(position);
+            queries.Reopen();
+        }
+    }
+
+    private void ReportDroppedOldest(int count)
+    {
+        metrics.DroppedOldest(count);
+        _droppedOldestToLog ??= new ThrottledCount(options.TimeProvider, TimeSpan.FromSeconds(10));
+        if (_droppedOldestToLog.Add(count) is > 0 and var dropped)
+        {
+            BackplaneLog.LogFullDroppedOldest(logger, dropped, options.MaxLogRows);
+        }
+    }
+}

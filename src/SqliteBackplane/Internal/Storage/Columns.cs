@@ -1,0 +1,31 @@
+namespace SqliteBackplane.Internal.Storage;
+
+/// <summary>
+/// The parameter names the statements in <see cref="SqliteQueries"/> bind, and the column ordinals of the result sets
+/// read by name elsewhere, so no SQL name or magic ordinal lives outside Storage.
+/// </summary>
+internal static class Columns
+{
+    public const string Node = "$node";
+    public const string Machine = "$machine";
+    public const string Pid = "$pid";
+    public const string Started = "$started";
+    public const string Now = "$now";
+    public const string Endpoint = "$endpoint";
+    public const string Deadline = "$deadline";
+    public const string Hub = "$hub";
+    public const string Connection = "$connection";
+    public const string User = "$user";
+    public const string Group = "$group";
+    public const string Limit = "$limit";
+    public const string Cursor = "$cursor";
+    public const string Count = "$count";
+    public const string Path = "$path";
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectDeadNodes"/>.</summary>
+    public static class DeadNode
+    {
+        public const int NodeId = 0;
+        public const int Endpoint = 1;
+    }
+}
