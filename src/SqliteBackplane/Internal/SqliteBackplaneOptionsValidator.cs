@@ -69,7 +69,7 @@ internal sealed partial class SqliteBackplaneOptionsValidator : IValidateOptions
 
         foreach (var (pattern, capacity) in options.LogCapacityOverrides ?? new Dictionary<string, int>())
         {
-            if (pattern is null || !(pattern.StartsWith(LogCapacityPolicy.HubPrefix, StringComparison.Ordinal) || pattern.StartsWith(LogCapacityPolicy.GroupPrefix, StringComparison.Ordinal)))
+            if (pattern is null || !(pattern.StartsWith(MessageLogCapacityPolicy.HubPrefix, StringComparison.Ordinal) || pattern.StartsWith(MessageLogCapacityPolicy.GroupPrefix, StringComparison.Ordinal)))
             {
                 failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.LogCapacityOverrides)} key '{pattern}' does not say what it matches. " +
                     "Start it with \"hub:\" or \"group:\", for example \"group:alerts-*\".");

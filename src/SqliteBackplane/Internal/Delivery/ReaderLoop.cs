@@ -23,7 +23,7 @@ internal sealed class ReaderLoop
     private readonly TimeSpan _pollInterval;
     private readonly ILogger _logger;
     private readonly CancellationToken _stopping;
-    private readonly List<LogRow> _rows = new(BatchSize);
+    private readonly List<MessageLogRow> _rows = new(BatchSize);
     private SqliteConnection? _connection;
     private RawStatement? _select;
     private RawStatement? _dataVersion;
@@ -183,14 +183,15 @@ internal sealed class ReaderLoop
     private void ReadBatch(RawStatement select)
     {
         _rows.Clear();
-        select.Bind(1, _cursor.Applied);
-        select.Bind(2, BatchSize);
+        select.Bind(Columns.MessageAfter.CursorParameter, _cursor.Applied);
+        select.Bind(Columns.MessageAfter.LimitParameter, BatchSize);
         try
         {
             while (select.Step())
             {
-                _rows.Add(new LogRow(select.Int64(0), HubName(select.Blob(1)), select.Int32(2), select.Int64(3), select.Int64(4), select.Blob(5).ToArray()));
-                MaxSeenId = select.Int64(6);
+                _rows.Add(new MessageLogRow(select.Int64(Columns.MessageAfter.Id), HubName(select.Blob(Columns.MessageAfter.Hub)), select.Int32(Columns.MessageAfter.Kind),
+                    select.Int64(Columns.MessageAfter.CreatedAt), select.Int64(Columns.MessageAfter.ExpiresAt), select.Blob(Columns.MessageAfter.Body).ToArray()));
+                MaxSeenId = select.Int64(Columns.MessageAfter.MaxId);
             }
         }
         finally

@@ -43,7 +43,7 @@ internal sealed class RowDispatcher
     /// <summary>The hubs this node serves, each with its handler: the one registry of hub handlers.</summary>
     public IEnumerable<KeyValuePair<string, IHubRowHandler>> Hubs => _hubs;
 
-    public void Dispatch(in LogRow row)
+    public void Dispatch(in MessageLogRow row)
     {
         var now = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
         if (row.ExpiresAtMs < now)

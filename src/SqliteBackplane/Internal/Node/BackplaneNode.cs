@@ -42,7 +42,7 @@ internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
         _timeProvider = options.TimeProvider;
         Database = new BackplaneDatabase(options);
         Protection = PayloadProtection.Create(options.EncryptionKeys);
-        CapacityPolicy = new LogCapacityPolicy(options);
+        CapacityPolicy = new MessageLogCapacityPolicy(options);
         Metrics = new BackplaneMetrics(meterFactory, NodeId, ReaderBacklog, LiveNodes, LocalConnectionCount);
         Dispatcher = new RowDispatcher(NodeId, _timeProvider, logger, Metrics, Protection);
         _membership = new NodeMembership(NodeId, Database, Dispatcher, logger);
@@ -53,7 +53,7 @@ internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
     public BackplaneMetrics Metrics { get; }
 
     /// <summary>Which log capacity applies to a send, and what happens at it.</summary>
-    public LogCapacityPolicy CapacityPolicy { get; }
+    public MessageLogCapacityPolicy CapacityPolicy { get; }
 
     /// <summary>Encrypts and decrypts payloads; null when no keys are configured.</summary>
     public PayloadProtection? Protection { get; }

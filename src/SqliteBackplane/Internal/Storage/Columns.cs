@@ -28,4 +28,30 @@ internal static class Columns
         public const int NodeId = 0;
         public const int Endpoint = 1;
     }
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectMessagesAfter"/> (bound by position: cursor, limit).</summary>
+    public static class MessageAfter
+    {
+        public const int CursorParameter = 1;
+        public const int LimitParameter = 2;
+        public const int Id = 0;
+        public const int Hub = 1;
+        public const int Kind = 2;
+        public const int CreatedAt = 3;
+        public const int ExpiresAt = 4;
+        public const int Body = 5;
+        public const int MaxId = 6;
+    }
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectNodeStatus"/>.</summary>
+    public static class NodeStatus
+    {
+        public const int NodeId = 0;
+        public const int MachineName = 1;
+        public const int ProcessId = 2;
+        public const int StartedAt = 3;
+        public const int HeartbeatAt = 4;
+        public const int WakeEndpoint = 5;
+        public const int ConnectionCount = 6;
+    }
 }

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.SignalR;
-using SqliteBackplane.Internal.Node;
 
 namespace SqliteBackplane;
 
@@ -35,12 +34,3 @@ public interface ISqliteBackplanePresence<THub> where THub : Hub
     /// <summary>Lists the live nodes (processes) on the backplane file, with their connection counts for this hub.</summary>
     Task<IReadOnlyList<SqliteBackplaneNode>> GetNodesAsync(CancellationToken cancellationToken = default);
 }
-
-/// <summary>A process attached to the backplane file.</summary>
-/// <param name="NodeId">The node's unique id (new for every start of a process).</param>
-/// <param name="MachineName">The machine the process runs on.</param>
-/// <param name="ProcessId">The operating-system process id.</param>
-/// <param name="StartedAt">When the node started.</param>
-/// <param name="LastHeartbeat">When the node last recorded that it is alive.</param>
-/// <param name="ConnectionCount">How many connections to the hub this node holds.</param>
-public sealed record SqliteBackplaneNode(string NodeId, string MachineName, int ProcessId, DateTimeOffset StartedAt, DateTimeOffset LastHeartbeat, int ConnectionCount);

@@ -8,7 +8,7 @@ namespace SqliteBackplane.Internal;
 /// <see cref="SqliteBackplaneOptions.LogCapacityOverrides"/> entry whose glob matches the hub ("hub:Chat*", matched
 /// against the hub's type name and full name) or, for a group send, one of its groups ("group:alerts-*").
 /// </summary>
-internal sealed class LogCapacityPolicy
+internal sealed class MessageLogCapacityPolicy
 {
     public const string HubPrefix = "hub:";
     public const string GroupPrefix = "group:";
@@ -17,7 +17,7 @@ internal sealed class LogCapacityPolicy
     private readonly (Regex Pattern, int Capacity, string Key)[] _hubs;
     private readonly (Regex Pattern, int Capacity, string Key)[] _groups;
 
-    public LogCapacityPolicy(SqliteBackplaneOptions options)
+    public MessageLogCapacityPolicy(SqliteBackplaneOptions options)
     {
         _default = options.MaxLogRows;
         Mode = options.LogFullMode;

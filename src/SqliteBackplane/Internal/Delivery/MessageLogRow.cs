@@ -1,4 +1,4 @@
 namespace SqliteBackplane.Internal.Delivery;
 
 /// <summary>A message row as read from the log, before its envelope is decoded.</summary>
-internal readonly record struct LogRow(long Id, string Hub, int Kind, long CreatedAtMs, long ExpiresAtMs, byte[] Body);
+internal readonly record struct MessageLogRow(long Id, string Hub, int Kind, long CreatedAtMs, long ExpiresAtMs, byte[] Body);

@@ -1,6 +1,9 @@
 namespace SqliteBackplane;
 
-/// <summary>A row of the backplane's nodes table as <see cref="SqliteBackplaneMaintenance"/> reports it: one process attached to the file.</summary>
+/// <summary>
+/// A row of the backplane's nodes table as <see cref="SqliteBackplaneMaintenance"/> reports it: one process attached to the
+/// file, live or dead. The presence API's per-hub view of a live node is <see cref="SqliteBackplaneNode"/>.
+/// </summary>
 public sealed class SqliteBackplaneNodeStatus
 {
     /// <summary>Gets the node's unique id (new for every start of a process).</summary>

@@ -318,19 +318,19 @@ public sealed partial class SqliteBackplaneMaintenance
         var nodes = new List<(SqliteBackplaneNodeStatus, string?)>();
         while (reader.Read())
         {
-            var heartbeat = reader.GetInt64(4);
+            var heartbeat = reader.GetInt64(Columns.NodeStatus.HeartbeatAt);
             nodes.Add((new SqliteBackplaneNodeStatus
             {
-                NodeId = reader.GetString(0),
-                MachineName = reader.GetString(1),
-                ProcessId = reader.GetInt32(2),
-                StartedAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)),
+                NodeId = reader.GetString(Columns.NodeStatus.NodeId),
+                MachineName = reader.GetString(Columns.NodeStatus.MachineName),
+                ProcessId = reader.GetInt32(Columns.NodeStatus.ProcessId),
+                StartedAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(Columns.NodeStatus.StartedAt)),
                 LastHeartbeat = DateTimeOffset.FromUnixTimeMilliseconds(heartbeat),
                 HeartbeatAge = TimeSpan.FromMilliseconds(Math.Max(0, nowMs - heartbeat)),
                 // The reapers' rule: dead when heartbeat_at < now - NodeTimeout.
                 IsLive = heartbeat >= deadline,
-                ConnectionCount = reader.GetInt32(6),
-            }, reader.IsDBNull(5) ? null : reader.GetString(5)));
+                ConnectionCount = reader.GetInt32(Columns.NodeStatus.ConnectionCount),
+            }, reader.IsDBNull(Columns.NodeStatus.WakeEndpoint) ? null : reader.GetString(Columns.NodeStatus.WakeEndpoint)));
         }
 
         return nodes;
