@@ -1,6 +1,8 @@
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SqliteBackplane;
 using SqliteBackplane.Internal;
@@ -41,7 +43,13 @@ public static class SqliteBackplaneServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configure);
 
         var services = signalrBuilder.Services;
-        services.AddOptions<SqliteBackplaneOptions>().Configure(configure).ValidateOnStart();
+        services.AddOptions<SqliteBackplaneOptions>().Configure(configure).ValidateOnStart()
+            // The node belongs to the app: whichever service starts it, it logs and measures through the app's factories.
+            .PostConfigure<ILoggerFactory, IServiceProvider>(static (options, loggerFactory, provider) =>
+            {
+                options.LoggerFactory = loggerFactory;
+                options.MeterFactory = provider.GetService<IMeterFactory>();
+            });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SqliteBackplaneOptions>, SqliteBackplaneOptionsValidator>());
         services.AddSingleton(typeof(HubLifetimeManager<>), typeof(SqliteHubLifetimeManager<>));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, SqliteBackplaneHostedService>());

@@ -11,6 +11,9 @@ namespace SqliteBackplane.Internal.Node;
 internal static class BackplaneNodeRegistry
 {
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(15);
+
+    /// <summary>The log category of a node's own events in a host.</summary>
+    public const string NodeLogCategory = "SqliteBackplane";
     private static readonly Dictionary<SqliteBackplaneOptions, Entry> s_nodes = new(ReferenceEqualityComparer.Instance);
 
     public static BackplaneNode Acquire(SqliteBackplaneOptions options, ILogger logger, IMeterFactory? meterFactory = null)
@@ -19,7 +22,9 @@ internal static class BackplaneNodeRegistry
         {
             if (!s_nodes.TryGetValue(options, out var entry) || entry.Node.IsStopped)
             {
-                entry = new Entry(new BackplaneNode(options, logger, meterFactory));
+                // In a host the options carry the app's factories, so the node never depends on which service came first.
+                var nodeLogger = options.LoggerFactory?.CreateLogger(NodeLogCategory) ?? logger;
+                entry = new Entry(new BackplaneNode(options, nodeLogger, options.MeterFactory ?? meterFactory));
                 s_nodes[options] = entry;
             }
 
