@@ -1,8 +1,4 @@
-using System.Globalization;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.Options;
-using SqliteBackplane.Internal;
-using SqliteBackplane.Internal.Delivery;
 using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Maintenance;
 
