@@ -215,6 +215,7 @@ public class SqliteBackplaneMaintenanceTests
         await using var client = new FakeClient();
         await manager.OnConnectedAsync(client.Connection).DefaultTimeout();
         await manager.SendAllAsync(ClientMethods.Receive, ["x"]).DefaultTimeout();
+        await manager.Node.WhenWrittenAsync().DefaultTimeout();
 
         var stats = await new SqliteBackplaneMaintenance(new SqliteBackplaneOptions { ConnectionString = database.ConnectionString }).GetStatisticsAsync().DefaultTimeout();
 
