@@ -40,6 +40,7 @@ public static class TestServerApp
                 options.TablePrefix = settings.TablePrefix;
                 options.HeartbeatInterval = settings.HeartbeatInterval;
                 options.NodeTimeout = settings.NodeTimeout;
+                options.RunCheckpoints = settings.RunCheckpoints;
                 foreach (var key in settings.EncryptionKeys)
                 {
                     options.EncryptionKeys.Add(key);

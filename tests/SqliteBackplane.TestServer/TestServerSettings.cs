@@ -29,6 +29,9 @@ public sealed record TestServerSettings
     /// <summary>Payload encryption keys (SqliteBackplaneOptions.EncryptionKeys), first one encrypting; empty for none.</summary>
     public IReadOnlyList<string> EncryptionKeys { get; init; } = [];
 
+    /// <summary>Whether the backplane runs its periodic passive checkpoints (off to leave them to Litestream).</summary>
+    public bool RunCheckpoints { get; init; } = true;
+
     /// <summary>When set, the server stops as soon as this process exits, so a crashed test run leaves no servers behind.</summary>
     public int? ParentProcessId { get; init; }
 
@@ -49,6 +52,10 @@ public sealed record TestServerSettings
         if (!UseBackplane)
         {
             arguments.Add("--no-backplane");
+        }
+        if (!RunCheckpoints)
+        {
+            arguments.Add("--no-checkpoints");
         }
         foreach (var key in EncryptionKeys)
         {
@@ -80,8 +87,9 @@ public sealed record TestServerSettings
                 case "--node-timeout-ms": settings = settings with { NodeTimeout = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
                 case "--parent-pid": settings = settings with { ParentProcessId = IntegerAfter(args, ref i) }; break;
                 case "--no-backplane": settings = settings with { UseBackplane = false }; break;
+                case "--no-checkpoints": settings = settings with { RunCheckpoints = false }; break;
                 case "--encryption-key": settings = settings with { EncryptionKeys = [.. settings.EncryptionKeys, ValueAfter(args, ref i)] }; break;
-                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--parent-pid <pid>] [--no-backplane] [--encryption-key <key>]...");
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--parent-pid <pid>] [--no-backplane] [--no-checkpoints] [--encryption-key <key>]...");
             }
         }
         if (databasePath is null)

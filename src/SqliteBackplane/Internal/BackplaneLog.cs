@@ -83,8 +83,8 @@ internal static partial class BackplaneLog
     [LoggerMessage(26, LogLevel.Warning, "Received a client result in unknown hub protocol '{ProtocolName}' for invocation {InvocationId}; register the same hub protocols in every process.", EventName = "ClientResultProtocolUnknown")]
     public static partial void ClientResultProtocolUnknown(ILogger logger, string protocolName, string invocationId);
 
-    [LoggerMessage(27, LogLevel.Warning, "The SQLite library in this process was built without HAVE_USLEEP and sleeps whole seconds when it waits for a lock; the backplane replaced the default VFS's sleep with a microsecond one for this process.", EventName = "SlowSleepBuildDetected")]
-    public static partial void SlowSleepBuildDetected(ILogger logger);
+    [LoggerMessage(27, LogLevel.Warning, "The SQLite library in this process ({SqliteVersion}) sleeps whole seconds whenever it waits (built without HAVE_USLEEP), so SQLite's own lock waits stall for a second at a time. Reference SQLitePCLRaw.bundle_e_sqlite3 2.1.x or later (or Microsoft.Data.Sqlite 10) instead of the package that brings the old build. Logged once per process.", EventName = "SlowSleepBuildDetected")]
+    public static partial void SlowSleepBuildDetected(ILogger logger, string sqliteVersion);
 
     [LoggerMessage(28, LogLevel.Warning, "Connection {ConnectionId} is not reading fast enough: {Pending} messages are waiting for it, so further messages to it are dropped until it catches up. Logged once per connection.", EventName = "SlowConnectionDropping")]
     public static partial void SlowConnectionDropping(ILogger logger, string connectionId, int pending);

@@ -282,10 +282,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
         try
         {
             connection = Database.Open();
-            if (Database.FineGrainedBusyHandler)
-            {
-                SqliteSleepFix.Apply(_logger);
-            }
+            SqliteSleepCheck.CheckOnce(_logger);
 
             _writeLock ??= new CrossProcessWriteLock(Database.Path);
 
