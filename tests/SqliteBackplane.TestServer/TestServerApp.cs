@@ -102,6 +102,10 @@ public static class TestServerApp
         builder.Logging.AddFilter("SqliteBackplane", LogLevel.Information);
         ListenOnLoopback(builder, settings);
         Configure(builder, settings);
+        if (settings.ShutdownTimeout is TimeSpan shutdownTimeout)
+        {
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = shutdownTimeout);
+        }
 
         await using var app = builder.Build();
         MapHubs(app);
