@@ -109,7 +109,15 @@ public static class TestServerApp
 
         await using var app = builder.Build();
         MapHubs(app);
-        await app.StartAsync();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch (Exception)
+        {
+            // The host has logged why it could not start; printing the exception again would only repeat it.
+            return 1;
+        }
         Console.Out.WriteLine(ListeningPrefix + GetListeningAddress(app).ToString().TrimEnd('/'));
         Console.Out.Flush();
 

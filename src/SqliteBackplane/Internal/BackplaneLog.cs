@@ -8,6 +8,7 @@ internal static partial class BackplaneLog
     [LoggerMessage(1, LogLevel.Information, "SQLite backplane node {NodeId} started on '{DatabasePath}' (table prefix '{TablePrefix}', wake-ups: {WakeMode}).", EventName = "NodeStarted")]
     public static partial void NodeStarted(ILogger logger, string nodeId, string databasePath, string tablePrefix, string wakeMode);
 
+    // No longer logged: a failed start fails the host's start (which logs it) or reaches the caller. Kept so ids stay stable.
     [LoggerMessage(2, LogLevel.Error, "SQLite backplane could not start on '{DatabasePath}'.", EventName = "NodeStartFailed")]
     public static partial void NodeStartFailed(ILogger logger, string databasePath, Exception exception);
 

@@ -245,9 +245,9 @@ internal sealed class BackplaneNode : IAsyncDisposable
             connection?.Dispose();
             _wake?.Dispose();
             _wake = null;
-            var error = ex is SqliteException sqlite ? Database.Translate(sqlite) : ex;
-            BackplaneLog.NodeStartFailed(_logger, Database.Path, error);
-            completion.TrySetException(error);
+            // Not logged here: the hosted service fails the host's start with it (the host logs it once), and
+            // without a host every caller that needs the node receives it.
+            completion.TrySetException(ex is SqliteException sqlite ? Database.Translate(sqlite) : ex);
         }
     }
 

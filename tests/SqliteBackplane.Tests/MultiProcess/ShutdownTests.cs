@@ -69,7 +69,7 @@ public sealed class ShutdownTests(ITestOutputHelper output) : MultiProcessTest(o
             Assert.True(exitCode == 0, $"{stopping.Name} (ShutdownTimeout {shutdownTimeout}) exited with {exitCode}.{Environment.NewLine}{stopping.Output}");
             var rowLines = stopping.Output.Split('\n').Count(line => line.Contains(RowsRemovedLine, StringComparison.Ordinal) || line.Contains(RowsLeftLine, StringComparison.Ordinal));
             Assert.True(rowLines == 1, $"{stopping.Name} must say once whether it removed its rows; it said so {rowLines} times.{Environment.NewLine}{stopping.Output}");
-            Assert.DoesNotContain("   at ", stopping.Output, StringComparison.Ordinal);
+            AssertQuiet(stopping);
             Output.WriteLine($"Iteration {iteration}: ShutdownTimeout {shutdownTimeout.TotalMilliseconds} ms, rows {(stopping.Output.Contains(RowsRemovedLine, StringComparison.Ordinal) ? "removed" : "left for reaping")}, {reconnecting.Sum(loop => loop.Connections)} reconnects.");
 
             if (stopping.Output.Contains(RowsRemovedLine, StringComparison.Ordinal))
@@ -88,6 +88,38 @@ public sealed class ShutdownTests(ITestOutputHelper output) : MultiProcessTest(o
         }
 
         Assert.True(sent > 10, $"The survivor's sender sent only {sent} messages during ten stops.");
+    }
+
+    [Fact]
+    public async Task A_plain_stop_removes_the_rows_and_says_so_in_one_line()
+    {
+        var survivor = await StartAsync(Settings, "survivor");
+        var watcher = await ConnectAsync(survivor, "watcher");
+        var stopping = await StartAsync(Settings, "stopping");
+        var members = new List<TestClient>();
+        for (var i = 0; i < 5; i++)
+        {
+            var member = await ConnectAsync(stopping, $"member-{i}");
+            await member.InvokeAsync(nameof(TestHub.AddToGroup), member.ConnectionId, "room");
+            members.Add(member);
+        }
+
+        var exitCode = await stopping.StopAsync();
+
+        Assert.Equal(0, exitCode);
+        Assert.Single(stopping.Output.Split('\n'), line => line.Contains(RowsRemovedLine, StringComparison.Ordinal));
+        AssertQuiet(stopping);
+        Assert.All(members, member => Assert.False(ConnectionRowExists(member.ConnectionId), $"{member.Description} is still in the connections table."));
+        await watcher.InvokeAsync(nameof(TestHub.SendAll), "after the stop");
+        await watcher.AssertReceivesAsync("after the stop");
+    }
+
+    /// <summary>Expected conditions during a stop are logged in one line each, without a stack trace.</summary>
+    private static void AssertQuiet(ServerProcess stopped)
+    {
+        Assert.False(stopped.Output.Contains("   at ", StringComparison.Ordinal), $"{stopped.Name} printed a stack trace while stopping:{Environment.NewLine}{stopped.Output}");
+        Assert.False(stopped.Output.Contains("Could not remove disconnected connection", StringComparison.Ordinal),
+            $"{stopped.Name} warned about each connection while stopping:{Environment.NewLine}{stopped.Output}");
     }
 
     private bool ConnectionRowExists(string connectionId) =>
