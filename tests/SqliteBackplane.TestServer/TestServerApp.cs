@@ -93,7 +93,7 @@ public static class TestServerApp
             return 2;
         }
 
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = settings.ContentRoot });
         builder.Logging.ClearProviders();
         // stdout carries only the LISTENING line; logs go to stderr, which the test harness captures.
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);

@@ -29,6 +29,9 @@ public sealed record TestServerSettings
     /// <summary>Payload encryption keys (SqliteBackplaneOptions.EncryptionKeys), first one encrypting; empty for none.</summary>
     public IReadOnlyList<string> EncryptionKeys { get; init; } = [];
 
+    /// <summary>The host's content root (a relative <see cref="DatabasePath"/> is resolved against it); null keeps the host's default.</summary>
+    public string? ContentRoot { get; init; }
+
     /// <summary>The host's ShutdownTimeout (HostOptions); null keeps the host's default.</summary>
     public TimeSpan? ShutdownTimeout { get; init; }
 
@@ -58,6 +61,11 @@ public sealed record TestServerSettings
             arguments.Add("--encryption-key");
             arguments.Add(key);
         }
+        if (ContentRoot is not null)
+        {
+            arguments.Add("--content-root");
+            arguments.Add(ContentRoot);
+        }
         if (ShutdownTimeout is TimeSpan shutdownTimeout)
         {
             arguments.Add("--shutdown-timeout-ms");
@@ -86,11 +94,12 @@ public sealed record TestServerSettings
                 case "--port": settings = settings with { Port = IntegerAfter(args, ref i) }; break;
                 case "--heartbeat-ms": settings = settings with { HeartbeatInterval = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
                 case "--node-timeout-ms": settings = settings with { NodeTimeout = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
+                case "--content-root": settings = settings with { ContentRoot = ValueAfter(args, ref i) }; break;
                 case "--shutdown-timeout-ms": settings = settings with { ShutdownTimeout = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
                 case "--parent-pid": settings = settings with { ParentProcessId = IntegerAfter(args, ref i) }; break;
                 case "--no-backplane": settings = settings with { UseBackplane = false }; break;
                 case "--encryption-key": settings = settings with { EncryptionKeys = [.. settings.EncryptionKeys, ValueAfter(args, ref i)] }; break;
-                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--encryption-key <key>]...");
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--encryption-key <key>]...");
             }
         }
         if (databasePath is null)

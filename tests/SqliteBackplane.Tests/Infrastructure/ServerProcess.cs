@@ -44,13 +44,16 @@ public sealed class ServerProcess : ITestServerInstance
 
     /// <summary>
     /// Starts the server and waits until it prints its LISTENING line. It listens on a free port, or on
-    /// <paramref name="port"/> when given (to restart a server where its clients expect it).
+    /// <paramref name="port"/> when given (to restart a server where its clients expect it). It starts in
+    /// <paramref name="workingDirectory"/> when given, else in the tests' working directory.
     /// </summary>
-    public static async Task<ServerProcess> StartAsync(TestServerSettings settings, string name, ITestOutputHelper? testOutput = null, int port = 0)
+    public static async Task<ServerProcess> StartAsync(TestServerSettings settings, string name, ITestOutputHelper? testOutput = null, int port = 0,
+        string? workingDirectory = null)
     {
         settings = settings with { Port = port, ParentProcessId = Environment.ProcessId };
         var startInfo = new ProcessStartInfo(TestServerLocation.DotnetHost)
         {
+            WorkingDirectory = workingDirectory ?? "",
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
