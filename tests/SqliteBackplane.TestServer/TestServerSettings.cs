@@ -29,6 +29,13 @@ public sealed record TestServerSettings
     /// <summary>Payload encryption keys (SqliteBackplaneOptions.EncryptionKeys), first one encrypting; empty for none.</summary>
     public IReadOnlyList<string> EncryptionKeys { get; init; } = [];
 
+    /// <summary>
+    /// When not empty, the process is a send-only worker instead of a server: a generic host without Kestrel that sends
+    /// each of these through <c>IHubContext&lt;TestHub&gt;</c> and exits. Each is <c>all:&lt;message&gt;</c>,
+    /// <c>group:&lt;group&gt;:&lt;message&gt;</c>, <c>user:&lt;user&gt;:&lt;message&gt;</c> or <c>connection:&lt;id&gt;:&lt;message&gt;</c>.
+    /// </summary>
+    public IReadOnlyList<string> Sends { get; init; } = [];
+
     /// <summary>The host's content root (a relative <see cref="DatabasePath"/> is resolved against it); null keeps the host's default.</summary>
     public string? ContentRoot { get; init; }
 
@@ -60,6 +67,11 @@ public sealed record TestServerSettings
         {
             arguments.Add("--encryption-key");
             arguments.Add(key);
+        }
+        foreach (var send in Sends)
+        {
+            arguments.Add("--send");
+            arguments.Add(send);
         }
         if (ContentRoot is not null)
         {
@@ -94,12 +106,13 @@ public sealed record TestServerSettings
                 case "--port": settings = settings with { Port = IntegerAfter(args, ref i) }; break;
                 case "--heartbeat-ms": settings = settings with { HeartbeatInterval = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
                 case "--node-timeout-ms": settings = settings with { NodeTimeout = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
+                case "--send": settings = settings with { Sends = [.. settings.Sends, ValueAfter(args, ref i)] }; break;
                 case "--content-root": settings = settings with { ContentRoot = ValueAfter(args, ref i) }; break;
                 case "--shutdown-timeout-ms": settings = settings with { ShutdownTimeout = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
                 case "--parent-pid": settings = settings with { ParentProcessId = IntegerAfter(args, ref i) }; break;
                 case "--no-backplane": settings = settings with { UseBackplane = false }; break;
                 case "--encryption-key": settings = settings with { EncryptionKeys = [.. settings.EncryptionKeys, ValueAfter(args, ref i)] }; break;
-                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--encryption-key <key>]...");
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--send <kind>:[<target>:]<message>]... [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--encryption-key <key>]...");
             }
         }
         if (databasePath is null)
