@@ -43,7 +43,8 @@ internal abstract class WakeChannel : IDisposable
         {
             return SocketWakeChannel.Create(nodeId);
         }
-        catch (Exception ex) when (ex is SocketException or IOException or UnauthorizedAccessException or PlatformNotSupportedException)
+        catch (Exception ex) when (ex is SocketException or IOException or UnauthorizedAccessException or PlatformNotSupportedException
+            or DllNotFoundException or EntryPointNotFoundException)
         {
             unavailableReason = ex.Message;
             return new LocalWakeChannel();
