@@ -6,7 +6,7 @@ namespace SqliteBackplane;
 /// </summary>
 public sealed class SqliteBackplaneOptions
 {
-    /// <summary>The connection string used when none is configured: a file in the working directory.</summary>
+    /// <summary>The connection string used when none is configured: a file in the host's content root (without a host, the working directory).</summary>
     public const string DefaultConnectionString = "Data Source=signalr-backplane.db";
 
     /// <summary>
@@ -20,7 +20,8 @@ public sealed class SqliteBackplaneOptions
 
     /// <summary>
     /// Gets or sets the Microsoft.Data.Sqlite connection string of the backplane database, for example
-    /// <c>Data Source=signalr.db</c>. The file is created when missing; its directory must exist.
+    /// <c>Data Source=signalr.db</c>. The file is created when missing; its directory must exist. When the backplane is
+    /// added to a host, a relative path is resolved against the host's content root, not the working directory.
     /// In-memory databases are rejected because other processes cannot see them.
     /// Defaults to <see cref="DefaultConnectionString"/>.
     /// </summary>

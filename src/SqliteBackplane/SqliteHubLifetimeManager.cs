@@ -144,9 +144,13 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         {
             await removal;
         }
-        catch (Exception ex)
+        catch (Exception ex) when (!_node.IsStopped)
         {
             BackplaneLog.ConnectionRemovalFailed(_logger, connectionId, ex);
+        }
+        catch (Exception)
+        {
+            // The node is stopping: it removes all of its connections at once (and logs that once).
         }
     }
 

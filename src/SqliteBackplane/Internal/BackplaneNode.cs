@@ -324,9 +324,9 @@ internal sealed class BackplaneNode : IAsyncDisposable
             connection?.Dispose();
             _wake?.Dispose();
             _wake = null;
-            var error = ex is SqliteException sqlite ? Database.Translate(sqlite) : ex;
-            BackplaneLog.NodeStartFailed(_logger, Database.Path, error);
-            completion.TrySetException(error);
+            // Not logged here: the hosted service fails the host's start with it (the host logs it once), and
+            // without a host every caller that needs the node receives it.
+            completion.TrySetException(ex is SqliteException sqlite ? Database.Translate(sqlite) : ex);
         }
     }
 
@@ -739,16 +739,20 @@ internal sealed class BackplaneNode : IAsyncDisposable
     /// Graceful shutdown: removes this node's node, connection and group rows at once (telling the other nodes through
     /// the log), then stops the loops. Safe to call more than once.
     /// </summary>
-    public Task StopAsync()
+    /// <param name="deadline">
+    /// The host's shutdown timeout: once it fires, the node stops waiting to remove its rows and leaves them to the
+    /// other nodes' reaping. Only the first call's deadline counts.
+    /// </param>
+    public Task StopAsync(CancellationToken deadline = default)
     {
         lock (_startLock)
         {
-            _stopTask ??= StopCoreAsync();
+            _stopTask ??= StopCoreAsync(deadline);
             return _stopTask;
         }
     }
 
-    private async Task StopCoreAsync()
+    private async Task StopCoreAsync(CancellationToken deadline)
     {
         var start = _startTask;
         if (start is null)
@@ -766,21 +770,25 @@ internal sealed class BackplaneNode : IAsyncDisposable
         }
 
         _stopping.Cancel();
-        if (_maintenance is not null)
-        {
-            await _maintenance;
-        }
-
-        var unregister = new DelegateWriteOperation<int>(context => RemoveNodeRows(context, NodeId));
-        Enqueue(unregister, duringShutdown: true);
         try
         {
-            var removed = await unregister.Task.WaitAsync(ThreadJoinTimeout);
+            if (_maintenance is not null)
+            {
+                await _maintenance.WaitAsync(deadline);
+            }
+
+            var unregister = new DelegateWriteOperation<int>(context => RemoveNodeRows(context, NodeId));
+            Enqueue(unregister, duringShutdown: true);
+            var removed = await unregister.Task.WaitAsync(ThreadJoinTimeout, deadline);
             BackplaneLog.NodeStopped(_logger, NodeId, removed);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            BackplaneLog.NodeStopCutShort(_logger, NodeId, _options.NodeTimeout);
         }
         catch (Exception ex)
         {
-            BackplaneLog.NodeStopFailed(_logger, NodeId, ex);
+            BackplaneLog.NodeStopFailed(_logger, NodeId, BackplaneErrors.Describe(ex));
         }
 
         Admission.Dispose();
