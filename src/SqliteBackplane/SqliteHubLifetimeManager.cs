@@ -122,6 +122,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
 
             // Dispose waits for a running abort callback; the removal itself is started exactly once.
             registration.Dispose();
+            _node.Admission.Forget(entry);
             removal = StartRemoval(entry, connectionId);
         }
 
@@ -129,9 +130,13 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         {
             await removal;
         }
-        catch (Exception ex)
+        catch (Exception ex) when (!_node.IsStopped)
         {
             BackplaneLog.ConnectionRemovalFailed(_logger, connectionId, ex);
+        }
+        catch (Exception)
+        {
+            // The node is stopping: it removes all of its connections at once (and logs that once).
         }
     }
 
@@ -377,7 +382,11 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             Payloads = Serialize(new InvocationMessage(methodName, args)),
         };
         var (capacity, source) = _node.CapacityPolicy.CapacityFor(typeof(THub), kind, targets);
-        return _node.WriteAsync(new CappedAppendOperation(_hubName, kind, EnvelopeProtocol.Write(envelope, _node.Protection), capacity, source, _node.CapacityPolicy.Mode));
+        var body = EnvelopeProtocol.Write(envelope, _node.Protection);
+        // A send returns once queued, unless the log refuses sends at capacity: then its caller must learn of a refusal.
+        return _node.CapacityPolicy.Mode == SqliteBackplaneLogFullMode.RejectNewMessages
+            ? _node.WriteAsync(new CappedAppendOperation(_hubName, kind, body, capacity, source, SqliteBackplaneLogFullMode.RejectNewMessages))
+            : _node.SendAsync(new QueuedAppendOperation(_hubName, kind, body, capacity, source, _node.Admission), cancellationToken);
     }
 
     private ProtocolPayload[] Serialize(HubMessage message)

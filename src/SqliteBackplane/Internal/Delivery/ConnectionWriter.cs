@@ -146,7 +146,7 @@ internal sealed class ConnectionWriter
             if (expectedRecipients >= ConnectionLanes.MinRecipientsForLanes)
             {
                 _laneTargets ??= new List<(HubConnectionContext, ConnectionEntry?)>?[lanes.Count];
-                (_laneTargets[index] ??= []).Add((connection, CountPending(entry)));
+                (_laneTargets[index] ??= []).Add((connection, writer.CountPending(entry)));
             }
             else if (lanes[index].IsIdle)
             {
@@ -154,21 +154,9 @@ internal sealed class ConnectionWriter
             }
             else
             {
-                var (owner, message, id, queued) = (writer, _message, rowId, CountPending(entry));
+                var (owner, message, id, queued) = (writer, _message, rowId, writer.CountPending(entry));
                 lanes[index].Post(() => owner.Write(connection, message, queued, id, counted: true));
             }
-        }
-
-        // Counts a write queued in a lane as pending from then until it completes, so the per-connection bound covers
-        // it too.
-        private static ConnectionEntry? CountPending(ConnectionEntry? entry)
-        {
-            if (entry is not null)
-            {
-                Interlocked.Increment(ref entry.PendingWrites);
-            }
-
-            return entry;
         }
 
         private readonly bool HasPayloadFor(string protocolName)
@@ -185,12 +173,25 @@ internal sealed class ConnectionWriter
         }
     }
 
+    // Counts a write queued in a lane as pending from then until it completes, so the per-connection bound and the
+    // pacing of senders cover it too.
+    private ConnectionEntry? CountPending(ConnectionEntry? entry)
+    {
+        if (entry is not null)
+        {
+            _node.Admission.WriteStarted(entry);
+        }
+
+        return entry;
+    }
+
     // Writes a row's message to one connection. A write that does not complete at once is pending in
     // entry.PendingWrites until it does; one queued in a lane was counted when it was queued (counted). A slow connection
     // must not hold up the caller: HubConnectionContext queues writes in order (and logs failures itself), so an
     // incomplete write is only awaited in the background.
     private void Write(HubConnectionContext connection, SerializedHubMessage message, ConnectionEntry? entry, long rowId, bool counted)
     {
+        var admission = _node.Admission;
         ValueTask write;
         try
         {
@@ -200,7 +201,7 @@ internal sealed class ConnectionWriter
         {
             if (counted)
             {
-                Uncount(entry);
+                Uncount(admission, entry);
             }
 
             Failed(connection, rowId, ex);
@@ -212,20 +213,20 @@ internal sealed class ConnectionWriter
             write.GetAwaiter().GetResult();
             if (counted)
             {
-                Uncount(entry);
+                Uncount(admission, entry);
             }
         }
         else
         {
             if (!counted && entry is not null)
             {
-                Interlocked.Increment(ref entry.PendingWrites);
+                admission.WriteStarted(entry);
             }
 
-            _ = UncountWhenDoneAsync(write, entry);
+            _ = UncountWhenDoneAsync(write, admission, entry);
         }
 
-        static async Task UncountWhenDoneAsync(ValueTask write, ConnectionEntry? entry)
+        static async Task UncountWhenDoneAsync(ValueTask write, SendAdmission admission, ConnectionEntry? entry)
         {
             try
             {
@@ -237,15 +238,15 @@ internal sealed class ConnectionWriter
             }
             finally
             {
-                Uncount(entry);
+                Uncount(admission, entry);
             }
         }
 
-        static void Uncount(ConnectionEntry? entry)
+        static void Uncount(SendAdmission admission, ConnectionEntry? entry)
         {
             if (entry is not null)
             {
-                Interlocked.Decrement(ref entry.PendingWrites);
+                admission.WriteCompleted(entry);
             }
         }
     }

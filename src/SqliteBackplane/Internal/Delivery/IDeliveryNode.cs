@@ -13,6 +13,9 @@ internal interface IDeliveryNode
 
     BackplaneMetrics Metrics { get; }
 
+    /// <summary>Paces senders by delivery: told of every write to a local connection that starts and completes.</summary>
+    SendAdmission Admission { get; }
+
     /// <summary>Encrypts and decrypts payloads; null when no keys are configured.</summary>
     PayloadProtection? Protection { get; }
 

@@ -14,7 +14,7 @@ namespace SqliteBackplane.Internal.Node;
 /// No SQLite call runs on the caller's thread: startup runs on its own thread, writes on the writer, reads on the
 /// reader or the query worker.
 /// </summary>
-internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
+internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
 {
     private static readonly TimeSpan ThreadJoinTimeout = TimeSpan.FromSeconds(10);
 
@@ -44,6 +44,7 @@ internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
         Protection = PayloadProtection.Create(options.EncryptionKeys);
         CapacityPolicy = new MessageLogCapacityPolicy(options);
         Metrics = new BackplaneMetrics(meterFactory, NodeId, ReaderBacklog, LiveNodes, LocalConnectionCount);
+        Admission = new SendAdmission(options.MaxQueuedMessages, options.MaxReaderLag, options.MaxPendingMessagesPerConnection, ReaderBacklog, Metrics);
         Dispatcher = new RowDispatcher(NodeId, _timeProvider, logger, Metrics, Protection);
         _membership = new NodeMembership(NodeId, Database, Dispatcher, logger);
     }
@@ -51,6 +52,9 @@ internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
     private readonly NodeMembership _membership;
 
     public BackplaneMetrics Metrics { get; }
+
+    /// <summary>Paces queued sends by delivery; see <see cref="SendAsync"/>.</summary>
+    public SendAdmission Admission { get; }
 
     /// <summary>Which log capacity applies to a send, and what happens at it.</summary>
     public MessageLogCapacityPolicy CapacityPolicy { get; }
@@ -66,6 +70,9 @@ internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
     }
 
     private int LiveNodes() => _membership.LiveNodes;
+
+    /// <summary>Whether the last write batch failed for a reason that concerns the whole file (new sends fail at once).</summary>
+    internal bool IsFileFailing => _writer?.FileFailure is not null;
 
     private int LocalConnectionCount()
     {
@@ -132,18 +139,37 @@ internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
         return await operation.Task;
     }
 
-    // Once shutdown has begun only the final unregistration is accepted.
     private void Enqueue(WriteOperation operation, bool duringShutdown = false)
+    {
+        if (!TryEnqueue(operation, duringShutdown))
+        {
+            operation.Fail(BackplaneErrors.Stopped(Database.Path));
+        }
+    }
+
+    // Once shutdown has begun only the final unregistration is accepted.
+    private bool TryEnqueue(WriteOperation operation, bool duringShutdown = false)
     {
         lock (_enqueueLock)
         {
             if (_stopping.IsCancellationRequested && !duringShutdown || !_writer!.TryEnqueue(operation))
             {
-                operation.Fail(BackplaneErrors.Stopped(Database.Path));
-                return;
+                return false;
             }
 
             _lastWrite = operation;
+            return true;
+        }
+    }
+
+    /// <summary>Completes once everything this node queued before the call has been committed (or has failed).</summary>
+    internal async Task WhenWrittenAsync()
+    {
+        var last = LastWrite;
+        if (last is not null && !last.Completion.IsCompleted)
+        {
+            // Only the order matters here; the write's own caller (or the failure count, for a queued send) sees its failure.
+            await last.Completion.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
@@ -182,15 +208,7 @@ internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
     public async Task<T> QueryAsync<T>(Func<SqliteConnection, T> query, CancellationToken cancellationToken)
     {
         await EnsureStartedAsync().WaitAsync(cancellationToken);
-        var last = LastWrite;
-
-        if (last is not null && !last.Completion.IsCompleted)
-        {
-            // Only the order matters here; the write's own caller sees its failure.
-            await last.Completion.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default)
-                .WaitAsync(cancellationToken);
-        }
-
+        await WhenWrittenAsync().WaitAsync(cancellationToken);
         return await _queries!.RunAsync(query, cancellationToken);
     }
 
@@ -200,10 +218,7 @@ internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
         try
         {
             connection = Database.Open();
-            if (Database.FineGrainedBusyHandler)
-            {
-                SqliteSleepFix.Apply(_logger);
-            }
+            SqliteSleepCheck.CheckOnce(_logger);
 
             _writeLock ??= new CrossProcessWriteLock(Database.Path);
 
@@ -221,11 +236,15 @@ internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
             _wake.Notify(_membership.RemoteEndpoints, WakeChannel.RefreshSignal);
 
             Cursor = new AppliedCursor(cursorStart);
-            var events = new NodeWriterEvents(_membership, _wake, Cursor, _writeLock, Metrics, _options, _logger);
+            var events = new NodeWriterEvents(_membership, _wake, Cursor, Admission, _writeLock, Metrics, _options, _logger)
+            {
+                Enqueue = operation => Enqueue(operation),
+                Stopping = _stopping.Token,
+            };
             _writer = new WriterLoop(Database, _writeLock, _options, _timeProvider, NodeId, _logger, Metrics, events);
             _writer.Start(connection);
             connection = null;
-            _reader = new ReaderLoop(Database, _wake, Dispatcher, Cursor, _options.SafetyPollInterval, _logger, _stopping.Token);
+            _reader = new ReaderLoop(Database, _wake, Dispatcher, Cursor, Admission, _options.SafetyPollInterval, _logger, _stopping.Token);
             _reader.Start();
             _queries = new SqliteWorker(Database);
             events.Readers = (_reader, _queries);
@@ -245,9 +264,9 @@ internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
             connection?.Dispose();
             _wake?.Dispose();
             _wake = null;
-            var error = ex is SqliteException sqlite ? Database.Translate(sqlite) : ex;
-            BackplaneLog.NodeStartFailed(_logger, Database.Path, error);
-            completion.TrySetException(error);
+            // Not logged here: the hosted service fails the host's start with it (the host logs it once), and
+            // without a host every caller that needs the node receives it.
+            completion.TrySetException(ex is SqliteException sqlite ? Database.Translate(sqlite) : ex);
         }
     }
 
@@ -273,16 +292,20 @@ internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
     /// Graceful shutdown: removes this node's node, connection and group rows at once (telling the other nodes through
     /// the log), then stops the loops. Safe to call more than once.
     /// </summary>
-    public Task StopAsync()
+    /// <param name="deadline">
+    /// The host's shutdown timeout: once it fires, the node stops waiting to remove its rows and leaves them to the
+    /// other nodes' reaping. Only the first call's deadline counts.
+    /// </param>
+    public Task StopAsync(CancellationToken deadline = default)
     {
         lock (_startLock)
         {
-            _stopTask ??= StopCoreAsync();
+            _stopTask ??= StopCoreAsync(deadline);
             return _stopTask;
         }
     }
 
-    private async Task StopCoreAsync()
+    private async Task StopCoreAsync(CancellationToken deadline)
     {
         var start = _startTask;
         if (start is null)
@@ -300,23 +323,28 @@ internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
         }
 
         _stopping.Cancel();
-        if (_maintenance is not null)
-        {
-            await _maintenance;
-        }
-
-        var unregister = _membership.Leave();
-        Enqueue(unregister, duringShutdown: true);
         try
         {
-            var removed = await unregister.Task.WaitAsync(ThreadJoinTimeout);
+            if (_maintenance is not null)
+            {
+                await _maintenance.WaitAsync(deadline);
+            }
+
+            var unregister = _membership.Leave();
+            Enqueue(unregister, duringShutdown: true);
+            var removed = await unregister.Task.WaitAsync(ThreadJoinTimeout, deadline);
             BackplaneLog.NodeStopped(_logger, NodeId, removed);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            BackplaneLog.NodeStopCutShort(_logger, NodeId, _options.NodeTimeout);
         }
         catch (Exception ex)
         {
-            BackplaneLog.NodeStopFailed(_logger, NodeId, ex);
+            BackplaneLog.NodeStopFailed(_logger, NodeId, BackplaneErrors.Describe(ex));
         }
 
+        Admission.Dispose();
         await Task.Factory.StartNew(() =>
         {
             _writer!.Stop(ThreadJoinTimeout);

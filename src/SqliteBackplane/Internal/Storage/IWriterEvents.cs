@@ -12,8 +12,8 @@ internal interface IWriterEvents
     /// <summary>Right after a commit, before the batch's callers see their results.</summary>
     void Committed(WriterContext context);
 
-    /// <summary>After every batch, committed or not.</summary>
-    void BatchFinished();
+    /// <summary>After every batch, committed or not; <paramref name="fileFailure"/> is <see cref="WriterLoop.FileFailure"/>.</summary>
+    void BatchFinished(Exception? fileFailure);
 
     /// <summary>
     /// The file was deleted or replaced while in use: <paramref name="connection"/> is open on the new file, and must

@@ -50,6 +50,14 @@ internal sealed class WriterLoop : IDisposable
         _metrics = metrics;
     }
 
+    /// <summary>
+    /// The error of the last batch when it failed for a reason that concerns the whole file (disk full, lock timeout,
+    /// read-only, missing or corrupt file); null once a batch commits again. While set, new sends fail at once.
+    /// </summary>
+    public Exception? FileFailure => Volatile.Read(ref _fileFailure);
+
+    private Exception? _fileFailure;
+
     /// <summary>How many transactions this loop committed; several operations share one under load.</summary>
     public long CommitCount => Volatile.Read(ref _commitCount);
 
@@ -118,7 +126,7 @@ internal sealed class WriterLoop : IDisposable
 
                 ExecuteBatch(batch);
                 batch.Clear();
-                _events.BatchFinished();
+                _events.BatchFinished(FileFailure);
             }
         }
         finally
@@ -154,6 +162,11 @@ internal sealed class WriterLoop : IDisposable
             };
             BackplaneLog.WriteFailed(_logger, batch.Count, _database.Path, ex);
             _metrics.WriteFailed(batch.Count);
+            if (IsDatabaseWide(ex))
+            {
+                Volatile.Write(ref _fileFailure, error);
+            }
+
             foreach (var operation in batch)
             {
                 operation.Fail(error);
@@ -175,6 +188,7 @@ internal sealed class WriterLoop : IDisposable
         _appendedBefore = context.LastAppendedId;
         _transaction!.Run(batch, _executeBatch, _batchRolledBack);
         Interlocked.Increment(ref _commitCount);
+        Volatile.Write(ref _fileFailure, null);
 
         _metrics.Committed(batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         _metrics.Published(context.PublishedInBatch);
