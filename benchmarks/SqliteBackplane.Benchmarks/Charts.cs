@@ -68,7 +68,7 @@ public static class Charts
             }
             var points = quantiles.Select(q => (X: X(q), Ms: Median(mine, Driver.QuantileKey(q)))).Where(p => p.Ms > 0).ToArray();
             var scatter = plot.Add.Scatter(points.Select(p => p.X).ToArray(), points.Select(p => Math.Log10(p.Ms)).ToArray());
-            scatter.LegendText = $"{label}: p50 {Median(mine, "p50"):G3} ms, p99 {Median(mine, "p99"):G3} ms";
+            scatter.LegendText = $"{label}: p50 {Ms(Median(mine, "p50"))}, p99 {Ms(Median(mine, "p99"))}";
             scatter.Color = color;
             scatter.LineWidth = 2.5f;
             scatter.MarkerSize = 7;
@@ -89,7 +89,7 @@ public static class Charts
         plot.Title($"L: one busy client at {perSecond:N0} msg/s, cross-process latency distribution\n{subtitle}", size: 14);
         plot.XLabel("percentile (log scale)");
         plot.YLabel("receive time - send time (ms, log scale)");
-        plot.ShowLegend(Alignment.UpperLeft);
+        plot.ShowLegend(Alignment.LowerRight);
         var path = Path.Combine(outDir, $"L-{perSecond / 1000}k-latency.png");
         plot.SavePng(path, Width, Height);
         return path;
@@ -180,5 +180,7 @@ public static class Charts
         return path;
     }
 
-    private static string Short(double v) => v >= 1_000_000 ? $"{v / 1_000_000:F2}M" : v >= 1000 ? $"{v / 1000:F0}k" : v.ToString("F0", CultureInfo.InvariantCulture);
+    private static string Ms(double v) => v >= 100 ? $"{v:F0} ms" : v >= 10 ? $"{v:F1} ms" : $"{v:F2} ms";
+
+    private static string Short(double v) => v >= 1_000_000 ? $"{v / 1_000_000:F2}M" : v >= 10_000 ? $"{v / 1000:F0}k" : v >= 1000 ? $"{v / 1000:F1}k" : v.ToString("F0", CultureInfo.InvariantCulture);
 }

@@ -230,9 +230,14 @@ public sealed partial class Driver
             await WaitUntilAsync(() => clients.All(c => c.WarmupReceived >= warmup * FloodClients), Stopwatch.GetTimestamp());
 
             var cpuBefore = servers.Sum(s => s.CpuTicks());
+            using var profiler = StartProfiler(servers, mode, round);
             var start = Stopwatch.GetTimestamp();
             var deadline = start + (long)(_plan.FloodSeconds * Stopwatch.Frequency);
             await Task.WhenAll(clients.Select(c => c.FloodAsync(deadline, FloodWindow)));
+            if (profiler is not null)
+            {
+                await profiler.WaitForExitAsync();
+            }
             var lastSend = clients.Max(c => c.LastSendCompleted);
             var published = clients.Sum(c => c.Sent);
             var expected = published * FloodClients;
@@ -270,6 +275,39 @@ public sealed partial class Driver
         {
             await DisposeAllAsync(clients.Select(c => c.Connection));
         }
+    }
+
+    /// <summary>
+    /// BENCH_PERF_OUT=&lt;dir&gt;: samples the servers' stacks during the flood with
+    /// <c>perf record -e cpu-clock -g -p &lt;pids&gt; -- sleep &lt;flood seconds&gt;</c> into &lt;dir&gt;/F-&lt;mode&gt;-round&lt;n&gt;.perf.data
+    /// (set DOTNET_PerfMapEnabled=1 so that perf can name JIT-compiled frames). See benchmarks/profile-F.sh.
+    /// </summary>
+    private Process? StartProfiler(ServerSet servers, string mode, int round)
+    {
+        if (Environment.GetEnvironmentVariable("BENCH_PERF_OUT") is not { Length: > 0 } dir)
+        {
+            return null;
+        }
+        Directory.CreateDirectory(dir);
+        var info = new ProcessStartInfo("perf") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        var file = Path.Combine(dir, $"F-{mode}-round{round}.perf.data");
+        foreach (var arg in new[] { "record", "-e", "cpu-clock", "-F", "999", "-g", "-o", file, "-p", string.Join(',', servers.Select(s => s.Pid)), "--", "sleep", _plan.FloodSeconds.ToString(CultureInfo.InvariantCulture) })
+        {
+            info.ArgumentList.Add(arg);
+        }
+        var perf = Process.Start(info) ?? throw new InvalidOperationException("Could not start perf.");
+        perf.OutputDataReceived += (_, _) => { };
+        perf.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { Length: > 0 } line)
+            {
+                Log("perf: " + line);
+            }
+        };
+        perf.BeginOutputReadLine();
+        perf.BeginErrorReadLine();
+        Log($"profiling {string.Join(", ", servers.Select(s => s.Pid))} into {file}");
+        return perf;
     }
 
     /// <summary>One client of scenario F: invokes Broadcast in a loop and checks what it receives from every sender.</summary>
