@@ -136,7 +136,7 @@ public static class Charts
         barPlot.ValueLabelStyle.FontSize = 13;
         plot.Axes.Bottom.TickGenerator = ticks;
         plot.Axes.Margins(bottom: 0, top: 0.15);
-        plot.Title($"F: 4 clients flood (InvokeAsync loops, 5 s): published msg/s (light) and deliveries/s (dark)\n{subtitle}", size: 14);
+        plot.Title($"F: 4 clients flood (InvokeAsync, {Median(rows, "window"):F0} in flight each, 5 s): published msg/s (light) and deliveries/s (dark)\n{subtitle}", size: 14);
         plot.YLabel("per second");
         var path = Path.Combine(outDir, "F-throughput.png");
         plot.SavePng(path, Width, Height);
@@ -147,6 +147,7 @@ public static class Charts
     private static string ThroughputByProcesses(List<Result> rows, string subtitle, string outDir)
     {
         var plot = new Plot();
+        var highest = 0.0;
         void Line(Func<int, string> name, string label, Color color, int[] counts)
         {
             var points = counts.Select(n => (N: n, V: Median(rows.Where(r => r.Setup == name(n)), "msgs_per_s"))).Where(p => !double.IsNaN(p.V)).ToArray();
@@ -159,6 +160,7 @@ public static class Charts
             scatter.Color = color;
             scatter.LineWidth = 2.5f;
             scatter.MarkerSize = 9;
+            highest = Math.Max(highest, points.Max(p => p.V));
         }
         Line(_ => Setups.NoneName, "none (floor)", Colors.Gray, [1]);
         Line(Setups.RedisName, "Microsoft Redis backplane", new Color(0xD6, 0x27, 0x28), [2]);
@@ -170,8 +172,7 @@ public static class Charts
             ticks.AddMajor(n, $"{n} process{(n > 1 ? "es" : "")}");
         }
         plot.Axes.Bottom.TickGenerator = ticks;
-        plot.Axes.SetLimitsX(0.5, 4.5);
-        plot.Axes.Margins(bottom: 0);
+        plot.Axes.SetLimits(0.5, 4.5, 0, Math.Max(1, highest) * 1.3);
         plot.Title($"Aggregate publish throughput (server-side publishers, one receiver per server)\n{subtitle}", size: 14);
         plot.YLabel("published msg/s, end to end");
         plot.ShowLegend(Alignment.UpperRight);

@@ -10,8 +10,8 @@ namespace SqliteBackplane.Benchmarks;
 /// <item><b>L</b>, one busy client: one connection on server A sends (fire and forget, <c>SendAsync</c>) at a fixed rate;
 /// a client on server B records receive time minus send time.</item>
 /// <item><b>F</b>, clients flood: 4 clients, 2 per server, each invoking the method as fast as the server accepts
-/// (<c>InvokeAsync</c> in a loop: the next call starts when the hub method has returned) for a few seconds; all 4
-/// receive every message.</item>
+/// (<c>InvokeAsync</c>, a bounded window of calls in flight: a new call starts when an earlier one has returned from
+/// the hub method) for a few seconds; all 4 receive every message.</item>
 /// </list>
 /// Setups (none, redis, sqlite) are interleaved round by round, so that each round's ratios compare setups measured
 /// minutes apart under the same machine load.
@@ -28,10 +28,15 @@ public sealed partial class Driver
     private static readonly TimeSpan LoadDrainTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// Invocations each F client keeps in flight (BENCH_F_WINDOW, default 1: a plain InvokeAsync loop). A window of 1
-    /// matches the server, which runs one connection's invocations one at a time anyway.
+    /// Invocations each F client keeps in flight (BENCH_F_WINDOW, default 16). An invocation completes when the hub
+    /// method has returned on the server, so a completed call is a message the server accepted; the server runs one
+    /// connection's invocations one at a time, so a window only keeps the next ones waiting at the server instead of
+    /// on a loopback round trip and the client's scheduling (with a window of 1, measured: the flood is bound by those
+    /// round trips, and an idle-spinning server's CPU per message means nothing). The window bounds what a client has
+    /// outstanding, so no buffer can hide a backlog the way unbounded SendAsync calls would (they complete once
+    /// written to the socket, and the socket buffers hold tens of thousands of messages).
     /// </summary>
-    private static readonly int FloodWindow = int.TryParse(Environment.GetEnvironmentVariable("BENCH_F_WINDOW"), out var w) && w > 0 ? w : 1;
+    private static readonly int FloodWindow = int.TryParse(Environment.GetEnvironmentVariable("BENCH_F_WINDOW"), out var w) && w > 0 ? w : 16;
 
     /// <summary>Latency quantiles kept for the distribution charts (100 = the maximum).</summary>
     internal static readonly double[] CurveQuantiles = [10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100];
@@ -225,7 +230,7 @@ public sealed partial class Driver
             await Task.WhenAll(clients.Select(c => c.Connection.StartAsync()));
 
             // Warm-up (JIT, connections): a few invocations per client, counted apart; wait until every client has them.
-            var warmup = _plan.FloodWarmupMessages;
+            var warmup = int.TryParse(Environment.GetEnvironmentVariable("BENCH_F_WARMUP"), out var n) && n > 0 ? n : _plan.FloodWarmupMessages;
             await Task.WhenAll(clients.Select(c => c.WarmUpAsync(warmup)));
             await WaitUntilAsync(() => clients.All(c => c.WarmupReceived >= warmup * FloodClients), Stopwatch.GetTimestamp());
 
