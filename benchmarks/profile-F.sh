@@ -19,6 +19,7 @@ export BENCH_SETUPS=${BENCH_SETUPS:-sqlite:2}
 dotnet build benchmarks/SqliteBackplane.Benchmarks -c Release -nologo -clp:ErrorsOnly >/dev/null
 dotnet run -c Release --no-build --project benchmarks/SqliteBackplane.Benchmarks -- F --rounds 1 --out "$out" \
   2> >(grep -E "F \||profiling|perf:|FAILED" >&2)
+set +o pipefail # head ends the report pipelines early
 for data in "$out"/F-*.perf.data; do
   echo "== $data"
   echo "-- top symbols (self time, % of all samples of both server processes)"

@@ -45,7 +45,8 @@ public static class Charts
     {
         var label = runs.Select(r => r.Source).FirstOrDefault(s => !string.IsNullOrEmpty(s));
         var started = string.Join(", ", runs.Select(r => r.StartedUtc[..16]));
-        return $"{(label is null ? "" : label + "; ")}run {started} UTC, load avg {runs[0].LoadBefore}";
+        var load = string.Join(" / ", runs.Select(r => r.LoadBefore.Split(' ')[0]));
+        return $"{(label is null ? "" : label + "\n")}run {started} UTC, 1-min load average {load} before (2 cores)";
     }
 
     private static double Median(IEnumerable<Result> rows, string key) =>
@@ -86,7 +87,7 @@ public static class Charts
         plot.Axes.SetLimitsX(0, 4.7);
         plot.Axes.SetLimitsY(Math.Floor(Math.Log10(lowest)), Math.Ceiling(Math.Log10(highest)));
         var perSecond = int.Parse(rate, CultureInfo.InvariantCulture);
-        plot.Title($"L: one busy client at {perSecond:N0} msg/s, cross-process latency distribution\n{subtitle}", size: 14);
+        plot.Title($"L: one busy client at {perSecond:N0} msg/s, cross-process latency distribution\n{subtitle}", size: 13);
         plot.XLabel("percentile (log scale)");
         plot.YLabel("receive time - send time (ms, log scale)");
         plot.ShowLegend(Alignment.LowerRight);
@@ -136,7 +137,7 @@ public static class Charts
         barPlot.ValueLabelStyle.FontSize = 13;
         plot.Axes.Bottom.TickGenerator = ticks;
         plot.Axes.Margins(bottom: 0, top: 0.15);
-        plot.Title($"F: 4 clients flood (InvokeAsync, {Median(rows, "window"):F0} in flight each, 5 s): published msg/s (light) and deliveries/s (dark)\n{subtitle}", size: 14);
+        plot.Title($"F: 4 clients flood (InvokeAsync, {Median(rows, "window"):F0} in flight each, 5 s): published msg/s (light) and deliveries/s (dark)\n{subtitle}", size: 13);
         plot.YLabel("per second");
         var path = Path.Combine(outDir, "F-throughput.png");
         plot.SavePng(path, Width, Height);
@@ -173,7 +174,7 @@ public static class Charts
         }
         plot.Axes.Bottom.TickGenerator = ticks;
         plot.Axes.SetLimits(0.5, 4.5, 0, Math.Max(1, highest) * 1.3);
-        plot.Title($"Aggregate publish throughput (server-side publishers, one receiver per server)\n{subtitle}", size: 14);
+        plot.Title($"Aggregate publish throughput (server-side publishers, one receiver per server)\n{subtitle}", size: 13);
         plot.YLabel("published msg/s, end to end");
         plot.ShowLegend(Alignment.UpperRight);
         var path = Path.Combine(outDir, "throughput-by-processes.png");
