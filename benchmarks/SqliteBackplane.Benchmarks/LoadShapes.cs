@@ -338,7 +338,10 @@ public sealed partial class Driver
                 }
                 else if (message.Sender >= 0 && message.Sender < _seen.Length && _seen[message.Sender].Record(message.Seq, now))
                 {
-                    _latencies.Add((now - message.SentAt) * 1000.0 / Stopwatch.Frequency);
+                    lock (_latencies)
+                    {
+                        _latencies.Add((now - message.SentAt) * 1000.0 / Stopwatch.Frequency);
+                    }
                 }
             });
         }
@@ -359,8 +362,17 @@ public sealed partial class Driver
 
         public long LastReceived => _seen.Max(s => s.LastReceived);
 
-        /// <summary>Read only after the measurement, when no more messages arrive.</summary>
-        public List<double> Latencies => _latencies;
+        /// <summary>Delivery latencies (ms) so far; a copy, since late messages may still arrive after a timeout.</summary>
+        public double[] Latencies
+        {
+            get
+            {
+                lock (_latencies)
+                {
+                    return [.. _latencies];
+                }
+            }
+        }
 
         public async Task WarmUpAsync(int count)
         {
