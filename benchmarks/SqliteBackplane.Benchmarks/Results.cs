@@ -242,6 +242,8 @@ public static class Report
             sb.AppendLine(CultureInfo.InvariantCulture,
                 $"| F last send to last delivery (s) | {Value("F", null, none, "drain_s", "F2")} | {Value("F", null, redis, "drain_s", "F2")} | {Value("F", null, ours, "drain_s", "F2")} | | |");
             sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| F invocations in flight per client | {Value("F", null, none, "window", "N0")} | {Value("F", null, redis, "window", "N0")} | {Value("F", null, ours, "window", "N0")} | | |");
+            sb.AppendLine(CultureInfo.InvariantCulture,
                 $"| F server CPU us per message | {Value("F", null, none, "server_cpu_us_per_msg", "F1")} | {Value("F", null, redis, "server_cpu_us_per_msg", "F1")} | {Value("F", null, ours, "server_cpu_us_per_msg", "F1")} | | |");
         }
         string Sum(string setup, string key) => all.Where(r => r.Setup == setup && r.Metrics.ContainsKey(key)).Sum(r => r.Metrics[key]).ToString("N0", CultureInfo.InvariantCulture);
