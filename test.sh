@@ -15,6 +15,12 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# Litestream for the replication test: its binary ships in an npm package, installed from the committed lockfile
+# (the test installs it too when this step was skipped).
+if command -v npm >/dev/null 2>&1 && [ ! -x tests/litestream/node_modules/@flydotio/litestream-linux-x64/litestream ]; then
+  (cd tests/litestream && npm ci --no-audit --no-fund)
+fi
+
 dotnet build SqliteBackplane.sln -c Release -nologo -clp:ErrorsOnly
 
 log=$(mktemp)

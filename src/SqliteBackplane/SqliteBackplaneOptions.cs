@@ -6,7 +6,7 @@ namespace SqliteBackplane;
 /// </summary>
 public sealed class SqliteBackplaneOptions
 {
-    /// <summary>The connection string used when none is configured: a file in the working directory.</summary>
+    /// <summary>The connection string used when none is configured: a file in the host's content root (without a host, the working directory).</summary>
     public const string DefaultConnectionString = "Data Source=signalr-backplane.db";
 
     /// <summary>
@@ -20,7 +20,8 @@ public sealed class SqliteBackplaneOptions
 
     /// <summary>
     /// Gets or sets the Microsoft.Data.Sqlite connection string of the backplane database, for example
-    /// <c>Data Source=signalr.db</c>. The file is created when missing; its directory must exist.
+    /// <c>Data Source=signalr.db</c>. The file is created when missing; its directory must exist. When the backplane is
+    /// added to a host, a relative path is resolved against the host's content root, not the working directory.
     /// In-memory databases are rejected because other processes cannot see them.
     /// Defaults to <see cref="DefaultConnectionString"/>.
     /// </summary>
@@ -116,8 +117,27 @@ public sealed class SqliteBackplaneOptions
     /// <c>sqlitebackplane.messages.dropped</c> metric and logged once per connection), so a slow or dead client never
     /// holds memory or delays anyone else. Must be between 1 and 1,000,000. Defaults to 10,000 (a lower bound
     /// turned a receiver that lagged briefly under a flat-out burst into lost messages in the 4-process benchmark).
+    /// A connection that still reads but has a twentieth of this waiting makes this process's sends wait
+    /// (backpressure) until it has drained to half of that; one that completes no write for a second stops doing so.
     /// </summary>
     public int MaxPendingMessagesPerConnection { get; set; } = 10_000;
+
+    /// <summary>
+    /// Gets or sets how many sends this process may have queued but not yet written to the file. A send returns once
+    /// it is queued; at this bound further sends wait (backpressure) until the queue has drained to half, so a burst
+    /// slows its senders down instead of holding memory. Must be between 16 and 1,000,000. Defaults to 1,024 (two
+    /// full group commits). Keep it and <see cref="MaxReaderLag"/> together well under
+    /// <see cref="MaxPendingMessagesPerConnection"/>: what is already queued or committed when a slow client starts
+    /// pacing senders still reaches it.
+    /// </summary>
+    public int MaxQueuedMessages { get; set; } = 1_024;
+
+    /// <summary>
+    /// Gets or sets how many rows this process's reader may be behind the end of the log before sends from this
+    /// process wait (backpressure) until it has caught up to half of it, so the log never runs far ahead of delivery
+    /// and messages are not delayed for long. Must be between 16 and 10,000,000. Defaults to 2,048.
+    /// </summary>
+    public int MaxReaderLag { get; set; } = 2_048;
 
     /// <summary>
     /// Gets or sets whether the backplane runs passive WAL checkpoints itself (from a background thread, never

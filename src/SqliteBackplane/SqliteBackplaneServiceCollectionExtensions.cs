@@ -13,7 +13,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class SqliteBackplaneServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the SQLite backplane with the default options (a file named <c>signalr-backplane.db</c> in the working directory).
+    /// Adds the SQLite backplane with the default options (a file named <c>signalr-backplane.db</c> in the host's content root).
     /// </summary>
     /// <param name="signalrBuilder">The SignalR server builder.</param>
     /// <returns>The same builder, for chaining.</returns>
@@ -24,7 +24,10 @@ public static class SqliteBackplaneServiceCollectionExtensions
     /// Adds the SQLite backplane on the database that <paramref name="connectionString"/> names.
     /// </summary>
     /// <param name="signalrBuilder">The SignalR server builder.</param>
-    /// <param name="connectionString">A Microsoft.Data.Sqlite connection string, for example <c>Data Source=signalr.db</c>.</param>
+    /// <param name="connectionString">
+    /// A Microsoft.Data.Sqlite connection string, for example <c>Data Source=signalr.db</c>. In a host, a relative path is
+    /// resolved against the content root (<see cref="IHostEnvironment.ContentRootPath"/>).
+    /// </param>
     /// <returns>The same builder, for chaining.</returns>
     public static ISignalRServerBuilder AddSqliteBackplane(this ISignalRServerBuilder signalrBuilder, string connectionString)
         => AddSqliteBackplane(signalrBuilder, connectionString, _ => { });
@@ -43,6 +46,8 @@ public static class SqliteBackplaneServiceCollectionExtensions
         var services = signalrBuilder.Services;
         services.AddOptions<SqliteBackplaneOptions>().Configure(configure).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SqliteBackplaneOptions>, SqliteBackplaneOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<SqliteBackplaneOptions>, ContentRootDataSource>(
+            provider => new ContentRootDataSource(provider.GetService<IHostEnvironment>())));
         services.AddSingleton(typeof(HubLifetimeManager<>), typeof(SqliteHubLifetimeManager<>));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, SqliteBackplaneHostedService>());
         services.TryAddSingleton(typeof(ISqliteBackplanePresence<>), typeof(SqliteBackplane.Presence.SqliteBackplanePresence<>));
@@ -54,7 +59,10 @@ public static class SqliteBackplaneServiceCollectionExtensions
     /// Adds the SQLite backplane on the database that <paramref name="connectionString"/> names, with further options.
     /// </summary>
     /// <param name="signalrBuilder">The SignalR server builder.</param>
-    /// <param name="connectionString">A Microsoft.Data.Sqlite connection string, for example <c>Data Source=signalr.db</c>.</param>
+    /// <param name="connectionString">
+    /// A Microsoft.Data.Sqlite connection string, for example <c>Data Source=signalr.db</c>. In a host, a relative path is
+    /// resolved against the content root (<see cref="IHostEnvironment.ContentRootPath"/>).
+    /// </param>
     /// <param name="configure">Configures the other <see cref="SqliteBackplaneOptions"/>; it runs after the connection string is set.</param>
     /// <returns>The same builder, for chaining.</returns>
     public static ISignalRServerBuilder AddSqliteBackplane(this ISignalRServerBuilder signalrBuilder, string connectionString, Action<SqliteBackplaneOptions> configure)

@@ -136,6 +136,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
 
             // Dispose waits for a running abort callback; the removal itself is started exactly once.
             registration.Dispose();
+            _node.Admission.Forget(entry);
             removal = StartRemoval(entry, connectionId);
         }
 
@@ -143,9 +144,13 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         {
             await removal;
         }
-        catch (Exception ex)
+        catch (Exception ex) when (!_node.IsStopped)
         {
             BackplaneLog.ConnectionRemovalFailed(_logger, connectionId, ex);
+        }
+        catch (Exception)
+        {
+            // The node is stopping: it removes all of its connections at once (and logs that once).
         }
     }
 
@@ -376,7 +381,11 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             Payloads = Serialize(new InvocationMessage(methodName, args)),
         };
         var (capacity, source) = _node.CapacityPolicy.CapacityFor(typeof(THub), kind, targets);
-        return _node.WriteAsync(new CappedAppendOperation(_hubName, kind, EnvelopeProtocol.Write(envelope, _node.Protection), capacity, source, _node.CapacityPolicy.Mode));
+        var body = EnvelopeProtocol.Write(envelope, _node.Protection);
+        // A send returns once queued, unless the log refuses sends at capacity: then its caller must learn of a refusal.
+        return _node.CapacityPolicy.Mode == SqliteBackplaneLogFullMode.RejectNewMessages
+            ? _node.WriteAsync(new CappedAppendOperation(_hubName, kind, body, capacity, source, SqliteBackplaneLogFullMode.RejectNewMessages))
+            : _node.SendAsync(new QueuedAppendOperation(_hubName, kind, body, capacity, source, _node.Admission), cancellationToken);
     }
 
     private ProtocolPayload[] Serialize(HubMessage message)
@@ -660,7 +669,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             if (expectedRecipients >= ConnectionLanes.MinRecipientsForLanes)
             {
                 _laneTargets ??= new List<(HubConnectionContext, ConnectionEntry?)>?[lanes.Count];
-                (_laneTargets[index] ??= []).Add((connection, CountPending(entry)));
+                (_laneTargets[index] ??= []).Add((connection, manager.CountPending(entry)));
             }
             else if (lanes[index].IsIdle)
             {
@@ -668,21 +677,9 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             }
             else
             {
-                var (owner, message, id, queued) = (manager, _message, rowId, CountPending(entry));
+                var (owner, message, id, queued) = (manager, _message, rowId, manager.CountPending(entry));
                 lanes[index].Post(() => owner.Write(connection, message, queued, id, counted: true));
             }
-        }
-
-        // Counts a write queued in a lane as pending from then until it completes, so the per-connection bound covers
-        // it too.
-        private static ConnectionEntry? CountPending(ConnectionEntry? entry)
-        {
-            if (entry is not null)
-            {
-                Interlocked.Increment(ref entry.PendingWrites);
-            }
-
-            return entry;
         }
 
         private readonly bool HasPayloadFor(string protocolName)
@@ -699,12 +696,25 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         }
     }
 
+    // Counts a write queued in a lane as pending from then until it completes, so the per-connection bound and the
+    // pacing of senders cover it too.
+    private ConnectionEntry? CountPending(ConnectionEntry? entry)
+    {
+        if (entry is not null)
+        {
+            _node.Admission.WriteStarted(entry);
+        }
+
+        return entry;
+    }
+
     // Writes a row's message to one connection. A write that does not complete at once is pending in
     // entry.PendingWrites until it does; one queued in a lane was counted when it was queued (counted). A slow connection
     // must not hold up the caller: HubConnectionContext queues writes in order (and logs failures itself), so an
     // incomplete write is only awaited in the background.
     private void Write(HubConnectionContext connection, SerializedHubMessage message, ConnectionEntry? entry, long rowId, bool counted)
     {
+        var admission = _node.Admission;
         ValueTask write;
         try
         {
@@ -714,7 +724,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         {
             if (counted)
             {
-                Uncount(entry);
+                Uncount(admission, entry);
             }
 
             BackplaneLog.DispatchFailed(_logger, rowId, ex);
@@ -726,20 +736,20 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             write.GetAwaiter().GetResult();
             if (counted)
             {
-                Uncount(entry);
+                Uncount(admission, entry);
             }
         }
         else
         {
             if (!counted && entry is not null)
             {
-                Interlocked.Increment(ref entry.PendingWrites);
+                admission.WriteStarted(entry);
             }
 
-            _ = UncountWhenDoneAsync(write, entry);
+            _ = UncountWhenDoneAsync(write, admission, entry);
         }
 
-        static async Task UncountWhenDoneAsync(ValueTask write, ConnectionEntry? entry)
+        static async Task UncountWhenDoneAsync(ValueTask write, SendAdmission admission, ConnectionEntry? entry)
         {
             try
             {
@@ -751,30 +761,27 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             }
             finally
             {
-                Uncount(entry);
+                Uncount(admission, entry);
             }
         }
 
-        static void Uncount(ConnectionEntry? entry)
+        static void Uncount(SendAdmission admission, ConnectionEntry? entry)
         {
             if (entry is not null)
             {
-                Interlocked.Decrement(ref entry.PendingWrites);
+                admission.WriteCompleted(entry);
             }
         }
     }
 
     /// <summary>Per-connection state: the removal of its rows, started on abort or on disconnect, whichever comes first.</summary>
-    private sealed class ConnectionEntry
+    private sealed class ConnectionEntry : PacedConnection
     {
         public CancellationTokenRegistration AbortRegistration;
 
         public Task? Removal;
 
         public bool Disconnected;
-
-        // Log rows handed to the connection whose write has not completed yet (it is not reading fast enough).
-        public int PendingWrites;
 
         public bool LoggedDropping;
     }

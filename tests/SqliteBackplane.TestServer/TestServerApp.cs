@@ -20,10 +20,17 @@ public static class TestServerApp
     public static void Configure(WebApplicationBuilder builder, TestServerSettings settings)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        ConfigureServices(builder.Services, settings);
+    }
+
+    /// <summary>The services of <see cref="Configure"/>, for any host (the send-only worker has no web server).</summary>
+    public static void ConfigureServices(IServiceCollection services, TestServerSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(settings);
 
-        builder.Services.AddSingleton<IUserIdProvider, QueryStringUserIdProvider>();
-        var signalR = builder.Services
+        services.AddSingleton<IUserIdProvider, QueryStringUserIdProvider>();
+        var signalR = services
             .AddSignalR(options =>
             {
                 // A hub method that awaits a client result of its own caller needs a second invocation slot.
@@ -31,7 +38,7 @@ public static class TestServerApp
             })
             .AddNewtonsoftJsonProtocol();
         // Newtonsoft takes over the name "json"; a custom protocol puts a second protocol in use on every server.
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHubProtocol, PrefixedJsonHubProtocol>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHubProtocol, PrefixedJsonHubProtocol>());
         if (settings.UseBackplane)
         {
             signalR.AddSqliteBackplane(options =>
@@ -40,6 +47,7 @@ public static class TestServerApp
                 options.TablePrefix = settings.TablePrefix;
                 options.HeartbeatInterval = settings.HeartbeatInterval;
                 options.NodeTimeout = settings.NodeTimeout;
+                options.RunCheckpoints = settings.RunCheckpoints;
                 foreach (var key in settings.EncryptionKeys)
                 {
                     options.EncryptionKeys.Add(key);
@@ -93,19 +101,31 @@ public static class TestServerApp
             return 2;
         }
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        // stdout carries only the LISTENING line; logs go to stderr, which the test harness captures.
-        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
-        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Logging.AddFilter("SqliteBackplane", LogLevel.Information);
+        if (settings.Sends.Count > 0)
+        {
+            return await SendOnlyWorker.RunAsync(settings);
+        }
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = settings.ContentRoot });
+        ConfigureLogging(builder.Logging);
         ListenOnLoopback(builder, settings);
         Configure(builder, settings);
+        if (settings.ShutdownTimeout is TimeSpan shutdownTimeout)
+        {
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = shutdownTimeout);
+        }
 
         await using var app = builder.Build();
         MapHubs(app);
-        await app.StartAsync();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch (Exception)
+        {
+            // The host has logged why it could not start; printing the exception again would only repeat it.
+            return 1;
+        }
         Console.Out.WriteLine(ListeningPrefix + GetListeningAddress(app).ToString().TrimEnd('/'));
         Console.Out.Flush();
 
@@ -115,6 +135,16 @@ public static class TestServerApp
         }
         await app.WaitForShutdownAsync();
         return 0;
+    }
+
+    /// <summary>Logs to stderr (which the test harness captures), so stdout carries only the LISTENING line.</summary>
+    internal static void ConfigureLogging(ILoggingBuilder logging)
+    {
+        logging.ClearProviders();
+        logging.AddSimpleConsole(o => o.SingleLine = true);
+        logging.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        logging.SetMinimumLevel(LogLevel.Warning);
+        logging.AddFilter("SqliteBackplane", LogLevel.Information);
     }
 
     private static async Task StopWhenProcessExitsAsync(int processId, WebApplication app)

@@ -29,6 +29,22 @@ public sealed record TestServerSettings
     /// <summary>Payload encryption keys (SqliteBackplaneOptions.EncryptionKeys), first one encrypting; empty for none.</summary>
     public IReadOnlyList<string> EncryptionKeys { get; init; } = [];
 
+    /// <summary>Whether the backplane runs its periodic passive checkpoints (off to leave them to Litestream).</summary>
+    public bool RunCheckpoints { get; init; } = true;
+
+    /// <summary>
+    /// When not empty, the process is a send-only worker instead of a server: a generic host without Kestrel that sends
+    /// each of these through <c>IHubContext&lt;TestHub&gt;</c> and exits. Each is <c>all:&lt;message&gt;</c>,
+    /// <c>group:&lt;group&gt;:&lt;message&gt;</c>, <c>user:&lt;user&gt;:&lt;message&gt;</c> or <c>connection:&lt;id&gt;:&lt;message&gt;</c>.
+    /// </summary>
+    public IReadOnlyList<string> Sends { get; init; } = [];
+
+    /// <summary>The host's content root (a relative <see cref="DatabasePath"/> is resolved against it); null keeps the host's default.</summary>
+    public string? ContentRoot { get; init; }
+
+    /// <summary>The host's ShutdownTimeout (HostOptions); null keeps the host's default.</summary>
+    public TimeSpan? ShutdownTimeout { get; init; }
+
     /// <summary>When set, the server stops as soon as this process exits, so a crashed test run leaves no servers behind.</summary>
     public int? ParentProcessId { get; init; }
 
@@ -50,10 +66,29 @@ public sealed record TestServerSettings
         {
             arguments.Add("--no-backplane");
         }
+        if (!RunCheckpoints)
+        {
+            arguments.Add("--no-checkpoints");
+        }
         foreach (var key in EncryptionKeys)
         {
             arguments.Add("--encryption-key");
             arguments.Add(key);
+        }
+        foreach (var send in Sends)
+        {
+            arguments.Add("--send");
+            arguments.Add(send);
+        }
+        if (ContentRoot is not null)
+        {
+            arguments.Add("--content-root");
+            arguments.Add(ContentRoot);
+        }
+        if (ShutdownTimeout is TimeSpan shutdownTimeout)
+        {
+            arguments.Add("--shutdown-timeout-ms");
+            arguments.Add(((int)shutdownTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
         }
         if (ParentProcessId is int parent)
         {
@@ -78,10 +113,14 @@ public sealed record TestServerSettings
                 case "--port": settings = settings with { Port = IntegerAfter(args, ref i) }; break;
                 case "--heartbeat-ms": settings = settings with { HeartbeatInterval = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
                 case "--node-timeout-ms": settings = settings with { NodeTimeout = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
+                case "--send": settings = settings with { Sends = [.. settings.Sends, ValueAfter(args, ref i)] }; break;
+                case "--content-root": settings = settings with { ContentRoot = ValueAfter(args, ref i) }; break;
+                case "--shutdown-timeout-ms": settings = settings with { ShutdownTimeout = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
                 case "--parent-pid": settings = settings with { ParentProcessId = IntegerAfter(args, ref i) }; break;
                 case "--no-backplane": settings = settings with { UseBackplane = false }; break;
+                case "--no-checkpoints": settings = settings with { RunCheckpoints = false }; break;
                 case "--encryption-key": settings = settings with { EncryptionKeys = [.. settings.EncryptionKeys, ValueAfter(args, ref i)] }; break;
-                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--parent-pid <pid>] [--no-backplane] [--encryption-key <key>]...");
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--send <kind>:[<target>:]<message>]... [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--no-checkpoints] [--encryption-key <key>]...");
             }
         }
         if (databasePath is null)

@@ -1,61 +1,87 @@
+using System.CommandLine;
+using System.CommandLine.Help;
 using Microsoft.Extensions.Options;
 using SqliteBackplane.Maintenance;
 
 namespace SqliteBackplane.Cli;
 
-/// <summary>Entry point of <c>sqlite-backplane</c>: parses the command line, runs one command, maps failures to exit codes.</summary>
+/// <summary>
+/// Entry point of <c>sqlite-backplane</c>: System.CommandLine parses the command line and prints help; one command
+/// runs; failures map to the exit codes in <see cref="ExitCodes"/>.
+/// </summary>
 internal static class CliApp
 {
-    public const string Usage = """
+    private const string Description = """
         sqlite-backplane: inspect and maintain a SqliteBackplane database file.
-
-        Usage: sqlite-backplane <command> --db <path> [--prefix <prefix>] [options]
-
-        Commands:
-          stats     Row counts, file and WAL sizes, oldest row age, nodes.       [--json] [--node-timeout <s>]
-          nodes     Every node with heartbeat age, live or dead, connections.    [--json] [--node-timeout <s>]
-          clean     Delete expired rows and dead nodes now (as the reaper does). [--node-timeout <s>] [--busy-timeout <s>]
-          compact   Write a compacted copy with VACUUM INTO; the live file is     [--output <path>] [--force] [--node-timeout <s>]
-                    never changed. Refuses while a node is live unless --force.
-          tail      Follow the log: id, hub, kind, targets, payloads truncated.   [--count <n>] [--last <n>] [--interval <ms>] [--width <n>]
-                    Stops after --count rows, or on Ctrl+C.
-
-        Options:
-          --db <path>           The database file, or a connection string such as "Data Source=/var/lib/app/signalr.db".
-          --prefix <prefix>     The table prefix (default signalr_).
-          --node-timeout <s>    A node is dead when its heartbeat is older than this (default 10, as the library).
-          --busy-timeout <s>    How long a write waits for the database write lock (default 5).
 
         Exit codes: 0 success, 1 failed or refused, 2 usage error, 3 database missing, not SQLite, or not a backplane.
         """;
 
+    private delegate Task<int> CommandRun(SqliteBackplaneMaintenance maintenance, CliArguments arguments, TextWriter output, TextWriter error, CancellationToken cancellationToken);
+
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
-        if (args.Count == 0 || args[0] is "help" or "--help" or "-h" or "-?")
+        var parsed = Root.Parse(args.Count == 1 && args[0] == "help" ? ["--help"] : args);
+        if (parsed.Errors.Count > 0)
         {
-            await output.WriteLineAsync(Usage);
-            return args.Count == 0 ? ExitCodes.Usage : ExitCodes.Success;
+            foreach (var parseError in parsed.Errors)
+            {
+                await error.WriteLineAsync($"sqlite-backplane: {parseError.Message}");
+            }
+
+            await error.WriteLineAsync("Run 'sqlite-backplane --help' for usage.");
+            return ExitCodes.Usage;
         }
 
-        var command = args[0];
+        // Ctrl+C is handled by Program (the first one ends tail cleanly), not by System.CommandLine.
+        var invocation = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false };
+        return await parsed.InvokeAsync(invocation, cancellationToken);
+    }
+
+    // Built once: the options are shared by the commands, and actions write where the invocation says.
+    private static readonly Command Root = BuildCommands();
+
+    private static Command BuildCommands()
+    {
+        // Named as the tool is installed, whatever the process's file name is.
+        var root = new Command("sqlite-backplane", Description) { new HelpOption(), new VersionOption() };
+        Add(root, "stats", "Row counts, file and WAL sizes, oldest row age, nodes.",
+            [CliArguments.Json, CliArguments.NodeTimeout], (maintenance, arguments, writer, _, token) => StatsCommand.RunAsync(maintenance, arguments, writer, token));
+        Add(root, "nodes", "Every node with heartbeat age, live or dead, connections.",
+            [CliArguments.Json, CliArguments.NodeTimeout], (maintenance, arguments, writer, _, token) => NodesCommand.RunAsync(maintenance, arguments, writer, token));
+        Add(root, "clean", "Delete expired rows and dead nodes now (as the reaper does).",
+            [CliArguments.NodeTimeout, CliArguments.BusyTimeout], (maintenance, _, writer, _, token) => CleanCommand.RunAsync(maintenance, writer, token));
+        Add(root, "compact", "Write a compacted copy with VACUUM INTO; the live file is never changed. Refuses while a node is live unless --force.",
+            [CliArguments.Output, CliArguments.Force, CliArguments.NodeTimeout], (maintenance, arguments, writer, _, token) => CompactCommand.RunAsync(maintenance, arguments, writer, token));
+        Add(root, "tail", "Follow the log: id, hub, kind, targets, payloads truncated. Stops after --count rows, or on Ctrl+C.",
+            [CliArguments.Count, CliArguments.Last, CliArguments.Interval, CliArguments.Width], TailCommand.RunAsync);
+        return root;
+
+        void Add(Command parent, string name, string description, Option[] options, CommandRun run)
+        {
+            var command = new Command(name, description) { CliArguments.Db, CliArguments.Prefix };
+            foreach (var option in options)
+            {
+                command.Options.Add(option);
+            }
+
+            command.SetAction((result, token) => RunCommandAsync(name, result, run, result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, token));
+            parent.Subcommands.Add(command);
+        }
+    }
+
+    private static async Task<int> RunCommandAsync(string name, ParseResult result, CommandRun run, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
         try
         {
-            var arguments = CliArguments.Parse(command, args.Skip(1).ToList());
+            var arguments = CliArguments.From(result);
             var maintenance = new SqliteBackplaneMaintenance(arguments.ToOptions());
-            return command switch
-            {
-                "stats" => await StatsCommand.RunAsync(maintenance, arguments, output, cancellationToken),
-                "nodes" => await NodesCommand.RunAsync(maintenance, arguments, output, cancellationToken),
-                "clean" => await CleanCommand.RunAsync(maintenance, output, cancellationToken),
-                "compact" => await CompactCommand.RunAsync(maintenance, arguments, output, cancellationToken),
-                "tail" => await TailCommand.RunAsync(maintenance, arguments, output, cancellationToken),
-                _ => throw new UsageException($"Unknown command '{command}'."),
-            };
+            return await run(maintenance, arguments, output, error, cancellationToken);
         }
         catch (UsageException ex)
         {
             await error.WriteLineAsync($"sqlite-backplane: {ex.Message}");
-            await error.WriteLineAsync("Run 'sqlite-backplane help' for usage.");
+            await error.WriteLineAsync("Run 'sqlite-backplane --help' for usage.");
             return ExitCodes.Usage;
         }
         catch (OptionsValidationException ex)
@@ -74,7 +100,7 @@ internal static class CliApp
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            await error.WriteLineAsync($"sqlite-backplane: {command} interrupted.");
+            await error.WriteLineAsync($"sqlite-backplane: {name} interrupted.");
             return ExitCodes.Interrupted;
         }
         catch (Exception ex) when (ex is InvalidOperationException or IOException or TimeoutException or ArgumentException or UnauthorizedAccessException)

@@ -1,116 +1,109 @@
-using System.Globalization;
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using Microsoft.Data.Sqlite;
 
 namespace SqliteBackplane.Cli;
 
-/// <summary>The parsed command line: <c>sqlite-backplane &lt;command&gt; --db &lt;path&gt; [options]</c>.</summary>
+/// <summary>
+/// The options of <c>sqlite-backplane</c> (System.CommandLine) and the values one command line gives them. Each
+/// command declares only the options it accepts, so a misplaced one is a usage error rather than silently ignored.
+/// </summary>
 internal sealed class CliArguments
 {
     public const int DefaultLast = 10;
     public const int DefaultWidth = 120;
-    public static readonly TimeSpan DefaultInterval = TimeSpan.FromMilliseconds(250);
+    public const double DefaultIntervalMs = 250;
 
-    // Which options each command accepts, so a misplaced one is an error rather than silently ignored.
-    private static readonly Dictionary<string, string[]> CommandOptions = new(StringComparer.Ordinal)
+    public static readonly Option<string> Db = new("--db")
     {
-        ["stats"] = ["--json", "--node-timeout"],
-        ["nodes"] = ["--json", "--node-timeout"],
-        ["clean"] = ["--node-timeout", "--busy-timeout"],
-        ["compact"] = ["--output", "--force", "--node-timeout"],
-        ["tail"] = ["--count", "--last", "--interval", "--width"],
+        Description = "The database file, or a connection string such as \"Data Source=/var/lib/app/signalr.db\".",
+        HelpName = "path",
+        Required = true,
     };
 
-    private static readonly string[] CommonOptions = ["--db", "--prefix"];
+    public static readonly Option<string> Prefix = new("--prefix")
+    {
+        Description = "The table prefix.",
+        DefaultValueFactory = _ => SqliteBackplaneOptions.DefaultTablePrefix,
+    };
 
-    private CliArguments(string command) => Command = command;
+    public static readonly Option<bool> Json = new("--json") { Description = "Print JSON instead of a table." };
 
-    public string Command { get; }
+    public static readonly Option<double?> NodeTimeout = PositiveNumber("--node-timeout", "s",
+        "A node is dead when its heartbeat is older than this many seconds (default 10, as the library).");
+
+    public static readonly Option<double?> BusyTimeout = PositiveNumber("--busy-timeout", "s",
+        "How many seconds a write waits for the database write lock (default 5).");
+
+    public static readonly Option<string?> Output = new("--output")
+    {
+        Description = "Where to write the compacted copy (default: beside the file, with a time stamp).",
+        HelpName = "path",
+    };
+
+    public static readonly Option<bool> Force = new("--force") { Description = "Compact even while a node is live." };
+
+    public static readonly Option<int?> Count = WholeNumber("--count", minimum: 1, "Stop after this many rows.");
+
+    public static readonly Option<int?> Last = WholeNumber("--last", minimum: 0, $"Start with this many of the newest rows (default {DefaultLast}).");
+
+    public static readonly Option<double?> Interval = PositiveNumber("--interval", "ms", $"Poll every this many milliseconds (default {DefaultIntervalMs}, at least 10).");
+
+    public static readonly Option<int?> Width = WholeNumber("--width", minimum: 16, $"Truncate payload lines to this width (default {DefaultWidth}).");
+
+    private CliArguments(ParseResult result)
+    {
+        ConnectionString = ToConnectionString(result.GetRequiredValue(Db));
+        TablePrefix = result.GetValue(Prefix) ?? SqliteBackplaneOptions.DefaultTablePrefix;
+        NodeTimeoutValue = result.GetValue(NodeTimeout) is { } nodeTimeout ? TimeSpan.FromSeconds(nodeTimeout) : null;
+        BusyTimeoutValue = result.GetValue(BusyTimeout) is { } busyTimeout ? TimeSpan.FromSeconds(busyTimeout) : null;
+        IsJson = result.GetValue(Json);
+        IsForced = result.GetValue(Force);
+        OutputPath = result.GetValue(Output);
+        CountValue = result.GetValue(Count);
+        LastValue = result.GetValue(Last) ?? DefaultLast;
+        IntervalValue = TimeSpan.FromMilliseconds(Math.Max(10, result.GetValue(Interval) ?? DefaultIntervalMs));
+        WidthValue = result.GetValue(Width) ?? DefaultWidth;
+    }
 
     /// <summary>The connection string built from <c>--db</c> (a path or a connection string).</summary>
-    public string ConnectionString { get; private set; } = "";
+    public string ConnectionString { get; }
 
-    public string TablePrefix { get; private set; } = SqliteBackplaneOptions.DefaultTablePrefix;
+    public string TablePrefix { get; }
 
-    public TimeSpan? NodeTimeout { get; private set; }
+    public TimeSpan? NodeTimeoutValue { get; }
 
-    public TimeSpan? BusyTimeout { get; private set; }
+    public TimeSpan? BusyTimeoutValue { get; }
 
-    public bool Json { get; private set; }
+    public bool IsJson { get; }
 
-    public bool Force { get; private set; }
+    public bool IsForced { get; }
 
-    public string? Output { get; private set; }
+    public string? OutputPath { get; }
 
-    public int? Count { get; private set; }
+    public int? CountValue { get; }
 
-    public int Last { get; private set; } = DefaultLast;
+    public int LastValue { get; }
 
-    public TimeSpan Interval { get; private set; } = DefaultInterval;
+    public TimeSpan IntervalValue { get; }
 
-    public int Width { get; private set; } = DefaultWidth;
+    public int WidthValue { get; }
 
-    public static IReadOnlyCollection<string> Commands => CommandOptions.Keys;
-
-    /// <summary>Parses the arguments after the command name. Throws <see cref="UsageException"/> on any mistake.</summary>
-    public static CliArguments Parse(string command, IReadOnlyList<string> args)
-    {
-        if (!CommandOptions.TryGetValue(command, out var allowed))
-        {
-            throw new UsageException($"Unknown command '{command}'. Commands: {string.Join(", ", Commands)}.");
-        }
-
-        var parsed = new CliArguments(command);
-        string? db = null;
-        for (var i = 0; i < args.Count; i++)
-        {
-            var arg = args[i];
-            var (name, inlineValue) = SplitInline(arg);
-            if (!name.StartsWith("--", StringComparison.Ordinal))
-            {
-                throw new UsageException($"Unexpected argument '{arg}'. Options start with '--'; see 'sqlite-backplane help'.");
-            }
-
-            if (!CommonOptions.Contains(name) && !allowed.Contains(name))
-            {
-                throw new UsageException($"'{command}' has no option '{name}'. It accepts: {string.Join(", ", CommonOptions.Concat(allowed))}.");
-            }
-
-            switch (name)
-            {
-                case "--json":
-                    parsed.Json = true;
-                    break;
-                case "--force":
-                    parsed.Force = true;
-                    break;
-                default:
-                    var value = inlineValue ?? (i + 1 < args.Count ? args[++i] : throw new UsageException($"Option '{name}' needs a value."));
-                    parsed.Apply(name, value, ref db);
-                    break;
-            }
-        }
-
-        if (string.IsNullOrWhiteSpace(db))
-        {
-            throw new UsageException("Name the backplane database with --db <path> (or --db \"Data Source=<path>\").");
-        }
-
-        parsed.ConnectionString = ToConnectionString(db);
-        return parsed;
-    }
+    /// <summary>The values of a command line that parsed without errors. Throws <see cref="UsageException"/> for a bad --db.</summary>
+    public static CliArguments From(ParseResult result) => new(result);
 
     /// <summary>The options the maintenance API needs, from the command line.</summary>
     public SqliteBackplaneOptions ToOptions()
     {
         var options = new SqliteBackplaneOptions { ConnectionString = ConnectionString, TablePrefix = TablePrefix };
-        if (NodeTimeout is { } nodeTimeout)
+        if (NodeTimeoutValue is { } nodeTimeout)
         {
             options.NodeTimeout = nodeTimeout;
             // Only the ratio is validated; the tool never heartbeats.
             options.HeartbeatInterval = TimeSpan.FromTicks(Math.Min(options.HeartbeatInterval.Ticks, nodeTimeout.Ticks / 2));
         }
 
-        if (BusyTimeout is { } busyTimeout)
+        if (BusyTimeoutValue is { } busyTimeout)
         {
             options.BusyTimeout = busyTimeout;
         }
@@ -118,59 +111,51 @@ internal sealed class CliArguments
         return options;
     }
 
-    private void Apply(string name, string value, ref string? db)
+    private static Option<double?> PositiveNumber(string name, string unit, string description)
     {
-        switch (name)
+        var option = new Option<double?>(name) { Description = description, HelpName = unit };
+        option.Validators.Add(result =>
         {
-            case "--db":
-                db = value;
-                break;
-            case "--prefix":
-                TablePrefix = value;
-                break;
-            case "--output":
-                Output = value;
-                break;
-            case "--node-timeout":
-                NodeTimeout = TimeSpan.FromSeconds(PositiveNumber(name, value));
-                break;
-            case "--busy-timeout":
-                BusyTimeout = TimeSpan.FromSeconds(PositiveNumber(name, value));
-                break;
-            case "--interval":
-                Interval = TimeSpan.FromMilliseconds(Math.Max(10, PositiveNumber(name, value)));
-                break;
-            case "--count":
-                Count = (int)WholeNumber(name, value, minimum: 1);
-                break;
-            case "--last":
-                Last = (int)WholeNumber(name, value, minimum: 0);
-                break;
-            case "--width":
-                Width = (int)WholeNumber(name, value, minimum: 16);
-                break;
-        }
+            if (result.GetValueOrDefault<double?>() is { } value && !(value > 0 && double.IsFinite(value)))
+            {
+                result.AddError($"Option '{name}' needs a positive number, not '{Token(result)}'.");
+            }
+        });
+        return option;
     }
 
-    private static (string Name, string? Value) SplitInline(string arg)
+    private static Option<int?> WholeNumber(string name, int minimum, string description)
     {
-        var equals = arg.IndexOf('=', StringComparison.Ordinal);
-        return arg.StartsWith("--", StringComparison.Ordinal) && equals > 2 ? (arg[..equals], arg[(equals + 1)..]) : (arg, null);
+        var option = new Option<int?>(name)
+        {
+            Description = description,
+            HelpName = "n",
+            // Parsed here rather than by the library, so every bad value gets the same message.
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+                if (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) && number >= minimum)
+                {
+                    return number;
+                }
+
+                result.AddError($"Option '{name}' needs a whole number of at least {minimum}, not '{text}'.");
+                return null;
+            },
+        };
+        return option;
     }
 
-    private static double PositiveNumber(string name, string value) =>
-        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && number > 0 && double.IsFinite(number)
-            ? number
-            : throw new UsageException($"Option '{name}' needs a positive number, not '{value}'.");
-
-    private static long WholeNumber(string name, string value, int minimum) =>
-        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number >= minimum
-            ? number
-            : throw new UsageException($"Option '{name}' needs a whole number of at least {minimum}, not '{value}'.");
+    private static string Token(OptionResult result) => result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
 
     // A bare path becomes "Data Source=<path>"; anything with '=' is taken as a Microsoft.Data.Sqlite connection string.
     private static string ToConnectionString(string db)
     {
+        if (string.IsNullOrWhiteSpace(db))
+        {
+            throw new UsageException("Name the backplane database with --db <path> (or --db \"Data Source=<path>\").");
+        }
+
         if (!db.Contains('=', StringComparison.Ordinal))
         {
             return new SqliteConnectionStringBuilder { DataSource = db }.ToString();

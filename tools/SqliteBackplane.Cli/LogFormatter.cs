@@ -1,6 +1,4 @@
 using System.Text;
-using SqliteBackplane.Internal.Messaging;
-using SqliteBackplane.Maintenance;
 
 namespace SqliteBackplane.Cli;
 
@@ -13,50 +11,43 @@ internal static class LogFormatter
     private const char RecordSeparator = '\u001e';
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    public static void Write(TextWriter output, LogEntry row, int width)
+    public static void Write(TextWriter output, SqliteBackplaneLogEntry entry, int width)
     {
         var header = new StringBuilder();
-        header.Append('#').Append(row.Id).Append("  ").Append(Formatting.Time(row.CreatedAt)).Append("  ")
-            .Append(row.Hub.Length == 0 ? "-" : row.Hub).Append("  ");
+        header.Append('#').Append(entry.Id).Append("  ").Append(Formatting.Time(entry.CreatedAt)).Append("  ")
+            .Append(entry.Hub.Length == 0 ? "-" : entry.Hub).Append("  ").Append(entry.Kind);
 
-        Envelope envelope;
-        try
+        if (entry.DecodeError is not null)
         {
-            envelope = EnvelopeProtocol.Read(row.Body);
-        }
-        catch (EnvelopeFormatException ex)
-        {
-            header.Append(Enum.IsDefined(row.Kind) ? row.Kind.ToString() : $"kind {(int)row.Kind}")
-                .Append("  undecodable (").Append(row.Body.Length).Append(" bytes): ").Append(ex.Message);
+            header.Append("  undecodable (").Append(entry.BodyLength).Append(" bytes): ").Append(entry.DecodeError);
             output.WriteLine(header.ToString());
             return;
         }
 
-        header.Append(envelope.Kind);
-        if (envelope.Targets.Count > 0)
+        if (entry.Targets.Count > 0)
         {
-            header.Append("  targets=[").Append(string.Join(", ", envelope.Targets)).Append(']');
+            header.Append("  targets=[").Append(string.Join(", ", entry.Targets)).Append(']');
         }
 
-        if (envelope.Excluded.Count > 0)
+        if (entry.Excluded.Count > 0)
         {
-            header.Append("  excluded=[").Append(string.Join(", ", envelope.Excluded)).Append(']');
+            header.Append("  excluded=[").Append(string.Join(", ", entry.Excluded)).Append(']');
         }
 
-        if (envelope.InvocationId is not null)
+        if (entry.InvocationId is not null)
         {
-            header.Append("  invocation=").Append(envelope.InvocationId);
+            header.Append("  invocation=").Append(entry.InvocationId);
         }
 
-        if (envelope.ReplyNodeId is not null)
+        if (entry.ReplyNodeId is not null)
         {
-            header.Append("  reply-to=").Append(envelope.ReplyNodeId);
+            header.Append("  reply-to=").Append(entry.ReplyNodeId);
         }
 
-        header.Append("  node=").Append(row.NodeId);
+        header.Append("  node=").Append(entry.NodeId);
         output.WriteLine(header.ToString());
 
-        foreach (var payload in envelope.Payloads)
+        foreach (var payload in entry.Payloads)
         {
             var prefix = $"    {payload.ProtocolName} ({payload.Bytes.Length} B): ";
             output.WriteLine(prefix + Preview(payload.Bytes.Span, Math.Max(8, width - prefix.Length)));

@@ -1,31 +1,30 @@
-using SqliteBackplane.Maintenance;
-
 namespace SqliteBackplane.Cli;
 
 /// <summary>
 /// <c>tail</c>: prints the last rows of the log, then follows it by polling every <c>--interval</c>; each poll is one
-/// short autocommit read. Ends after <c>--count</c> rows or on Ctrl+C.
+/// short autocommit read (<see cref="SqliteBackplaneMaintenance.ReadLogAsync"/>). Ends after <c>--count</c> rows or on
+/// Ctrl+C. When it starts waiting for new rows it says so once on the error stream, so the rows alone go to output.
 /// </summary>
 internal static class TailCommand
 {
     private const int PageSize = 256;
 
-    public static async Task<int> RunAsync(SqliteBackplaneMaintenance maintenance, CliArguments arguments, TextWriter output, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(SqliteBackplaneMaintenance maintenance, CliArguments arguments, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
-        using var reader = new BackplaneLogReader(maintenance);
-        var cursor = reader.CursorBeforeLast(arguments.Last);
+        var position = await maintenance.GetLogPositionAsync(arguments.LastValue, cancellationToken);
         var printed = 0;
+        var following = false;
         try
         {
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var rows = reader.ReadAfter(cursor, PageSize);
-                foreach (var row in rows)
+                var entries = await maintenance.ReadLogAsync(position, PageSize, cancellationToken);
+                foreach (var entry in entries)
                 {
-                    LogFormatter.Write(output, row, arguments.Width);
-                    cursor = row.Id;
-                    if (++printed == arguments.Count)
+                    LogFormatter.Write(output, entry, arguments.WidthValue);
+                    position = entry.Id;
+                    if (++printed == arguments.CountValue)
                     {
                         await output.FlushAsync(CancellationToken.None);
                         return ExitCodes.Success;
@@ -33,9 +32,16 @@ internal static class TailCommand
                 }
 
                 await output.FlushAsync(CancellationToken.None);
-                if (rows.Count < PageSize)
+                if (entries.Count < PageSize)
                 {
-                    await Task.Delay(arguments.Interval, cancellationToken);
+                    if (!following)
+                    {
+                        following = true;
+                        await error.WriteLineAsync($"sqlite-backplane: following the log of {maintenance.DatabasePath} after id {position} (Ctrl+C to stop).");
+                        await error.FlushAsync(CancellationToken.None);
+                    }
+
+                    await Task.Delay(arguments.IntervalValue, cancellationToken);
                 }
             }
         }
@@ -43,10 +49,6 @@ internal static class TailCommand
         {
             // Ctrl+C is how a follow ends.
             return ExitCodes.Success;
-        }
-        catch (Microsoft.Data.Sqlite.SqliteException ex)
-        {
-            throw new IOException($"Reading the log of '{maintenance.DatabasePath}' failed: SQLite error {ex.SqliteErrorCode} ({ex.Message.TrimEnd('.')}).", ex);
         }
     }
 }

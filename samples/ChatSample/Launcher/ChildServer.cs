@@ -20,6 +20,9 @@ internal sealed class ChildServer : IDisposable
 
     public string Url { get; }
 
+    /// <summary>When the process was started (UTC).</summary>
+    public DateTime StartedAt { get; } = DateTime.UtcNow;
+
     /// <summary>Completes with the exit code once the process has exited and its output is drained.</summary>
     public Task<int> Exited => _exited.Task;
 

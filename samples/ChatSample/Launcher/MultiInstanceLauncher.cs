@@ -4,8 +4,8 @@ using System.Runtime.InteropServices;
 namespace ChatSample.Launcher;
 
 /// <summary>
-/// Starts several copies of this executable as child servers on one database file, prints their URLs, and stops
-/// them all together: on Ctrl+C or SIGTERM, or as soon as any one of them exits.
+/// Starts several copies of this executable as child servers on one database file, prints their URLs, restarts any
+/// one that dies while the others keep serving, and stops them all together on Ctrl+C or SIGTERM.
 /// </summary>
 /// <remarks>
 /// Each child gets <c>--parent-pid</c> and a redirected standard input. Closing that input asks the child to
@@ -15,6 +15,10 @@ public static class MultiInstanceLauncher
 {
     private static readonly TimeSpan GracefulStopTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>An instance that dies this soon after starting, this many times in a row, is broken: stop instead of restarting it.</summary>
+    private static readonly TimeSpan QuickExit = TimeSpan.FromSeconds(10);
+    private const int MaxQuickExits = 3;
 
     public static async Task<int> RunAsync(ChatSampleCommandLine commandLine)
     {
@@ -37,15 +41,31 @@ public static class MultiInstanceLauncher
                 children.Add(ChildServer.Start(commandLine, instance));
             }
 
-            var anyExited = Task.WhenAny(children.Select(child => child.Exited));
             _ = ReportWhenReadyAsync(children, stopRequested.Token);
-
-            // WhenAny never throws, so the cancelled delay just ends the wait.
-            await Task.WhenAny(anyExited, Task.Delay(Timeout.Infinite, stopRequested.Token));
-            if (!stopRequested.IsCancellationRequested)
+            var quickExits = new int[children.Count];
+            var stopped = Task.Delay(Timeout.Infinite, stopRequested.Token);
+            while (!stopRequested.IsCancellationRequested)
             {
-                var first = children.First(child => child.Exited.IsCompleted);
-                Console.WriteLine($"[launcher] Instance {first.Instance} exited with code {first.Exited.Result}; stopping the others.");
+                // WhenAny never throws, so the cancelled delay just ends the wait.
+                await Task.WhenAny(children.Select(child => (Task)child.Exited).Append(stopped));
+                if (stopRequested.IsCancellationRequested)
+                {
+                    break;
+                }
+
+                var index = children.FindIndex(child => child.Exited.IsCompleted);
+                var dead = children[index];
+                quickExits[index] = DateTime.UtcNow - dead.StartedAt < QuickExit ? quickExits[index] + 1 : 0;
+                if (quickExits[index] >= MaxQuickExits)
+                {
+                    Console.WriteLine($"[launcher] Instance {dead.Instance} exited with code {dead.Exited.Result} {MaxQuickExits} times in a row right after starting; stopping the others.");
+                    break;
+                }
+
+                Console.WriteLine($"[launcher] Instance {dead.Instance} exited with code {dead.Exited.Result}; the other instances keep serving. Restarting instance {dead.Instance} on {dead.Url}.");
+                dead.Dispose();
+                children[index] = ChildServer.Start(commandLine, dead.Instance);
+                _ = ReportWhenReadyAsync([children[index]], stopRequested.Token);
             }
         }
         finally
@@ -59,7 +79,8 @@ public static class MultiInstanceLauncher
             Console.WriteLine($"[launcher] Instance {child.Instance} exited with code {child.Exited.Result}.");
         }
         Console.WriteLine("[launcher] All instances stopped.");
-        return failed.Count == 0 ? 0 : 1;
+        // Stopped for a broken instance rather than on request: that is a failure too.
+        return failed.Count == 0 && stopRequested.IsCancellationRequested ? 0 : 1;
     }
 
     private static void PrintBanner(ChatSampleCommandLine commandLine)

@@ -14,6 +14,9 @@ internal sealed class SqliteBackplaneHealthCheck : IHealthCheck, IDisposable
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(10);
 
+    // A queued send that failed after its caller returned keeps the check Degraded this long, so it is seen.
+    private static readonly TimeSpan RecentFailureWindow = TimeSpan.FromSeconds(60);
+
     private readonly BackplaneNode _node;
     private readonly TimeSpan _maxReaderLag;
 
@@ -67,6 +70,12 @@ internal sealed class SqliteBackplaneHealthCheck : IHealthCheck, IDisposable
         if (lag > _maxReaderLag)
         {
             problems.Add($"this process's reader is {lag.TotalSeconds:0.0} s behind the log (more than {_maxReaderLag.TotalSeconds:0.0} s)");
+        }
+
+        data["sendsFailedAfterReturning"] = _node.Admission.FailedAfterAccept;
+        if (_node.Admission.LastFailure is { } lastFailure && DateTimeOffset.UtcNow - lastFailure.At < RecentFailureWindow)
+        {
+            problems.Add($"sends that had returned failed to be written {(DateTimeOffset.UtcNow - lastFailure.At).TotalSeconds:0} s ago ({lastFailure.Error.Message})");
         }
 
         var staleAfter = _node.Options.HeartbeatInterval * 2;

@@ -62,6 +62,24 @@ internal static class BackplaneErrors
         _ => inner,
     };
 
+    /// <summary>
+    /// A new send while the file is known to be failing: the same type and message as the failure that the writer
+    /// met (a fresh instance, so concurrent callers never share one exception object), with it as the inner exception.
+    /// </summary>
+    public static Exception FileStillFailing(Exception failure) => failure switch
+    {
+        TimeoutException => new TimeoutException(failure.Message, failure),
+        IOException => new IOException(failure.Message, failure),
+        InvalidOperationException => new InvalidOperationException(failure.Message, failure),
+        _ => new IOException(failure.Message, failure),
+    };
+
+    public static TimeoutException BackpressureTimeout(string databasePath, TimeSpan waited) => new(
+        $"A send waited {waited.TotalSeconds:0.###} s for the SQLite backplane on '{databasePath}' to catch up and was not sent: " +
+        "sends are paced by delivery, and this process's writer or reader, or a local client that is still reading, stayed behind " +
+        "for that long. Look for a process holding the database's write lock, a reader that cannot read the file, or raise " +
+        "SqliteBackplaneOptions.BusyTimeout.");
+
     public static InvalidOperationException Stopped(string databasePath) => new(
         $"The SQLite backplane on '{databasePath}' has stopped because the application is shutting down; the message was not sent.");
 

@@ -8,14 +8,15 @@ internal static partial class BackplaneLog
     [LoggerMessage(1, LogLevel.Information, "SQLite backplane node {NodeId} started on '{DatabasePath}' (table prefix '{TablePrefix}', wake-ups: {WakeMode}).", EventName = "NodeStarted")]
     public static partial void NodeStarted(ILogger logger, string nodeId, string databasePath, string tablePrefix, string wakeMode);
 
+    // No longer logged: a failed start fails the host's start (which logs it) or reaches the caller. Kept so ids stay stable.
     [LoggerMessage(2, LogLevel.Error, "SQLite backplane could not start on '{DatabasePath}'.", EventName = "NodeStartFailed")]
     public static partial void NodeStartFailed(ILogger logger, string databasePath, Exception exception);
 
     [LoggerMessage(3, LogLevel.Information, "SQLite backplane node {NodeId} stopped and removed its {ConnectionCount} connections from the backplane.", EventName = "NodeStopped")]
     public static partial void NodeStopped(ILogger logger, string nodeId, int connectionCount);
 
-    [LoggerMessage(4, LogLevel.Warning, "SQLite backplane node {NodeId} could not remove its rows while stopping; other nodes will reap them after the node timeout.", EventName = "NodeStopFailed")]
-    public static partial void NodeStopFailed(ILogger logger, string nodeId, Exception exception);
+    [LoggerMessage(4, LogLevel.Warning, "SQLite backplane node {NodeId} could not remove its rows while stopping ({Reason}); other nodes will reap them after the node timeout.", EventName = "NodeStopFailed")]
+    public static partial void NodeStopFailed(ILogger logger, string nodeId, string reason);
 
     [LoggerMessage(5, LogLevel.Warning, "Node {DeadNodeId} sent no heartbeat for longer than {NodeTimeout}; removed it and its {ConnectionCount} connections.", EventName = "NodeReaped")]
     public static partial void NodeReaped(ILogger logger, string deadNodeId, int connectionCount, TimeSpan nodeTimeout);
@@ -83,8 +84,8 @@ internal static partial class BackplaneLog
     [LoggerMessage(26, LogLevel.Warning, "Received a client result in unknown hub protocol '{ProtocolName}' for invocation {InvocationId}; register the same hub protocols in every process.", EventName = "ClientResultProtocolUnknown")]
     public static partial void ClientResultProtocolUnknown(ILogger logger, string protocolName, string invocationId);
 
-    [LoggerMessage(27, LogLevel.Warning, "The SQLite library in this process was built without HAVE_USLEEP and sleeps whole seconds when it waits for a lock; the backplane replaced the default VFS's sleep with a microsecond one for this process.", EventName = "SlowSleepBuildDetected")]
-    public static partial void SlowSleepBuildDetected(ILogger logger);
+    [LoggerMessage(27, LogLevel.Warning, "The SQLite library in this process ({SqliteVersion}) sleeps whole seconds whenever it waits (built without HAVE_USLEEP), so SQLite's own lock waits stall for a second at a time. Reference SQLitePCLRaw.bundle_e_sqlite3 2.1.x or later (or Microsoft.Data.Sqlite 10) instead of the package that brings the old build. Logged once per process.", EventName = "SlowSleepBuildDetected")]
+    public static partial void SlowSleepBuildDetected(ILogger logger, string sqliteVersion);
 
     [LoggerMessage(28, LogLevel.Warning, "Connection {ConnectionId} is not reading fast enough: {Pending} messages are waiting for it, so further messages to it are dropped until it catches up. Logged once per connection.", EventName = "SlowConnectionDropping")]
     public static partial void SlowConnectionDropping(ILogger logger, string connectionId, int pending);
@@ -97,4 +98,7 @@ internal static partial class BackplaneLog
 
     [LoggerMessage(31, LogLevel.Error, "A fan-out write to local connections failed unexpectedly; the connections' later messages are still delivered.", EventName = "LaneWriteFailed")]
     public static partial void LaneWriteFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(32, LogLevel.Warning, "SQLite backplane node {NodeId} stopped without removing its rows: the host's shutdown timeout ran out first. Other nodes remove them after the node timeout ({NodeTimeout}).", EventName = "NodeStopCutShort")]
+    public static partial void NodeStopCutShort(ILogger logger, string nodeId, TimeSpan nodeTimeout);
 }

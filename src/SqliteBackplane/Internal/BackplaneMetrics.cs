@@ -19,6 +19,8 @@ internal sealed class BackplaneMetrics : IDisposable
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _commitDuration;
     private readonly Histogram<double> _deliveryLag;
+    private readonly Counter<long> _failedAfterAccept;
+    private readonly Histogram<double> _sendWait;
 
     public BackplaneMetrics(IMeterFactory? meterFactory, string nodeId, Func<long> readerBacklog, Func<int> liveNodes, Func<int> connections)
     {
@@ -42,13 +44,17 @@ internal sealed class BackplaneMetrics : IDisposable
         _droppedOldest = _meter.CreateCounter<long>("sqlitebackplane.rows.dropped_oldest", "{row}",
             "Rows this node deleted from the head of the log to keep it under its capacity (LogFullMode.DropOldest).");
         _writeFailures = _meter.CreateCounter<long>("sqlitebackplane.write.failures", "{operation}",
-            "Write operations that failed (the caller received the exception).");
+            "Write operations that failed: an awaiting caller received the exception; a queued send is also counted in sqlitebackplane.messages.failed.");
         _batchSize = _meter.CreateHistogram<int>("sqlitebackplane.commit.batch_size", "{operation}",
             "Write operations committed together in one transaction.");
         _commitDuration = _meter.CreateHistogram<double>("sqlitebackplane.commit.duration", "s",
             "Time from taking the write lock to the end of COMMIT.");
         _deliveryLag = _meter.CreateHistogram<double>("sqlitebackplane.delivery.lag", "s",
             "Time from a row's commit to its dispatch by this node's reader.");
+        _failedAfterAccept = _meter.CreateCounter<long>("sqlitebackplane.messages.failed", "{message}",
+            "Messages whose send had returned (it was queued) and that then could not be written to the file; each is also logged.");
+        _sendWait = _meter.CreateHistogram<double>("sqlitebackplane.send.wait", "s",
+            "Time a send waited before it was queued, because the queue, the reader or a local connection was at its bound (backpressure).");
         _meter.CreateObservableGauge("sqlitebackplane.reader.backlog", readerBacklog, "{row}",
             "Rows known to be in the log that this node's reader has not dispatched yet.");
         _meter.CreateObservableGauge("sqlitebackplane.nodes.live", liveNodes, "{node}",
@@ -80,6 +86,10 @@ internal sealed class BackplaneMetrics : IDisposable
     public void DroppedOldest(int rows) => _droppedOldest.Add(rows);
 
     public void UndecodableSkipped() => _undecodableSkipped.Add(1);
+
+    public void FailedAfterAccept() => _failedAfterAccept.Add(1);
+
+    public void SendWaited(TimeSpan waited) => _sendWait.Record(waited.TotalSeconds);
 
     public void WriteFailed(int operations) => _writeFailures.Add(operations);
 

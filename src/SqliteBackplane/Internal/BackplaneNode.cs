@@ -47,10 +47,14 @@ internal sealed class BackplaneNode : IAsyncDisposable
         Protection = PayloadProtection.Create(options.EncryptionKeys);
         CapacityPolicy = new LogCapacityPolicy(options);
         Metrics = new BackplaneMetrics(meterFactory, NodeId, ReaderBacklog, () => _liveNodes, LocalConnectionCount);
+        Admission = new SendAdmission(options.MaxQueuedMessages, options.MaxReaderLag, options.MaxPendingMessagesPerConnection, ReaderBacklog, Metrics);
         Dispatcher = new RowDispatcher(NodeId, _timeProvider, logger, Metrics, Protection);
     }
 
     public BackplaneMetrics Metrics { get; }
+
+    /// <summary>Paces queued sends by delivery; see <see cref="SendAsync"/>.</summary>
+    public SendAdmission Admission { get; }
 
     /// <summary>Which log capacity applies to a send, and what happens at it.</summary>
     public LogCapacityPolicy CapacityPolicy { get; }
@@ -132,18 +136,104 @@ internal sealed class BackplaneNode : IAsyncDisposable
         return await operation.Task;
     }
 
-    // Once shutdown has begun only the final unregistration is accepted.
+    /// <summary>
+    /// Queues a send and returns once it is queued, in order, in this process: its caller never waits for a commit.
+    /// It waits first only while the file is unusable (it then fails at once with the writer's error), or while
+    /// <see cref="Admission"/> holds sends back because delivery is behind (backpressure). A failure after it
+    /// returned is logged, counted and reported by the health check.
+    /// </summary>
+    public Task SendAsync(QueuedAppendOperation operation, CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _startTask) is { IsCompletedSuccessfully: true } && _writer!.FileFailure is null && Admission.CanEnterNow)
+        {
+            try
+            {
+                Accept(operation);
+                return Task.CompletedTask;
+            }
+            catch (InvalidOperationException ex)
+            {
+                return Task.FromException(ex);
+            }
+        }
+
+        return SendAfterWaitingAsync(operation, cancellationToken);
+    }
+
+    private async Task SendAfterWaitingAsync(QueuedAppendOperation operation, CancellationToken cancellationToken)
+    {
+        await EnsureStartedAsync();
+        if (IsStopped)
+        {
+            throw BackplaneErrors.Stopped(Database.Path);
+        }
+
+        ThrowIfFileFailing();
+        if (!Admission.CanEnterNow)
+        {
+            var started = Stopwatch.GetTimestamp();
+            if (!await Admission.WaitAsync(_options.BusyTimeout, cancellationToken))
+            {
+                ThrowIfFileFailing();
+                throw BackplaneErrors.BackpressureTimeout(Database.Path, Stopwatch.GetElapsedTime(started));
+            }
+
+            Metrics.SendWaited(Stopwatch.GetElapsedTime(started));
+            ThrowIfFileFailing();
+        }
+
+        Accept(operation);
+    }
+
+    private void ThrowIfFileFailing()
+    {
+        if (_writer!.FileFailure is { } failure)
+        {
+            throw BackplaneErrors.FileStillFailing(failure);
+        }
+    }
+
+    private void Accept(WriteOperation operation)
+    {
+        Admission.Entered();
+        if (!TryEnqueue(operation))
+        {
+            Admission.Left(failure: null);
+            throw BackplaneErrors.Stopped(Database.Path);
+        }
+    }
+
     private void Enqueue(WriteOperation operation, bool duringShutdown = false)
+    {
+        if (!TryEnqueue(operation, duringShutdown))
+        {
+            operation.Fail(BackplaneErrors.Stopped(Database.Path));
+        }
+    }
+
+    // Once shutdown has begun only the final unregistration is accepted.
+    private bool TryEnqueue(WriteOperation operation, bool duringShutdown = false)
     {
         lock (_enqueueLock)
         {
             if (_stopping.IsCancellationRequested && !duringShutdown || !_writer!.TryEnqueue(operation))
             {
-                operation.Fail(BackplaneErrors.Stopped(Database.Path));
-                return;
+                return false;
             }
 
             _lastWrite = operation;
+            return true;
+        }
+    }
+
+    /// <summary>Completes once everything this node queued before the call has been committed (or has failed).</summary>
+    internal async Task WhenWrittenAsync()
+    {
+        var last = LastWrite;
+        if (last is not null && !last.Completion.IsCompleted)
+        {
+            // Only the order matters here; the write's own caller (or the failure count, for a queued send) sees its failure.
+            await last.Completion.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
@@ -182,15 +272,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
     public async Task<T> QueryAsync<T>(Func<SqliteConnection, T> query, CancellationToken cancellationToken)
     {
         await EnsureStartedAsync().WaitAsync(cancellationToken);
-        var last = LastWrite;
-
-        if (last is not null && !last.Completion.IsCompleted)
-        {
-            // Only the order matters here; the write's own caller sees its failure.
-            await last.Completion.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default)
-                .WaitAsync(cancellationToken);
-        }
-
+        await WhenWrittenAsync().WaitAsync(cancellationToken);
         return await _queries!.RunAsync(query, cancellationToken);
     }
 
@@ -200,10 +282,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
         try
         {
             connection = Database.Open();
-            if (Database.FineGrainedBusyHandler)
-            {
-                SqliteSleepFix.Apply(_logger);
-            }
+            SqliteSleepCheck.CheckOnce(_logger);
 
             _writeLock ??= new CrossProcessWriteLock(Database.Path);
 
@@ -227,7 +306,7 @@ internal sealed class BackplaneNode : IAsyncDisposable
             _writer = new WriterLoop(Database, _writeLock, _options, _timeProvider, NodeId, _logger, Metrics, AfterCommit, AfterBatch, OnFileReplaced);
             _writer.Start(connection);
             connection = null;
-            _reader = new ReaderLoop(Database, _wake, Dispatcher, Cursor, _options.SafetyPollInterval, _logger, _stopping.Token);
+            _reader = new ReaderLoop(Database, _wake, Dispatcher, Cursor, Admission, _options.SafetyPollInterval, _logger, _stopping.Token);
             _reader.Start();
             _queries = new SqliteWorker(Database);
             _maintenance = Task.Run(MaintainAsync);
@@ -245,9 +324,9 @@ internal sealed class BackplaneNode : IAsyncDisposable
             connection?.Dispose();
             _wake?.Dispose();
             _wake = null;
-            var error = ex is SqliteException sqlite ? Database.Translate(sqlite) : ex;
-            BackplaneLog.NodeStartFailed(_logger, Database.Path, error);
-            completion.TrySetException(error);
+            // Not logged here: the hosted service fails the host's start with it (the host logs it once), and
+            // without a host every caller that needs the node receives it.
+            completion.TrySetException(ex is SqliteException sqlite ? Database.Translate(sqlite) : ex);
         }
     }
 
@@ -411,12 +490,46 @@ internal sealed class BackplaneNode : IAsyncDisposable
     // Runs on the writer thread after every batch, committed or not.
     private void AfterBatch()
     {
+        Admission.Progress();
+        if (_writer!.FileFailure is not null && Interlocked.CompareExchange(ref _fileProbeScheduled, 1, 0) == 0)
+        {
+            _ = ProbeFailingFileAsync();
+        }
         if (Cursor!.HasDeferred)
         {
             // Direct writes may be waiting on operations that appended nothing: let the reader release them.
             _wake!.WakeLocal();
         }
     }
+
+    private static readonly TimeSpan FileProbeInterval = TimeSpan.FromMilliseconds(250);
+    private int _fileProbeScheduled;
+
+    // While the file is failing, new sends fail at once; a small write every FileProbeInterval notices when it works
+    // again (the disk has space, the lock was released), so sends resume without waiting for a heartbeat.
+    private async Task ProbeFailingFileAsync()
+    {
+        try
+        {
+            await Task.Delay(FileProbeInterval, _stopping.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        finally
+        {
+            Volatile.Write(ref _fileProbeScheduled, 0);
+        }
+
+        var probe = new DelegateWriteOperation<int>(w => w.Execute(w.Queries.UpdateHeartbeat, ("$node", w.NodeId), ("$now", w.NowMs)));
+        Enqueue(probe);
+        // The outcome shows in FileFailure; the writer has logged a failure.
+        await probe.Completion.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>Whether the last write batch failed for a reason that concerns the whole file (new sends fail at once).</summary>
+    internal bool IsFileFailing => _writer?.FileFailure is not null;
 
     private async Task MaintainAsync()
     {
@@ -626,16 +739,20 @@ internal sealed class BackplaneNode : IAsyncDisposable
     /// Graceful shutdown: removes this node's node, connection and group rows at once (telling the other nodes through
     /// the log), then stops the loops. Safe to call more than once.
     /// </summary>
-    public Task StopAsync()
+    /// <param name="deadline">
+    /// The host's shutdown timeout: once it fires, the node stops waiting to remove its rows and leaves them to the
+    /// other nodes' reaping. Only the first call's deadline counts.
+    /// </param>
+    public Task StopAsync(CancellationToken deadline = default)
     {
         lock (_startLock)
         {
-            _stopTask ??= StopCoreAsync();
+            _stopTask ??= StopCoreAsync(deadline);
             return _stopTask;
         }
     }
 
-    private async Task StopCoreAsync()
+    private async Task StopCoreAsync(CancellationToken deadline)
     {
         var start = _startTask;
         if (start is null)
@@ -653,23 +770,28 @@ internal sealed class BackplaneNode : IAsyncDisposable
         }
 
         _stopping.Cancel();
-        if (_maintenance is not null)
-        {
-            await _maintenance;
-        }
-
-        var unregister = new DelegateWriteOperation<int>(context => RemoveNodeRows(context, NodeId));
-        Enqueue(unregister, duringShutdown: true);
         try
         {
-            var removed = await unregister.Task.WaitAsync(ThreadJoinTimeout);
+            if (_maintenance is not null)
+            {
+                await _maintenance.WaitAsync(deadline);
+            }
+
+            var unregister = new DelegateWriteOperation<int>(context => RemoveNodeRows(context, NodeId));
+            Enqueue(unregister, duringShutdown: true);
+            var removed = await unregister.Task.WaitAsync(ThreadJoinTimeout, deadline);
             BackplaneLog.NodeStopped(_logger, NodeId, removed);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            BackplaneLog.NodeStopCutShort(_logger, NodeId, _options.NodeTimeout);
         }
         catch (Exception ex)
         {
-            BackplaneLog.NodeStopFailed(_logger, NodeId, ex);
+            BackplaneLog.NodeStopFailed(_logger, NodeId, BackplaneErrors.Describe(ex));
         }
 
+        Admission.Dispose();
         await Task.Factory.StartNew(() =>
         {
             _writer!.Stop(ThreadJoinTimeout);

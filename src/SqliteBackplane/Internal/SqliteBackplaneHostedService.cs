@@ -40,13 +40,25 @@ internal sealed class SqliteBackplaneHostedService : IHostedLifecycleService
     // After every StopAsync, so the web server has already closed its connections.
     public async Task StoppedAsync(CancellationToken cancellationToken)
     {
-        if (_node is null)
+        if (_node is not { } node)
         {
             return;
         }
 
-        await _node.StopAsync().WaitAsync(cancellationToken);
-        BackplaneNodeRegistry.Release(_node);
         _node = null;
+        var stop = node.StopAsync(cancellationToken);
+        try
+        {
+            await stop.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Past the host's shutdown timeout: the node has logged whether its rows were removed. Never fail the
+            // host's stop for it; the node finishes (or the process exits) on its own.
+            _ = stop.ContinueWith(_ => BackplaneNodeRegistry.Release(node), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            return;
+        }
+
+        BackplaneNodeRegistry.Release(node);
     }
 }

@@ -88,6 +88,18 @@ internal sealed partial class SqliteBackplaneOptionsValidator : IValidateOptions
                 $"{options.MaxPendingMessagesPerConnection}; set it between 1 and 1000000.");
         }
 
+        if (options.MaxQueuedMessages < 16 || options.MaxQueuedMessages > 1_000_000)
+        {
+            failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.MaxQueuedMessages)} is " +
+                $"{options.MaxQueuedMessages}; set it between 16 and 1000000.");
+        }
+
+        if (options.MaxReaderLag < 16 || options.MaxReaderLag > 10_000_000)
+        {
+            failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.MaxReaderLag)} is " +
+                $"{options.MaxReaderLag}; set it between 16 and 10000000.");
+        }
+
         if (options.MaxMessageBytes < 1024 || options.MaxMessageBytes > 256 * 1024 * 1024)
         {
             failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.MaxMessageBytes)} is {options.MaxMessageBytes}; " +

@@ -3,11 +3,13 @@ using SqliteBackplane.Internal;
 namespace SqliteBackplane.Maintenance;
 
 /// <summary>
-/// Thrown when the file named in the options is missing, is not a SQLite database, or holds no backplane tables with the
-/// configured prefix. Callers of the public API see an <see cref="InvalidOperationException"/>; the command-line tool
-/// tells these apart from other failures by type.
+/// Thrown by <see cref="SqliteBackplaneMaintenance"/> when the file named in the options is missing, is not a SQLite
+/// database, or holds no backplane tables with the configured prefix (an <see cref="InvalidOperationException"/>, so
+/// callers that do not care can catch that), as opposed to a failure while working on a backplane file.
 /// </summary>
-internal sealed class NotABackplaneException(string message, Exception? inner = null) : InvalidOperationException(message, inner);
+/// <param name="message">What is wrong with the file, and what to change.</param>
+/// <param name="inner">The SQLite error behind it, if any.</param>
+public sealed class NotABackplaneException(string message, Exception? inner = null) : InvalidOperationException(message, inner);
 
 /// <summary>Every exception message of the maintenance API, each stating the problem and then the fix.</summary>
 internal static class MaintenanceErrors

@@ -43,10 +43,47 @@ public abstract partial class ConformanceTests
     }
 
     [Fact]
-    public async Task A_send_that_starts_after_another_returns_is_delivered_after_it_everywhere()
+    public async Task A_send_made_after_its_sender_received_another_is_delivered_after_it_everywhere()
     {
+        // Causality through delivery: whichever server each sender is on, a message sent after its sender saw the
+        // previous one is ordered after it for every receiver.
         var first = await ConnectAsync(0, "first");
         var second = await ConnectAsync(1, "second");
+        var receivers = new[] { await ConnectAsync(0, "receiver-0"), await ConnectAsync(1, "receiver-1") };
+        var group = UniqueName("order");
+        foreach (var member in new[] { first, second }.Concat(receivers))
+        {
+            await first.InvokeAsync(nameof(TestHub.AddToGroup), member.ConnectionId, group);
+        }
+
+        const int rounds = 20;
+        var expected = Enumerable.Range(0, rounds).Select(round => $"m{round}").ToList();
+        var seen = new Dictionary<TestClient, int> { [first] = 0, [second] = 0 };
+        for (var round = 0; round < rounds; round++)
+        {
+            var sender = round % 2 == 0 ? first : second;
+            Assert.Equal(expected.Skip(seen[sender]).Take(round - seen[sender]), await sender.ReceiveAsync(round - seen[sender]));
+            seen[sender] = round;
+            await sender.InvokeAsync(nameof(TestHub.SendGroup), group, expected[round]);
+        }
+
+        foreach (var receiver in receivers)
+        {
+            Assert.Equal(expected, await receiver.ReceiveAsync(expected.Count));
+        }
+        foreach (var sender in new[] { first, second })
+        {
+            Assert.Equal(expected.Skip(seen[sender]), await sender.ReceiveAsync(rounds - seen[sender]));
+        }
+        await AssertNoMoreMessagesAsync(first, [first, second, .. receivers]);
+    }
+
+    [Fact]
+    public async Task A_send_that_starts_after_another_returns_on_the_same_server_is_delivered_after_it_everywhere()
+    {
+        // Two senders on one server: a send that starts after another one's call returned is ordered after it.
+        var first = await ConnectAsync(0, "first");
+        var second = await ConnectAsync(0, "second");
         var receivers = new[] { await ConnectAsync(0, "receiver-0"), await ConnectAsync(1, "receiver-1") };
         var group = UniqueName("order");
         foreach (var receiver in receivers)

@@ -59,6 +59,7 @@ public class CapacityTests
             await manager.SendAllAsync(ClientMethods.Receive, [$"m{i}"]).DefaultTimeout();
         }
 
+        await manager.Node.WhenWrittenAsync().DefaultTimeout();
         Assert.Equal(100L, Scalar(database, "SELECT count(*) FROM signalr_messages"));
         Assert.Equal(151L, Scalar(database, "SELECT min(id) FROM signalr_messages"));
         Assert.Equal(250L, Scalar(database, "SELECT max(id) FROM signalr_messages"));

@@ -39,6 +39,7 @@ public class EncryptionTests
         using var manager = DirectManagers.Create(database, o => o.EncryptionKeys.Add(NewKey));
 
         await manager.SendGroupAsync("room-42", ClientMethods.Receive, ["the launch code is 0000"]).DefaultTimeout();
+        await manager.Node.WhenWrittenAsync().DefaultTimeout();
 
         var body = ReadLastBody(database);
         Assert.DoesNotContain("launch code", Encoding.UTF8.GetString(body));
@@ -55,6 +56,7 @@ public class EncryptionTests
         await otherKey.OnConnectedAsync(client.Connection).DefaultTimeout();
 
         await encrypting.SendAllAsync(ClientMethods.Receive, ["unreadable here"]).DefaultTimeout();
+        await encrypting.Node.WhenWrittenAsync().DefaultTimeout();
         await otherKey.SendAllAsync(ClientMethods.Receive, ["marker"]).DefaultTimeout();
 
         await client.AssertReceivesAsync("marker");
@@ -90,6 +92,7 @@ public class EncryptionTests
         }
 
         await sender.SendAllAsync(ClientMethods.Receive, ["before"]).DefaultTimeout();
+        await sender.Node.WhenWrittenAsync().DefaultTimeout();
         InsertRawRow(database, body);
         await sender.SendAllAsync(ClientMethods.Receive, ["after"]).DefaultTimeout();
 

@@ -133,20 +133,21 @@ public class LogBehaviourTests
 
         // Hold the cross-process write lock as another process's writer would, so sends queue up behind it.
         const int sends = 100;
-        var pending = new List<Task>();
         using (var otherWriter = new CrossProcessWriteLock(database.Path))
         {
             Assert.True(otherWriter.TryEnter(TimeSpan.FromSeconds(5)));
             for (var i = 0; i < sends; i++)
             {
-                pending.Add(manager.SendAllAsync(ClientMethods.Receive, [$"m{i}"]));
+                // A send returns once queued: the held lock costs its caller nothing.
+                await manager.SendAllAsync(ClientMethods.Receive, [$"m{i}"]).DefaultTimeout("a send to be queued while the write lock is held");
             }
 
-            Assert.DoesNotContain(pending, t => t.IsCompleted);
+            // All accepted, none written yet.
+            Assert.Equal(sends, manager.Node.Admission.Queued);
             otherWriter.Exit();
         }
 
-        await Task.WhenAll(pending).DefaultTimeout();
+        await manager.Node.WhenWrittenAsync().DefaultTimeout();
         // The writer may have taken the first send into a transaction of its own before the rest were queued.
         Assert.InRange(manager.Node.CommitCount - commitsBefore, 1, 2);
         for (var i = 0; i < sends; i++)
@@ -165,6 +166,7 @@ public class LogBehaviourTests
         await receiver.OnConnectedAsync(client.Connection).DefaultTimeout();
 
         await sender.SendAllAsync(ClientMethods.Receive, ["before"]).DefaultTimeout();
+        await sender.Node.WhenWrittenAsync().DefaultTimeout();
         InsertRawRow(database, TestHubName, MessageKind.All, BroadcastBody("expired"), expiresAtMs: 1);
         await sender.SendAllAsync(ClientMethods.Receive, ["after"]).DefaultTimeout();
 
@@ -184,6 +186,7 @@ public class LogBehaviourTests
 
         var future = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds();
         await sender.SendAllAsync(ClientMethods.Receive, ["first"]).DefaultTimeout();
+        await sender.Node.WhenWrittenAsync().DefaultTimeout();
         InsertRawRow(database, TestHubName, MessageKind.All, [0x01, 0x01, 0x05], future);
         var unknownVersion = BroadcastBody("from the future");
         unknownVersion[0] = 9;
@@ -263,6 +266,7 @@ public class LogBehaviourTests
         using var database = new TempDatabase();
         using var first = DirectManagers.Create(database);
         await first.SendAllAsync(ClientMethods.Receive, ["history"]).DefaultTimeout();
+        await first.Node.WhenWrittenAsync().DefaultTimeout();
 
         using var late = DirectManagers.Create(database);
         await using var client = new FakeClient();
@@ -315,6 +319,8 @@ public class LogBehaviourTests
         for (var i = 0; i < 1_100; i++)
         {
             await manager.SendAllAsync(ClientMethods.Receive, [$"m{i}"]).DefaultTimeout();
+            // One commit per send (a send returns before its commit, so sends would otherwise share transactions).
+            await manager.Node.WhenWrittenAsync().DefaultTimeout();
         }
 
         await manager.Node.RunCleanupAsync().DefaultTimeout();

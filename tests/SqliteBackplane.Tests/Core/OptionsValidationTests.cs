@@ -40,6 +40,9 @@ public class OptionsValidationTests
         { o => o.NodeTimeout = TimeSpan.FromSeconds(-1), "SqliteBackplaneOptions.NodeTimeout" },
         { o => o.BusyTimeout = TimeSpan.FromMilliseconds(10), "SqliteBackplaneOptions.BusyTimeout" },
         { o => o.MaxMessageBytes = 0, "SqliteBackplaneOptions.MaxMessageBytes" },
+        { o => o.MaxQueuedMessages = 0, "SqliteBackplaneOptions.MaxQueuedMessages" },
+        { o => o.MaxQueuedMessages = 2_000_000, "SqliteBackplaneOptions.MaxQueuedMessages" },
+        { o => o.MaxReaderLag = -1, "SqliteBackplaneOptions.MaxReaderLag" },
     };
 
     [Theory]

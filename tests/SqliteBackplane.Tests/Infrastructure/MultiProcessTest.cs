@@ -31,10 +31,10 @@ public abstract class MultiProcessTest(ITestOutputHelper output) : IAsyncLifetim
         Database.Dispose();
     }
 
-    /// <summary>Starts a server process (on <paramref name="port"/>, or a free one when 0), disposed after the test.</summary>
-    protected async Task<ServerProcess> StartAsync(TestServerSettings settings, string name, int port = 0)
+    /// <summary>Starts a server process (on <paramref name="port"/>, or a free one when 0; in <paramref name="workingDirectory"/> when given), disposed after the test.</summary>
+    protected async Task<ServerProcess> StartAsync(TestServerSettings settings, string name, int port = 0, string? workingDirectory = null)
     {
-        var server = await ServerProcess.StartAsync(settings, name, Output, port);
+        var server = await ServerProcess.StartAsync(settings, name, Output, port, workingDirectory);
         _resources.Add(server);
         return server;
     }

@@ -44,24 +44,14 @@ public sealed class ServerProcess : ITestServerInstance
 
     /// <summary>
     /// Starts the server and waits until it prints its LISTENING line. It listens on a free port, or on
-    /// <paramref name="port"/> when given (to restart a server where its clients expect it).
+    /// <paramref name="port"/> when given (to restart a server where its clients expect it). It starts in
+    /// <paramref name="workingDirectory"/> when given, else in the tests' working directory.
     /// </summary>
-    public static async Task<ServerProcess> StartAsync(TestServerSettings settings, string name, ITestOutputHelper? testOutput = null, int port = 0)
+    public static async Task<ServerProcess> StartAsync(TestServerSettings settings, string name, ITestOutputHelper? testOutput = null, int port = 0,
+        string? workingDirectory = null)
     {
         settings = settings with { Port = port, ParentProcessId = Environment.ProcessId };
-        var startInfo = new ProcessStartInfo(TestServerLocation.DotnetHost)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        startInfo.ArgumentList.Add("exec");
-        startInfo.ArgumentList.Add(TestServerLocation.AssemblyPath);
-        foreach (var argument in settings.ToArguments())
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
+        var startInfo = StartInfo(settings, workingDirectory);
         var log = new OutputLog(name, testOutput);
         var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
         var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
@@ -103,6 +93,49 @@ public sealed class ServerProcess : ITestServerInstance
             throw new InvalidOperationException(
                 $"{name} failed to start: {reason}{Environment.NewLine}Command: {TestServerLocation.DotnetHost} {string.Join(' ', startInfo.ArgumentList)}{Environment.NewLine}Output:{Environment.NewLine}{log}", ex);
         }
+    }
+
+    /// <summary>
+    /// Runs the TestServer as a send-only worker (<see cref="TestServerSettings.Sends"/>) until it exits; returns its exit
+    /// code and everything it wrote.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output)> RunWorkerAsync(TestServerSettings settings, string name, ITestOutputHelper? testOutput = null)
+    {
+        var log = new OutputLog(name, testOutput);
+        using var process = new Process { StartInfo = StartInfo(settings with { ParentProcessId = Environment.ProcessId }, workingDirectory: null) };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { log.Add("out", e.Data); } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { log.Add("err", e.Data); } };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await process.WaitForExitAsync().TimeoutAfter(StartTimeout, $"{name} to send and exit");
+        }
+        catch (TimeoutException ex)
+        {
+            KillQuietly(process);
+            throw new TimeoutException($"{ex.Message}{Environment.NewLine}{name} output:{Environment.NewLine}{log}", ex);
+        }
+        return (process.ExitCode, log.ToString());
+    }
+
+    private static ProcessStartInfo StartInfo(TestServerSettings settings, string? workingDirectory)
+    {
+        var startInfo = new ProcessStartInfo(TestServerLocation.DotnetHost)
+        {
+            WorkingDirectory = workingDirectory ?? "",
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        startInfo.ArgumentList.Add("exec");
+        startInfo.ArgumentList.Add(TestServerLocation.AssemblyPath);
+        foreach (var argument in settings.ToArguments())
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+        return startInfo;
     }
 
     public Task<TestClient> ConnectAsync(string user, HubProtocolKind protocol = HubProtocolKind.Json, string hubPath = HubPaths.Test)

@@ -120,13 +120,3 @@ internal sealed class BackplaneFile
         command.ExecuteNonQuery();
     }
 }
-
-/// <summary>A clock that stands still unless a test moves it.</summary>
-internal sealed class ManualClock(DateTimeOffset now) : TimeProvider
-{
-    public DateTimeOffset Now { get; set; } = now;
-
-    public long NowMs => Now.ToUnixTimeMilliseconds();
-
-    public override DateTimeOffset GetUtcNow() => Now;
-}

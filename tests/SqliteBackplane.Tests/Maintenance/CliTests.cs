@@ -164,6 +164,7 @@ public class CliTests
         await manager.SendAllAsync(ClientMethods.Receive, ["first"]).DefaultTimeout();
         await manager.SendGroupsAsync(["room-a", "room-b"], ClientMethods.Receive, ["to the rooms " + new string('x', 300)]).DefaultTimeout();
         await manager.SendUserAsync("alice", ClientMethods.Receive, ["hi alice"]).DefaultTimeout();
+        await manager.Node.WhenWrittenAsync().DefaultTimeout();
 
         var (exitCode, output, error) = await RunAsync("tail", "--db", database.Path, "--last", "2", "--count", "2", "--width", "100");
 
@@ -199,17 +200,19 @@ public class CliTests
         using var manager = DirectManagers.Create(database);
         await manager.SendAllAsync(ClientMethods.Receive, ["history"]).DefaultTimeout();
 
-        var tail = RunAsync("tail", "--db", database.Path, "--last", "0", "--count", "2", "--interval", "20");
-        await Task.Delay(200);
+        var output = new StringWriter();
+        var error = new WatchedWriter("following the log");
+        var tail = CliApp.RunAsync(["tail", "--db", database.Path, "--last", "0", "--count", "2", "--interval", "20"], output, error, CancellationToken.None);
+        await error.Seen.DefaultTimeout("tail to report that it follows the log");
         Assert.False(tail.IsCompleted);
         await manager.SendAllAsync(ClientMethods.Receive, ["news-1"]).DefaultTimeout();
         await manager.SendAllAsync(ClientMethods.Receive, ["news-2"]).DefaultTimeout();
-        var (exitCode, output, _) = await tail;
+        var exitCode = await tail.DefaultTimeout();
 
         Assert.Equal(ExitCodes.Success, exitCode);
-        Assert.DoesNotContain("history", output);
-        Assert.Contains("news-1", output);
-        Assert.Contains("news-2", output);
+        Assert.DoesNotContain("history", output.ToString());
+        Assert.Contains("news-1", output.ToString());
+        Assert.Contains("news-2", output.ToString());
     }
 
     [Fact]
@@ -293,12 +296,13 @@ public class CliTests
     }
 
     [Theory]
-    [InlineData(new[] { "stats" }, "Name the backplane database with --db")]
-    [InlineData(new[] { "frobnicate", "--db", "x.db" }, "Unknown command 'frobnicate'.")]
-    [InlineData(new[] { "stats", "--db", "x.db", "--force" }, "'stats' has no option '--force'.")]
+    [InlineData(new[] { "stats" }, "Option '--db' is required.")]
+    [InlineData(new[] { "frobnicate", "--db", "x.db" }, "Unrecognized command or argument 'frobnicate'.")]
+    [InlineData(new[] { "stats", "--db", "x.db", "--force" }, "Unrecognized command or argument '--force'.")]
     [InlineData(new[] { "tail", "--db", "x.db", "--count", "zero" }, "Option '--count' needs a whole number of at least 1, not 'zero'.")]
-    [InlineData(new[] { "tail", "--db" }, "Option '--db' needs a value.")]
-    [InlineData(new[] { "stats", "x.db" }, "Unexpected argument 'x.db'.")]
+    [InlineData(new[] { "tail", "--db" }, "Required argument missing for option: '--db'.")]
+    [InlineData(new[] { "stats", "x.db" }, "Unrecognized command or argument 'x.db'.")]
+    [InlineData(new[] { "tail", "--db", "x.db", "--interval", "-1" }, "Option '--interval' needs a positive number, not '-1'.")]
     [InlineData(new[] { "stats", "--db", "x.db", "--prefix", "bad-prefix" }, "TablePrefix 'bad-prefix' is not a valid table prefix.")]
     public async Task Usage_errors_exit_with_code_2_and_say_what_to_change(string[] args, string expected)
     {
@@ -314,7 +318,11 @@ public class CliTests
     {
         var (exitCode, output, _) = await RunAsync("help");
         Assert.Equal(ExitCodes.Success, exitCode);
-        Assert.Contains("Usage: sqlite-backplane <command> --db <path>", output);
+        Assert.Contains("sqlite-backplane [command] [options]", output);
+        Assert.Contains("tail", output);
+
+        var (_, tailHelp, _) = await RunAsync("tail", "--help");
+        Assert.Contains("--db <path> (REQUIRED)", tailHelp);
 
         var (none, _, _) = await RunAsync();
         Assert.Equal(ExitCodes.Usage, none);
@@ -336,6 +344,35 @@ public class CliTests
 
         var usage = await RunProcessAsync("compact");
         Assert.Equal(ExitCodes.Usage, usage.ExitCode);
+    }
+
+    /// <summary>A StringWriter that completes <see cref="Seen"/> once a flush finds the awaited text in it.</summary>
+    private sealed class WatchedWriter(string awaited) : StringWriter
+    {
+        private readonly TaskCompletionSource _seen = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Seen => _seen.Task;
+
+        public override void Flush()
+        {
+            base.Flush();
+            if (ToString().Contains(awaited, StringComparison.Ordinal))
+            {
+                _seen.TrySetResult();
+            }
+        }
+
+        public override Task FlushAsync()
+        {
+            Flush();
+            return Task.CompletedTask;
+        }
+
+        public override Task FlushAsync(CancellationToken cancellationToken)
+        {
+            Flush();
+            return Task.CompletedTask;
+        }
     }
 
     private static async Task<(int ExitCode, string Output, string Error)> RunProcessAsync(params string[] args)

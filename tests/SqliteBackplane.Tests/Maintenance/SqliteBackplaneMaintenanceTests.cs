@@ -3,6 +3,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using SqliteBackplane.Internal.Messaging;
 using SqliteBackplane.Tests.Core;
 using SqliteBackplane.Tests.Infrastructure;
@@ -18,7 +19,7 @@ public class SqliteBackplaneMaintenanceTests
 
     private static SqliteBackplaneMaintenance Maintenance(TempDatabase database, TimeProvider? clock = null, Action<SqliteBackplaneOptions>? configure = null)
     {
-        var options = new SqliteBackplaneOptions { ConnectionString = database.ConnectionString, TimeProvider = clock ?? new ManualClock(Now) };
+        var options = new SqliteBackplaneOptions { ConnectionString = database.ConnectionString, TimeProvider = clock ?? new FakeTimeProvider(Now) };
         configure?.Invoke(options);
         return new SqliteBackplaneMaintenance(options);
     }
@@ -126,7 +127,7 @@ public class SqliteBackplaneMaintenanceTests
         await manager.AddToGroupAsync(client.ConnectionId, "room").DefaultTimeout();
 
         // Seen from ten minutes later, the node has missed its heartbeats as a hung or killed process would.
-        var later = new ManualClock(DateTimeOffset.UtcNow.AddMinutes(10));
+        var later = new FakeTimeProvider(DateTimeOffset.UtcNow.AddMinutes(10));
         var maintenance = Maintenance(database, later, o => o.NodeTimeout = TimeSpan.FromMinutes(5));
         var before = await maintenance.GetNodesAsync().DefaultTimeout();
         Assert.False(Assert.Single(before).IsLive);
@@ -215,6 +216,7 @@ public class SqliteBackplaneMaintenanceTests
         await using var client = new FakeClient();
         await manager.OnConnectedAsync(client.Connection).DefaultTimeout();
         await manager.SendAllAsync(ClientMethods.Receive, ["x"]).DefaultTimeout();
+        await manager.Node.WhenWrittenAsync().DefaultTimeout();
 
         var stats = await new SqliteBackplaneMaintenance(new SqliteBackplaneOptions { ConnectionString = database.ConnectionString }).GetStatisticsAsync().DefaultTimeout();
 
@@ -324,7 +326,7 @@ public class SqliteBackplaneMaintenanceTests
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(destination));
         }
 
-        var copy = new SqliteBackplaneMaintenance(new SqliteBackplaneOptions { ConnectionString = $"Data Source={destination}", TimeProvider = new ManualClock(Now) });
+        var copy = new SqliteBackplaneMaintenance(new SqliteBackplaneOptions { ConnectionString = $"Data Source={destination}", TimeProvider = new FakeTimeProvider(Now) });
         var stats = await copy.GetStatisticsAsync().DefaultTimeout();
         Assert.Equal(5, stats.MessageCount);
         Assert.Equal(1, stats.ConnectionCount);

@@ -55,6 +55,14 @@ public abstract class ManagerConformanceTests : IAsyncLifetime
         return client;
     }
 
+    /// <summary>
+    /// Waits until the sends <paramref name="manager"/> has returned from are committed. A SQLite send returns once it
+    /// is queued in its process, so across servers it is ordered before another server's later operations only once
+    /// committed (within one server, queue order is log order and no wait is needed). Other managers: nothing to wait for.
+    /// </summary>
+    protected static Task CommittedAsync(HubLifetimeManager<TestHub> manager) =>
+        manager is SqliteHubLifetimeManager<TestHub> sqlite ? sqlite.Node.WhenWrittenAsync().DefaultTimeout("queued sends to commit") : Task.CompletedTask;
+
     protected async Task AssertNoMoreMessagesAsync(HubLifetimeManager<TestHub> sender, params FakeClient[] clients)
     {
         var marker = $"marker-{Guid.NewGuid():N}";
@@ -99,6 +107,7 @@ public abstract class ManagerConformanceTests : IAsyncLifetime
         var bystander = await ConnectAsync(Second);
 
         await First.SendConnectionAsync(onSecond.ConnectionId, ClientMethods.Receive, ["one"]).DefaultTimeout();
+        await CommittedAsync(First);
         await Second.SendConnectionsAsync([onFirst.ConnectionId, onSecond.ConnectionId], ClientMethods.Receive, ["many"]).DefaultTimeout();
 
         await onSecond.AssertReceivesAsync("one");
@@ -120,8 +129,11 @@ public abstract class ManagerConformanceTests : IAsyncLifetime
         await First.AddToGroupAsync(excluded.ConnectionId, "group").DefaultTimeout();
 
         await First.SendGroupAsync("group", ClientMethods.Receive, ["group"]).DefaultTimeout();
+        await CommittedAsync(First);
         await Second.SendGroupsAsync(["group", "empty"], ClientMethods.Receive, ["groups"]).DefaultTimeout();
+        await CommittedAsync(Second);
         await First.SendGroupExceptAsync("group", ClientMethods.Receive, ["group except"], [excluded.ConnectionId]).DefaultTimeout();
+        await CommittedAsync(First);
         await Second.RemoveFromGroupAsync(memberOnFirst.ConnectionId, "group").DefaultTimeout();
         await Second.SendGroupAsync("group", ClientMethods.Receive, ["after remove"]).DefaultTimeout();
 
@@ -149,6 +161,7 @@ public abstract class ManagerConformanceTests : IAsyncLifetime
         var carol = await ConnectAsync(First, "carol");
 
         await First.SendUserAsync("alice", ClientMethods.Receive, ["to alice"]).DefaultTimeout();
+        await CommittedAsync(First);
         await Second.SendUsersAsync(["alice", "bob"], ClientMethods.Receive, ["to users"]).DefaultTimeout();
 
         await aliceOnFirst.AssertReceivesAsync("to alice");

@@ -84,7 +84,8 @@ async function connect(rawName) {
 
   const connection = new signalR.HubConnectionBuilder()
     .withUrl(`hubs/chat?user=${encodeURIComponent(name)}`)
-    .withAutomaticReconnect()
+    // Keep trying while the launcher restarts a dead instance on this port (the default gives up after ~40 s).
+    .withAutomaticReconnect({ nextRetryDelayInMilliseconds: (retry) => (retry.previousRetryCount === 0 ? 0 : 2000) })
     .withStatefulReconnect()
     .configureLogging(signalR.LogLevel.Warning)
     .build();

@@ -20,6 +20,7 @@ internal sealed class ReaderLoop
     private readonly WakeChannel _wake;
     private readonly RowDispatcher _dispatcher;
     private readonly AppliedCursor _cursor;
+    private readonly SendAdmission _admission;
     private readonly TimeSpan _pollInterval;
     private readonly ILogger _logger;
     private readonly CancellationToken _stopping;
@@ -31,9 +32,10 @@ internal sealed class ReaderLoop
     private Thread? _thread;
     private bool _moreAvailable;
 
-    public ReaderLoop(BackplaneDatabase database, WakeChannel wake, RowDispatcher dispatcher, AppliedCursor cursor, TimeSpan pollInterval,
-        ILogger logger, CancellationToken stopping)
+    public ReaderLoop(BackplaneDatabase database, WakeChannel wake, RowDispatcher dispatcher, AppliedCursor cursor, SendAdmission admission,
+        TimeSpan pollInterval, ILogger logger, CancellationToken stopping)
     {
+        _admission = admission;
         _database = database;
         _wake = wake;
         _dispatcher = dispatcher;
@@ -171,6 +173,9 @@ internal sealed class ReaderLoop
                 // Per row, so a direct write queued behind this row goes out before the next one.
                 _cursor.Advance(row.Id);
             }
+
+            // Senders paused because this reader was behind may go on.
+            _admission.Progress();
             if (_rows.Count < BatchSize)
             {
                 return;

@@ -43,7 +43,8 @@ internal abstract class WakeChannel : IDisposable
         {
             return SocketWakeChannel.Create(nodeId);
         }
-        catch (Exception ex) when (ex is SocketException or IOException or UnauthorizedAccessException or PlatformNotSupportedException)
+        catch (Exception ex) when (ex is SocketException or IOException or UnauthorizedAccessException or PlatformNotSupportedException
+            or DllNotFoundException or EntryPointNotFoundException)
         {
             unavailableReason = ex.Message;
             return new LocalWakeChannel();
@@ -116,17 +117,21 @@ internal sealed class SocketWakeChannel : WakeChannel
     {
         if (!OperatingSystem.IsWindows() && Socket.OSSupportsUnixDomainSockets)
         {
-            var directory = Path.Combine(Path.GetTempPath(), "sqlite-backplane");
-            Directory.CreateDirectory(directory);
-            if (!OperatingSystem.IsWindows())
-            {
-                File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            }
-
-            var path = Path.Combine(directory, nodeId + ".sock");
+            var directory = SocketDirectory.Prepare(SocketDirectory.Path());
+            SocketDirectory.RemoveDeadSockets(directory);
+            var path = Path.Combine(directory, SocketDirectory.SocketName(nodeId));
             var self = new UnixDomainSocketEndPoint(path);
             var receiver = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
-            receiver.Bind(self);
+            try
+            {
+                receiver.Bind(self);
+            }
+            catch
+            {
+                receiver.Dispose();
+                throw;
+            }
+
             var sender = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified) { Blocking = false };
             return new SocketWakeChannel(receiver, sender, self, UnixScheme + path, path, "unix datagram socket");
         }
@@ -138,20 +143,26 @@ internal sealed class SocketWakeChannel : WakeChannel
         return new SocketWakeChannel(udpReceiver, udpSender, udpSelf, UdpScheme + ((IPEndPoint)udpSelf).Port, null, "udp loopback");
     }
 
-    /// <summary>Deletes the socket file a dead node on this machine left behind.</summary>
+    /// <summary>
+    /// Deletes the socket file a reaped node on this machine left behind, when that file is a node's socket in this
+    /// user's socket directory and nobody is bound to it any more. Any other path a node row names (a row can be written
+    /// by anyone who can write the database) is left alone.
+    /// </summary>
     public static void DeleteStaleEndpoint(string? endpoint)
     {
-        if (endpoint is not null && endpoint.StartsWith(UnixScheme, StringComparison.Ordinal))
+        if (endpoint is null || !endpoint.StartsWith(UnixScheme, StringComparison.Ordinal) || OperatingSystem.IsWindows())
         {
-            try
-            {
-                File.Delete(endpoint[UnixScheme.Length..]);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // Best effort: another machine's path, or already gone.
-            }
+            return;
         }
+
+        var path = endpoint[UnixScheme.Length..];
+        if (!Path.IsPathFullyQualified(path) || !SocketDirectory.IsNodeSocketName(Path.GetFileName(path))
+            || !string.Equals(Path.GetDirectoryName(path), SocketDirectory.Path(), StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        SocketDirectory.DeleteIfDead(path);
     }
 
     public override bool Wait(TimeSpan timeout)
@@ -251,4 +262,154 @@ internal sealed class SocketWakeChannel : WakeChannel
             }
         }
     }
+}
+
+/// <summary>
+/// Where this OS user's wake sockets live: <c>$XDG_RUNTIME_DIR/sqlite-backplane</c>, else
+/// <c>sqlite-backplane-&lt;uid&gt;</c> under the temp path. Private (mode 0700), owned by this user and not a symbolic
+/// link, or not used at all. Holds only sockets named after node ids, and removes those whose process is gone.
+/// </summary>
+internal static class SocketDirectory
+{
+    private const string SocketSuffix = ".sock";
+
+    // File type bits of st_mode.
+    private const int TypeMask = 0xF000;
+    private const int TypeDirectory = 0x4000;
+    private const int TypeSocket = 0xC000;
+    private const int GroupAndOtherBits = 0x3F;
+
+    private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    public static string Path()
+    {
+        var runtimeDirectory = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
+        return !string.IsNullOrEmpty(runtimeDirectory) && System.IO.Path.IsPathFullyQualified(runtimeDirectory)
+            ? System.IO.Path.Combine(runtimeDirectory, "sqlite-backplane")
+            : System.IO.Path.Combine(System.IO.Path.GetTempPath(), "sqlite-backplane-" + GetEffectiveUserId().ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    public static string SocketName(string nodeId) => nodeId + SocketSuffix;
+
+    /// <summary>A node id (32 lowercase hex digits) followed by ".sock".</summary>
+    public static bool IsNodeSocketName(string fileName) =>
+        fileName.Length == 32 + SocketSuffix.Length && fileName.EndsWith(SocketSuffix, StringComparison.Ordinal)
+        && !fileName.AsSpan(0, 32).ContainsAnyExcept("0123456789abcdef");
+
+    /// <summary>Creates the directory <paramref name="path"/> (0700) or checks the one found; throws <see cref="IOException"/> saying why it cannot be used.</summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public static string Prepare(string path)
+    {
+        if (!Directory.Exists(path))
+        {
+            Directory.CreateDirectory(path, OwnerOnly);
+        }
+
+        var uid = GetEffectiveUserId();
+        if (!TryGetStatus(path, out var mode, out var owner))
+        {
+            throw new IOException($"the socket directory '{path}' cannot be examined");
+        }
+
+        if ((mode & TypeMask) != TypeDirectory)
+        {
+            throw new IOException($"'{path}' is not a directory (a symbolic link or another file is in its place); remove it");
+        }
+
+        if (owner != uid)
+        {
+            throw new IOException($"the socket directory '{path}' belongs to user id {owner}, not to this process's user id {uid}; remove it or set XDG_RUNTIME_DIR");
+        }
+
+        if ((mode & GroupAndOtherBits) != 0)
+        {
+            File.SetUnixFileMode(path, OwnerOnly);
+        }
+
+        return path;
+    }
+
+    /// <summary>Removes the sockets in <paramref name="directory"/> whose process is gone (a kill -9 leaves them behind).</summary>
+    public static void RemoveDeadSockets(string directory)
+    {
+        foreach (var path in Directory.EnumerateFiles(directory, "*" + SocketSuffix))
+        {
+            if (IsNodeSocketName(System.IO.Path.GetFileName(path)))
+            {
+                DeleteIfDead(path);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Deletes <paramref name="path"/> when it is a socket of this user that nobody is bound to: a datagram connect to
+    /// it is refused once its process is gone, whatever the database says.
+    /// </summary>
+    public static void DeleteIfDead(string path)
+    {
+        if (!TryGetStatus(path, out var mode, out var owner) || (mode & TypeMask) != TypeSocket || owner != GetEffectiveUserId())
+        {
+            return;
+        }
+
+        using (var probe = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified))
+        {
+            try
+            {
+                probe.Connect(new UnixDomainSocketEndPoint(path));
+                return;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+            {
+                // Nobody is bound: the process that created it is gone.
+            }
+            catch (SocketException)
+            {
+                return;
+            }
+        }
+
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: already gone, or another process removed it first.
+        }
+    }
+
+    // lstat through the runtime's own native shim, whose FileStatus layout is the same on every Unix .NET runs on
+    // (Flags, Mode, Uid, Gid, ...), unlike struct stat.
+    private static bool TryGetStatus(string path, out int mode, out uint owner)
+    {
+        var status = new byte[256];
+        try
+        {
+            if (LStat(path, status) != 0)
+            {
+                mode = 0;
+                owner = 0;
+                return false;
+            }
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            mode = 0;
+            owner = 0;
+            return false;
+        }
+
+        mode = BitConverter.ToInt32(status, 4);
+        owner = BitConverter.ToUInt32(status, 8);
+        return true;
+    }
+
+    private static uint GetEffectiveUserId() => GetEuid();
+
+    [System.Runtime.InteropServices.DllImport("libSystem.Native", EntryPoint = "SystemNative_LStat", SetLastError = true)]
+    private static extern int LStat(string path, byte[] status);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "geteuid")]
+    private static extern uint GetEuid();
 }

@@ -9,30 +9,100 @@ internal sealed class AppendMessageOperation(string hub, MessageKind kind, byte[
     protected override long Run(WriterContext context) => context.AppendMessage(hub, kind, body);
 }
 
-/// <summary>Appends a send, first applying the log capacity that covers it (drop the oldest rows, or refuse).</summary>
+/// <summary>
+/// Appends a send whose caller awaits the commit, first applying the log capacity that covers it. Used when the log
+/// refuses sends at capacity (<see cref="SqliteBackplaneLogFullMode.RejectNewMessages"/>): the caller must learn of
+/// the refusal, so it waits for it.
+/// </summary>
 internal sealed class CappedAppendOperation(string hub, MessageKind kind, byte[] body, int capacity, string capacitySource, SqliteBackplaneLogFullMode mode)
     : WriteOperation<long>
+{
+    protected override long Run(WriterContext context)
+    {
+        if (LogCapacity.MakeRoom(context, capacity, capacitySource, mode) is { } refusal)
+        {
+            Reject(refusal);
+            return 0;
+        }
+
+        return context.AppendMessage(hub, kind, body);
+    }
+}
+
+/// <summary>
+/// Appends a send whose caller returned once it was queued (the default): it makes room at capacity by dropping the
+/// oldest rows, and reports its outcome to <see cref="SendAdmission"/> instead of to a waiting caller.
+/// </summary>
+internal sealed class QueuedAppendOperation(string hub, MessageKind kind, byte[] body, int capacity, string capacitySource, SendAdmission admission)
+    : WriteOperation
+{
+    private TaskCompletionSource? _completion;
+    private bool _done;
+
+    protected override void ExecuteCore(WriterContext context)
+    {
+        LogCapacity.MakeRoom(context, capacity, capacitySource, SqliteBackplaneLogFullMode.DropOldest);
+        context.AppendMessage(hub, kind, body);
+    }
+
+    public override void Complete() => Finish(null);
+
+    public override void Fail(Exception exception) => Finish(exception);
+
+    // Created only when something waits behind this send (a presence query); most sends never need one.
+    public override Task Completion
+    {
+        get
+        {
+            lock (this)
+            {
+                return _done ? Task.CompletedTask : (_completion ??= new(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+        }
+    }
+
+    private void Finish(Exception? failure)
+    {
+        TaskCompletionSource? completion;
+        lock (this)
+        {
+            if (_done)
+            {
+                return;
+            }
+
+            _done = true;
+            completion = _completion;
+        }
+
+        admission.Left(failure);
+        completion?.TrySetResult();
+    }
+}
+
+/// <summary>Applies a log capacity before an append: drops the oldest rows, or returns the refusal.</summary>
+internal static class LogCapacity
 {
     // One send never deletes more than this; a log far over a lowered capacity shrinks over several sends.
     private const int MaxDropPerSend = 10_000;
 
-    protected override long Run(WriterContext context)
+    public static SqliteBackplaneFullException? MakeRoom(WriterContext context, int capacity, string capacitySource, SqliteBackplaneLogFullMode mode)
     {
         var rows = context.LogRows();
-        if (rows >= capacity)
+        if (rows < capacity)
         {
-            if (mode == SqliteBackplaneLogFullMode.RejectNewMessages)
-            {
-                Reject(new SqliteBackplaneFullException(
-                    $"The SQLite backplane log holds {rows} rows, at the capacity of {capacity} set by {capacitySource}; the message was not sent. " +
-                    "Readers are not keeping up (see the sqlitebackplane.reader.backlog metric), or the capacity is too small for the traffic.", capacity));
-                return 0;
-            }
-
-            context.DropOldest((int)Math.Min(MaxDropPerSend, rows - capacity + 1));
+            return null;
         }
 
-        return context.AppendMessage(hub, kind, body);
+        if (mode == SqliteBackplaneLogFullMode.RejectNewMessages)
+        {
+            return new SqliteBackplaneFullException(
+                $"The SQLite backplane log holds {rows} rows, at the capacity of {capacity} set by {capacitySource}; the message was not sent. " +
+                "Readers are not keeping up (see the sqlitebackplane.reader.backlog metric), or the capacity is too small for the traffic.", capacity);
+        }
+
+        context.DropOldest((int)Math.Min(MaxDropPerSend, rows - capacity + 1));
+        return null;
     }
 }
 

@@ -5,9 +5,9 @@ using Microsoft.Data.Sqlite;
 namespace SqliteBackplane.Internal.Storage;
 
 /// <summary>
-/// The few native SQLite calls that Microsoft.Data.Sqlite 6 does not expose. Microsoft.Data.Sqlite retries a busy
-/// statement by sleeping 150 ms at a time, and e_sqlite3 builds without HAVE_USLEEP sleep whole seconds in their own
-/// busy handler; so the backplane installs a busy handler that waits in sub-millisecond steps.
+/// The few native SQLite calls that Microsoft.Data.Sqlite does not expose. SQLite's own busy timeout sleeps in steps of
+/// up to 100 ms (measured: a lock released after 50 ms is taken 6-16 ms late; docs/architecture.md), so the backplane
+/// installs a busy handler that waits in sub-millisecond steps.
 /// </summary>
 internal static class SqliteNative
 {

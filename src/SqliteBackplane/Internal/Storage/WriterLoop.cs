@@ -50,6 +50,14 @@ internal sealed class WriterLoop : IDisposable
         _metrics = metrics;
     }
 
+    /// <summary>
+    /// The error of the last batch when it failed for a reason that concerns the whole file (disk full, lock timeout,
+    /// read-only, missing or corrupt file); null once a batch commits again. While set, new sends fail at once.
+    /// </summary>
+    public Exception? FileFailure => Volatile.Read(ref _fileFailure);
+
+    private Exception? _fileFailure;
+
     /// <summary>How many transactions this loop committed; several operations share one under load.</summary>
     public long CommitCount => Volatile.Read(ref _commitCount);
 
@@ -156,6 +164,11 @@ internal sealed class WriterLoop : IDisposable
             };
             BackplaneLog.WriteFailed(_logger, batch.Count, _database.Path, ex);
             _metrics.WriteFailed(batch.Count);
+            if (IsDatabaseWide(ex))
+            {
+                Volatile.Write(ref _fileFailure, error);
+            }
+
             foreach (var operation in batch)
             {
                 operation.Fail(error);
@@ -192,6 +205,7 @@ internal sealed class WriterLoop : IDisposable
 
                 _commit!.Execute();
                 Interlocked.Increment(ref _commitCount);
+                Volatile.Write(ref _fileFailure, null);
             }
             catch
             {

@@ -1,0 +1,59 @@
+using SqliteBackplane.Maintenance;
+using SqliteBackplane.Tests.Core;
+using SqliteBackplane.Tests.Infrastructure;
+using SqliteBackplane.TestServer;
+using Xunit;
+
+namespace SqliteBackplane.Tests.Maintenance;
+
+/// <summary>Reading the log through the public maintenance API, as the sqlite-backplane tool does.</summary>
+public class MaintenanceLogTests
+{
+    [Fact]
+    public async Task The_log_reads_in_id_order_from_a_position_with_envelopes_decoded()
+    {
+        using var database = new TempDatabase();
+        using var manager = DirectManagers.Create(database);
+        await manager.SendAllAsync(ClientMethods.Receive, ["first"]).DefaultTimeout();
+        await manager.SendGroupsAsync(["room-a"], ClientMethods.Receive, ["to the room"]).DefaultTimeout();
+        await manager.SendUserAsync("alice", ClientMethods.Receive, ["hi alice"]).DefaultTimeout();
+        var maintenance = new SqliteBackplaneMaintenance(new SqliteBackplaneOptions { ConnectionString = database.ConnectionString });
+
+        var position = await maintenance.GetLogPositionAsync(lastCount: 2).DefaultTimeout();
+        var entries = await maintenance.ReadLogAsync(position, maxCount: 10).DefaultTimeout();
+
+        Assert.Equal(2, entries.Count);
+        Assert.Equal(["Groups", "Users"], entries.Select(e => e.Kind));
+        Assert.Equal(["room-a"], entries[0].Targets);
+        Assert.Equal(["alice"], entries[1].Targets);
+        Assert.True(entries[0].Id < entries[1].Id);
+        Assert.All(entries, e => Assert.Equal(manager.Node.NodeId, e.NodeId));
+        Assert.All(entries, e => Assert.Null(e.DecodeError));
+        Assert.Contains(entries[1].Payloads, p => p.ProtocolName == "json" && System.Text.Encoding.UTF8.GetString(p.Bytes.Span).Contains("hi alice"));
+
+        // From the end: nothing until something new is written; then exactly that.
+        var end = await maintenance.GetLogPositionAsync().DefaultTimeout();
+        Assert.Equal(entries[1].Id, end);
+        Assert.Empty(await maintenance.ReadLogAsync(end, 10).DefaultTimeout());
+        await manager.SendAllAsync(ClientMethods.Receive, ["news"]).DefaultTimeout();
+        var news = Assert.Single(await maintenance.ReadLogAsync(end, 10).DefaultTimeout());
+        Assert.Equal("All", news.Kind);
+
+        // Pages: maxCount bounds each read.
+        var firstPage = await maintenance.ReadLogAsync(0, 1).DefaultTimeout();
+        Assert.Contains("\"first\"", System.Text.Encoding.UTF8.GetString(Assert.Single(firstPage).Payloads.First(p => p.ProtocolName == "json").Bytes.Span));
+    }
+
+    [Fact]
+    public async Task Reading_the_log_rejects_bad_arguments_and_files_that_are_not_a_backplane()
+    {
+        using var database = new TempDatabase();
+        var maintenance = new SqliteBackplaneMaintenance(new SqliteBackplaneOptions { ConnectionString = database.ConnectionString });
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => maintenance.ReadLogAsync(0, 0));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => maintenance.GetLogPositionAsync(-1));
+        var missing = await Assert.ThrowsAsync<NotABackplaneException>(() => maintenance.ReadLogAsync(0, 10).DefaultTimeout());
+        Assert.Contains("does not exist", missing.Message);
+        Assert.False(File.Exists(database.Path));
+    }
+}
