@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.Connections.Client;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using SqliteBackplane.TestServer;
 using Xunit;
 
@@ -55,7 +56,8 @@ public sealed class TestClient : IAsyncDisposable
     /// Connects with the official client's HTTP connection (negotiate, then <paramref name="transport"/>) to
     /// <paramref name="hubUri"/> and returns once the server has finished OnConnectedAsync, which a completed hub
     /// invocation proves. <paramref name="configureHttp"/> can route the connection (an in-memory TestServer) or
-    /// replace its WebSockets; <paramref name="statefulReconnect"/> asks for SignalR's stateful reconnect.
+    /// replace its WebSockets; <paramref name="statefulReconnect"/> asks for SignalR's stateful reconnect;
+    /// <paramref name="clientLog"/> receives the client's own log (Debug and above).
     /// </summary>
     public static async Task<TestClient> ConnectAsync(
         Uri hubUri,
@@ -64,13 +66,18 @@ public sealed class TestClient : IAsyncDisposable
         HttpTransportType transport,
         string description,
         Action<HttpConnectionOptions>? configureHttp = null,
-        bool statefulReconnect = false)
+        bool statefulReconnect = false,
+        OutputLog? clientLog = null)
     {
         var builder = new HubConnectionBuilder()
             .WithUrl(WithUser(hubUri, user), transport, options => configureHttp?.Invoke(options));
         if (statefulReconnect)
         {
             builder.WithStatefulReconnect();
+        }
+        if (clientLog is not null)
+        {
+            builder.Services.AddLogging(logging => logging.AddProvider(new TestOutputLoggerProvider(clientLog)).SetMinimumLevel(LogLevel.Debug));
         }
         // HubConnection takes the last registered protocol, so this one replaces the builder's default JSON.
         builder.Services.AddSingleton<IHubProtocol>(TestHubProtocols.Create(protocol));
