@@ -68,6 +68,12 @@ public abstract partial class ConformanceTests(ITestOutputHelper output) : IAsyn
     /// </summary>
     protected virtual bool GroupChangesWaitForAcknowledgement => false;
 
+    /// <summary>
+    /// Whether <c>Clients.Users</c> with a user id listed twice reaches that user's connections once (SQLite, and
+    /// SignalR's in-box manager) rather than once per listing (Redis).
+    /// </summary>
+    protected virtual bool DeliversOnceToAUserListedTwice => true;
+
     protected virtual TestServerSettings DefaultSettings() => new()
     {
         DatabasePath = Database.Path,

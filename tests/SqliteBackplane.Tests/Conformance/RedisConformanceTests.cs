@@ -22,6 +22,8 @@ public sealed class RedisConformanceTests(RedisConformanceTests.RedisFixture red
 
     protected override bool HasPresenceApi => false;
 
+    protected override bool DeliversOnceToAUserListedTwice => false;
+
     protected override TestServerSettings DefaultSettings() => base.DefaultSettings() with { RedisConfiguration = redis.Server.Configuration };
 
     /// <summary>One redis-server for the class, on a free loopback port, without persistence.</summary>
