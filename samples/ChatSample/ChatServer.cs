@@ -29,6 +29,7 @@ public static class ChatServer
         builder.Services.AddSingleton<IUserIdProvider, QueryStringUserIdProvider>();
         builder.Services.AddSingleton<PresenceNotifier>();
         builder.Services.AddSignalR()
+            .AddMessagePackProtocol()
             .AddSqliteBackplane(new SqliteConnectionStringBuilder { DataSource = commandLine.DatabasePath }.ToString());
 
         if (commandLine.ParentProcessId is int parentProcessId)
