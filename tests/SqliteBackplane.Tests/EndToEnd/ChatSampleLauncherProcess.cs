@@ -51,11 +51,7 @@ public sealed class ChatSampleLauncherProcess : IAsyncDisposable
             }
             catch (Exception ex)
             {
-                ChatSampleProcess.KillQuietly(process);
-                await process.WaitForExitAsync();
-                var portTaken = log.ToString().Contains("address already in use", StringComparison.OrdinalIgnoreCase);
-                process.Dispose();
-                if (portTaken && attempt < StartAttempts)
+                if (await ChatSampleProcess.AbandonAsync(process, log) && attempt < StartAttempts)
                 {
                     continue;
                 }

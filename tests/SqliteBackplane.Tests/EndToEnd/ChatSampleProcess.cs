@@ -72,11 +72,7 @@ public sealed class ChatSampleProcess : IAsyncDisposable
             }
             catch (Exception ex)
             {
-                KillQuietly(process);
-                await process.WaitForExitAsync();
-                var portTaken = log.ToString().Contains("address already in use", StringComparison.OrdinalIgnoreCase);
-                process.Dispose();
-                if (portTaken && attempt < StartAttempts)
+                if (await AbandonAsync(process, log) && attempt < StartAttempts)
                 {
                     continue;
                 }
@@ -178,6 +174,15 @@ public sealed class ChatSampleProcess : IAsyncDisposable
             }
             await timer.WaitForNextTickAsync();
         }
+    }
+
+    /// <summary>Kills a process that failed to start; returns true when it failed because a port was taken (so another may be tried).</summary>
+    internal static async Task<bool> AbandonAsync(Process process, OutputLog log)
+    {
+        KillQuietly(process);
+        await process.WaitForExitAsync();
+        process.Dispose();
+        return log.ToString().Contains("address already in use", StringComparison.OrdinalIgnoreCase);
     }
 
     internal static int FreeLoopbackPort()
