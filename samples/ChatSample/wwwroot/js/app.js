@@ -339,7 +339,10 @@ function applyFilter() {
 function renderFilter() {
   const select = $("filter");
   const options = [["", "everything"], ...[...state.knownRooms].sort().map((room) => [room, `#${room}`]), ["@", "direct messages"]];
-  select.replaceChildren(...options.map(([value, label]) => new Option(label, value, false, value === state.filter)));
+  // Rebuild only when the rooms changed, so that a periodic refresh does not close an open list.
+  if (select.options.length !== options.length) {
+    select.replaceChildren(...options.map(([value, label]) => new Option(label, value, false, value === state.filter)));
+  }
 }
 
 function appendSpan(parent, className, text) {
