@@ -21,6 +21,16 @@ if command -v npm >/dev/null 2>&1 && [ ! -x tests/litestream/node_modules/@flydo
   (cd tests/litestream && npm ci --no-audit --no-fund)
 fi
 
+# redis-server: the conformance suite also runs against Microsoft's Redis backplane; the tests start and stop it.
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing Debian's redis-server for the Redis conformance run"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "test.sh: redis-server is missing; install it (Debian: sudo apt-get install -y redis-server) for the Redis conformance run" >&2
+  fi
+fi
+
 dotnet build SqliteBackplane.sln -c Release -nologo -clp:ErrorsOnly
 
 log=$(mktemp)

@@ -28,6 +28,23 @@ public sealed class SendHub(IHubContext<BenchHub> receivers) : Hub
     public Task Broadcast(long sentAt, long seq) => receivers.Clients.All.SendAsync(BenchHub.LatencyMethod, sentAt, seq);
 }
 
+/// <summary>
+/// One message of the load-shape scenarios (L and F): who sent it, its number in that sender's sequence, and the
+/// sender's <see cref="Stopwatch.GetTimestamp"/> when it was sent (every client lives in the driver process, so
+/// receive time minus <see cref="SentAt"/> is a latency on one monotonic clock).
+/// </summary>
+public sealed record LoadMessage(int Sender, long Seq, long SentAt);
+
+/// <summary>The hub of scenarios L and F: what an application's chat-like hub does, a client method that broadcasts.</summary>
+public sealed class LoadHub : Hub
+{
+    /// <summary>The client method every connection of this hub receives broadcasts on.</summary>
+    public const string Method = "msg";
+
+    /// <summary>Broadcasts the payload to every connection of this hub, on every server.</summary>
+    public Task Broadcast(LoadMessage payload) => Clients.All.SendAsync(Method, payload);
+}
+
 /// <summary>What a server's /flood endpoint returns.</summary>
 public sealed record FloodResult(int Sent, long ElapsedMicroseconds, int[]? SendMicroseconds);
 
@@ -37,18 +54,25 @@ public static class BenchServer
     public const string ListeningPrefix = "LISTENING ";
     public const string HubPath = "/bench";
     public const string SendHubPath = "/send";
+    public const string LoadHubPath = "/load";
 
     public static async Task<int> RunAsync(string[] args)
     {
         var mode = Arg(args, "--backplane") ?? "sqlite";
         var db = Arg(args, "--db");
         var prefix = Arg(args, "--prefix") ?? "signalr_";
-        if (mode is not ("sqlite" or "none" or "sqlite-poll"))
+        var redis = Arg(args, "--redis");
+        if (mode is not ("sqlite" or "none" or "sqlite-poll" or "redis"))
         {
-            await Console.Error.WriteLineAsync($"--backplane must be sqlite, none or sqlite-poll, not '{mode}'.");
+            await Console.Error.WriteLineAsync($"--backplane must be sqlite, none, sqlite-poll or redis, not '{mode}'.");
             return 2;
         }
-        if (mode != "none" && string.IsNullOrEmpty(db))
+        if (mode == "redis" && string.IsNullOrEmpty(redis))
+        {
+            await Console.Error.WriteLineAsync("--redis <host:port> is required with the Redis backplane.");
+            return 2;
+        }
+        if (mode is "sqlite" or "sqlite-poll" && string.IsNullOrEmpty(db))
         {
             await Console.Error.WriteLineAsync("--db <file> is required with a SQLite backplane.");
             return 2;
@@ -63,7 +87,12 @@ public static class BenchServer
         builder.WebHost.UseUrls("http://127.0.0.1:0");
 
         var signalR = builder.Services.AddSignalR();
-        if (mode != "none")
+        if (mode == "redis")
+        {
+            // Microsoft's backplane with its defaults, as an application would add it.
+            signalR.AddStackExchangeRedis(redis!, options => options.Configuration.ChannelPrefix = StackExchange.Redis.RedisChannel.Literal(prefix));
+        }
+        else if (mode != "none")
         {
             signalR.AddSqliteBackplane(options =>
             {
@@ -82,6 +111,7 @@ public static class BenchServer
         app.UseWebSockets();
         app.MapHub<BenchHub>(HubPath);
         app.MapHub<SendHub>(SendHubPath);
+        app.MapHub<LoadHub>(LoadHubPath);
         app.MapGet("/flood", (IHubContext<BenchHub> hub, int count, int concurrency, int sender, int? durationMs, int? rate, bool? samples) =>
             FloodAsync(hub, count, concurrency, sender, durationMs ?? 0, rate ?? 0, samples ?? false));
         app.MapGet("/gc", () =>

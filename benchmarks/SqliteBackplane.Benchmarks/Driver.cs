@@ -1,17 +1,15 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Json;
-using System.Net.WebSockets;
-using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR.Client;
-using SqliteBackplane.Tests.Infrastructure.Transport;
 
 namespace SqliteBackplane.Benchmarks;
 
 /// <summary>How big each scenario is: <c>all</c> (the full suite) or <c>smoke</c> (a short run that only checks the harness works).</summary>
 public sealed record Plan(
     bool Smoke,
+    int[] LoadRates, double LoadSeconds, double LoadWarmupSeconds, double FloodSeconds, int FloodWarmupMessages, string[] LoadSetups,
     int[] LatencyRates, double LatencySeconds, double LatencyWarmupSeconds, int LatencySenders, string[] LatencySetups,
     int ThroughputMessages, string[] ThroughputSetups,
     (int Connections, int Messages)[] FanOut, string[] FanOutSetups,
@@ -20,25 +18,30 @@ public sealed record Plan(
 {
     public static Plan Full { get; } = new(
         Smoke: false,
+        LoadRates: [1000, 10000], LoadSeconds: 10, LoadWarmupSeconds: 2, FloodSeconds: 5, FloodWarmupMessages: 500,
+        LoadSetups: ["none:1", "redis:2", "sqlite:2"],
         LatencyRates: [1000, 10000], LatencySeconds: 10, LatencyWarmupSeconds: 2, LatencySenders: 2,
-        LatencySetups: ["none:1", "sqlite:2", "sqlite:1", "sqlite-poll:2"],
-        ThroughputMessages: 200_000, ThroughputSetups: ["none:1", "sqlite:1", "sqlite:2", "sqlite:4", "sqlite:2:1", "sqlite:4:1", "sqlite-poll:1", "sqlite-poll:2", "sqlite-poll:4"],
+        LatencySetups: ["none:1", "redis:2", "sqlite:2", "sqlite:1", "sqlite-poll:2"],
+        ThroughputMessages: 200_000, ThroughputSetups: ["none:1", "redis:2", "sqlite:1", "sqlite:2", "sqlite:4", "sqlite:2:1", "sqlite:4:1", "sqlite-poll:1", "sqlite-poll:2", "sqlite-poll:4"],
         FanOut: [(100, 20_000), (1000, 2000)], FanOutSetups: ["none:1", "sqlite:1", "sqlite:2", "sqlite-poll:2"],
         StallSeconds: 10, StallSetups: ["none:1", "sqlite:1", "sqlite:4", "sqlite-poll:4"],
         IdleSeconds: 30, IdleSetups: ["none:1", "sqlite:2", "sqlite-poll:2"]);
 
+    /// <summary>Every scenario once, tiny: proves the harness works (CI runs it); its figures mean nothing.</summary>
     public static Plan SmokePlan { get; } = new(
         Smoke: true,
-        LatencyRates: [1000], LatencySeconds: 2, LatencyWarmupSeconds: 0.5, LatencySenders: 2,
-        LatencySetups: ["none:1", "sqlite:2", "sqlite-poll:2"],
-        ThroughputMessages: 10_000, ThroughputSetups: ["none:1", "sqlite:2", "sqlite-poll:2"],
-        FanOut: [(100, 100)], FanOutSetups: ["none:1", "sqlite:2"],
-        StallSeconds: 2, StallSetups: ["sqlite:4"],
-        IdleSeconds: 3, IdleSetups: ["none:1", "sqlite:2"]);
+        LoadRates: [1000], LoadSeconds: 1, LoadWarmupSeconds: 0.3, FloodSeconds: 1, FloodWarmupMessages: 50,
+        LoadSetups: ["none:1", "redis:2", "sqlite:2"],
+        LatencyRates: [1000], LatencySeconds: 1, LatencyWarmupSeconds: 0.3, LatencySenders: 2,
+        LatencySetups: ["sqlite:2"],
+        ThroughputMessages: 5_000, ThroughputSetups: ["sqlite:2"],
+        FanOut: [(20, 100)], FanOutSetups: ["sqlite:2"],
+        StallSeconds: 1, StallSetups: ["sqlite:2"],
+        IdleSeconds: 2, IdleSetups: ["sqlite:2"]);
 }
 
-/// <summary>Starts servers, drives clients, and records results for every scenario of issue 3.</summary>
-public sealed class Driver : IAsyncDisposable
+/// <summary>Starts servers, drives clients, and records results: the load shapes of issue 12 (L, F) and the scenarios of issue 3.</summary>
+public sealed partial class Driver : IAsyncDisposable
 {
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(60);
 
@@ -52,6 +55,7 @@ public sealed class Driver : IAsyncDisposable
     private readonly string _workDir;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromMinutes(3) };
     private int _dbCounter;
+    private bool _redisSkipReported;
 
     public Driver(Plan plan)
     {
@@ -64,9 +68,19 @@ public sealed class Driver : IAsyncDisposable
 
     public List<string> Problems { get; } = [];
 
-    public async Task RunAsync(string[] scenarios)
+    /// <summary>Setups not measured, and why (e.g. no redis-server on this machine).</summary>
+    public List<string> Skipped { get; } = [];
+
+    /// <summary>Scenario names the driver knows, in the order <c>all</c> runs them.</summary>
+    public static readonly string[] ScenarioNames = ["L", "F", "latency", "throughput", "fanout", "stall", "idle"];
+
+    public async Task RunAsync(string[] scenarios, int rounds)
     {
         var all = scenarios.Length == 0;
+        if (all || scenarios.Contains("L") || scenarios.Contains("F"))
+        {
+            await Guarded("load shapes", () => LoadShapesAsync(all || scenarios.Contains("L"), all || scenarios.Contains("F"), rounds));
+        }
         if (all || scenarios.Contains("latency"))
         {
             await Guarded("latency", LatencyAsync);
@@ -542,12 +556,12 @@ public sealed class Driver : IAsyncDisposable
         return await _http.GetFromJsonAsync<FloodResult>(uri) ?? throw new InvalidOperationException("Empty flood result.");
     }
 
+    /// <summary>The official .NET client as an application uses it: negotiate, then WebSockets, JSON protocol.</summary>
     internal static HubConnection CreateConnection(Uri hubUri)
     {
-        var builder = new HubConnectionBuilder();
-        builder.Services.AddSingleton<IConnectionFactory>(new WebSocketConnectionFactory(WebSocketConnectors.Tcp, WebSocketMessageType.Text));
-        builder.Services.AddSingleton<EndPoint>(new UriEndPoint(hubUri));
-        var connection = builder.Build();
+        var connection = new HubConnectionBuilder()
+            .WithUrl(hubUri, HttpTransportType.WebSockets)
+            .Build();
         connection.ServerTimeout = TimeSpan.FromMinutes(2);
         return connection;
     }
@@ -568,11 +582,25 @@ public sealed class Driver : IAsyncDisposable
         await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(15)));
     }
 
-    /// <summary>BENCH_SETUPS (e.g. "sqlite:4,none:1") limits a run to some setups, for investigation.</summary>
-    private static IEnumerable<string> Selected(string[] specs)
+    /// <summary>
+    /// BENCH_SETUPS (e.g. "sqlite:4,none:1") limits a run to some setups, for investigation. Redis setups are left out,
+    /// with the reason printed once, when redis-server is absent.
+    /// </summary>
+    private IEnumerable<string> Selected(string[] specs)
     {
         var only = Environment.GetEnvironmentVariable("BENCH_SETUPS");
-        return string.IsNullOrEmpty(only) ? specs : specs.Where(s => only.Split(',').Contains(s));
+        var selected = string.IsNullOrEmpty(only) ? specs : specs.Where(s => only.Split(',').Contains(s)).ToArray();
+        if (RedisServer.UnavailableReason is { } reason && selected.Any(s => s.StartsWith("redis:", StringComparison.Ordinal)))
+        {
+            if (!_redisSkipReported)
+            {
+                _redisSkipReported = true;
+                Log($"SKIPPED: {reason}");
+                Skipped.Add(reason);
+            }
+            selected = selected.Where(s => !s.StartsWith("redis:", StringComparison.Ordinal)).ToArray();
+        }
+        return selected;
     }
 
     private string NewDb() => Path.Combine(_workDir, $"bench-{Interlocked.Increment(ref _dbCounter)}.db");
@@ -612,12 +640,20 @@ public sealed class Driver : IAsyncDisposable
 public sealed class ServerSet : List<ServerProcess>, IAsyncDisposable
 {
     private Driver? _driver;
+    private RedisServer? _redis;
 
     public static async Task<ServerSet> StartAsync(string mode, int processes, string db, Driver driver)
     {
         var set = new ServerSet { _driver = driver };
         try
         {
+            // The Redis setup: one fresh redis-server for this set's processes (no state carried between measurements).
+            string? redis = null;
+            if (mode == "redis")
+            {
+                set._redis = await RedisServer.StartAsync();
+                redis = set._redis.Address;
+            }
             // One after another: the first creates the schema. A server that fails to start is reported (the run
             // then exits non-zero) and started once more, so the other figures are still measured.
             for (var i = 0; i < processes; i++)
@@ -626,13 +662,13 @@ public sealed class ServerSet : List<ServerProcess>, IAsyncDisposable
                 ServerProcess server;
                 try
                 {
-                    server = await ServerProcess.StartAsync(mode, mode == "none" ? null : db, name);
+                    server = await ServerProcess.StartAsync(mode, DbFor(mode, db), name, redis);
                 }
                 catch (InvalidOperationException ex)
                 {
                     driver.Problems.Add($"server {name} failed to start: {ex.Message.Split(Environment.NewLine)[0]} {FirstFailure(ex.Message)}");
                     Driver.Log($"server {name} failed to start, retrying once: {ex.Message}");
-                    server = await ServerProcess.StartAsync(mode, mode == "none" ? null : db, name);
+                    server = await ServerProcess.StartAsync(mode, DbFor(mode, db), name, redis);
                 }
                 set.Add(server);
             }
@@ -644,6 +680,8 @@ public sealed class ServerSet : List<ServerProcess>, IAsyncDisposable
             throw;
         }
     }
+
+    private static string? DbFor(string mode, string db) => mode is "sqlite" or "sqlite-poll" ? db : null;
 
     private static string FirstFailure(string log) =>
         log.Split(Environment.NewLine).FirstOrDefault(l => l.Contains("fail:", StringComparison.Ordinal) || l.Contains("Exception", StringComparison.Ordinal)) ?? "";
@@ -669,6 +707,10 @@ public sealed class ServerSet : List<ServerProcess>, IAsyncDisposable
             }
         }
         await Task.WhenAll(this.Select(s => s.DisposeAsync().AsTask()));
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
     }
 }
 

@@ -3,28 +3,41 @@ using System.Text.Json;
 using SqliteBackplane.Benchmarks;
 
 // One program, two roles. "server" is a benchmark server process; everything else drives servers it starts itself.
-//   all                 the full suite (about 6-8 minutes)
-//   smoke               a short run of every scenario: exits non-zero if a server crashed or a message was lost
-//   latency|throughput|fanout|stall|idle   one scenario of the full suite
+//   L F [--rounds 3]     the load shapes of issue 12 (one busy client; clients flood), none / redis / sqlite interleaved
+//   all                  L and F, then the full suite of issue 3 (about 20 minutes)
+//   smoke                a tiny run of every scenario: exits non-zero if a server crashed or a message was lost
+//   latency|throughput|fanout|stall|idle   one scenario of the full suite (several may be named)
 //   aggregate <run.json>...                 medians and spreads of several runs as markdown
-// Options: --out <dir> (default benchmarks/results in the repository).
+//   charts <run.json>... [--out dir]        PNG charts of runs (default docs/benchmarks)
+// Options: --out <dir> (default benchmarks/results in the repository), --rounds <n> (L and F; default 3, smoke 1),
+// --label <text> (what code was measured, printed in the report).
 if (args.Length > 0 && args[0] == "server")
 {
     return await BenchServer.RunAsync(args[1..]);
 }
 
-var command = args.Length > 0 ? args[0] : "all";
-var outDir = OptionValue(args, "--out") ?? DefaultOutputDirectory();
+var commands = args.TakeWhile(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray();
+var command = commands.Length > 0 ? commands[0] : "all";
+var outDir = OptionValue(args, "--out") ?? DefaultOutputDirectory("benchmarks", "results");
 Directory.CreateDirectory(outDir);
 
-if (command == "aggregate")
+if (command is "aggregate" or "charts")
 {
-    var files = args[1..].Where(a => a.EndsWith(".json", StringComparison.Ordinal)).ToList();
+    var files = commands[1..].Where(a => a.EndsWith(".json", StringComparison.Ordinal)).ToList();
     var runs = files.Select(f => JsonSerializer.Deserialize<RunResults>(File.ReadAllText(f))!).ToList();
     if (runs.Count == 0)
     {
-        Console.Error.WriteLine("aggregate needs one or more run .json files.");
+        Console.Error.WriteLine($"{command} needs one or more run .json files.");
         return 2;
+    }
+    if (command == "charts")
+    {
+        var chartDir = OptionValue(args, "--out") ?? DefaultOutputDirectory("docs", "benchmarks");
+        foreach (var png in Charts.Render(runs, chartDir))
+        {
+            Console.Error.WriteLine($"Wrote {png}");
+        }
+        return 0;
     }
     var summary = Report.Render(runs);
     Console.Out.Write(summary);
@@ -34,7 +47,6 @@ if (command == "aggregate")
     return 0;
 }
 
-string[] scenarioNames = ["latency", "throughput", "fanout", "stall", "idle"];
 Plan plan;
 string[] scenarios;
 if (command == "all")
@@ -45,15 +57,16 @@ else if (command == "smoke")
 {
     (plan, scenarios) = (Plan.SmokePlan, []);
 }
-else if (scenarioNames.Contains(command))
+else if (commands.All(c => Driver.ScenarioNames.Contains(c)))
 {
-    (plan, scenarios) = (OptionValue(args, "--plan") == "smoke" ? Plan.SmokePlan : Plan.Full, [command]);
+    (plan, scenarios) = (OptionValue(args, "--plan") == "smoke" ? Plan.SmokePlan : Plan.Full, commands);
 }
 else
 {
-    Console.Error.WriteLine($"Unknown command '{command}'. Use all, smoke, {string.Join(", ", scenarioNames)}, aggregate or server.");
+    Console.Error.WriteLine($"Unknown command '{string.Join(' ', commands)}'. Use all, smoke, one or more of {string.Join(", ", Driver.ScenarioNames)}, aggregate, charts or server.");
     return 2;
 }
+var rounds = int.TryParse(OptionValue(args, "--rounds"), out var n) && n > 0 ? n : plan.Smoke ? 1 : 3;
 
 var started = DateTime.UtcNow;
 var loadBefore = LoadAverage();
@@ -61,18 +74,25 @@ var stopwatch = Stopwatch.StartNew();
 RunResults run;
 await using (var driver = new Driver(plan))
 {
-    await driver.RunAsync(scenarios);
+    await driver.RunAsync(scenarios, rounds);
     run = new RunResults($"dotnet run -c Release --project benchmarks/SqliteBackplane.Benchmarks -- {string.Join(' ', args)}",
         started.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture), Machine(), loadBefore, LoadAverage(),
-        driver.Results, driver.Problems);
+        driver.Results, driver.Problems, driver.Skipped, OptionValue(args, "--label") ?? Environment.GetEnvironmentVariable("BENCH_SOURCE_LABEL"));
 }
 
 var markdown = Report.Render([run]);
 Console.Out.Write(markdown);
-var stem = Path.Combine(outDir, $"{started:yyyyMMdd-HHmmss}-{command}");
+var stem = Path.Combine(outDir, $"{started:yyyyMMdd-HHmmss}-{string.Join('-', commands.DefaultIfEmpty("all"))}");
 await File.WriteAllTextAsync(stem + ".md", markdown);
 await File.WriteAllTextAsync(stem + ".json", JsonSerializer.Serialize(run, Report.Json));
-Console.Error.WriteLine($"Wrote {stem}.md and {stem}.json in {stopwatch.Elapsed.TotalSeconds:F0} s");
+var written = $"{stem}.md and {stem}.json";
+if (!plan.Smoke && run.Results.Any(r => r.Scenario is "L" or "F"))
+{
+    // The table of docs/benchmarks.md alone, to paste; charts: the "charts" command renders them from the .json.
+    await File.WriteAllTextAsync(stem + "-loadshapes.md", Report.LoadShapeTable([run]));
+    written += $", {stem}-loadshapes.md";
+}
+Console.Error.WriteLine($"Wrote {written} in {stopwatch.Elapsed.TotalSeconds:F0} s");
 
 // Timing is never asserted; a crash or a lost message is.
 var lostAny = run.Results.Any(r => r.Metrics.TryGetValue("lost", out var lost) && lost > 0);
@@ -89,13 +109,13 @@ static string? OptionValue(string[] args, string name)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 }
 
-static string DefaultOutputDirectory()
+static string DefaultOutputDirectory(string top, string sub)
 {
     for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
     {
         if (File.Exists(Path.Combine(dir.FullName, "SqliteBackplane.sln")))
         {
-            return Path.Combine(dir.FullName, "benchmarks", "results");
+            return Path.Combine(dir.FullName, top, sub);
         }
     }
     return Path.Combine(Directory.GetCurrentDirectory(), "benchmark-results");

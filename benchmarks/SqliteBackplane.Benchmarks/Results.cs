@@ -4,11 +4,15 @@ using System.Text.Json;
 
 namespace SqliteBackplane.Benchmarks;
 
-/// <summary>One measured row: a scenario, a setup (backplane mode and process count) and a parameter, with its figures.</summary>
-public sealed record Result(string Scenario, string Setup, string Param, Dictionary<string, double> Metrics);
+/// <summary>
+/// One measured row: a scenario, a setup (backplane mode and process count) and a parameter, with its figures; Round is
+/// the round of an interleaved series (scenarios L and F), 0 for the scenarios measured once per run.
+/// </summary>
+public sealed record Result(string Scenario, string Setup, string Param, Dictionary<string, double> Metrics, int Round = 0);
 
 /// <summary>Everything one run of the driver measured, plus where and when.</summary>
-public sealed record RunResults(string Command, string StartedUtc, string Machine, string LoadBefore, string LoadAfter, List<Result> Results, List<string> Problems);
+public sealed record RunResults(string Command, string StartedUtc, string Machine, string LoadBefore, string LoadAfter, List<Result> Results, List<string> Problems,
+    List<string>? Skipped = null, string? Source = null);
 
 /// <summary>Percentiles of a sample, nearest rank.</summary>
 public static class Stats
@@ -42,6 +46,22 @@ public static class Report
 
     private static readonly (string Scenario, string Title, Column[] Columns)[] Tables =
     [
+        ("L", "L. One busy client: one connection on server A sends Broadcast(payload) at a fixed rate (SendAsync); a client on server B receives (ms)",
+        [
+            new("msg/s", "rate", "N0"), new("achieved send rate", "achieved_rate", "N0"), new("max send lag (ms)", "max_send_lag_ms", "F1"),
+            new("p50", "p50", "F3"), new("p90", "p90", "F3"), new("p99", "p99", "F3"), new("p99.9", "p999", "F3"), new("max", "max", "F1"),
+            new("p50 / floor", "p50_ratio", "F2"), new("p99 / floor", "p99_ratio", "F2"),
+            new("lost", "lost", "N0"), new("duplicates", "dups", "N0"), new("out of order", "reordered", "N0"),
+        ]),
+        ("F", "F. Clients flood: 4 clients (2 per server) invoke Broadcast(payload) as fast as the server accepts (InvokeAsync, a window of calls in flight per client) for 5 s; all 4 receive everything",
+        [
+            new("window", "window", "N0"),
+            new("published", "published", "N0"), new("published msg/s", "published_per_s", "N0"), new("deliveries/s", "deliveries_per_s", "N0"),
+            new("deliveries / floor", "deliveries_per_s_ratio", "F2"), new("last send to last delivery (s)", "drain_s", "F2"),
+            new("delivery latency p50 (ms)", "p50", "F1"), new("p99 (ms)", "p99", "F1"), new("max (ms)", "max", "F1"),
+            new("server CPU us/msg", "server_cpu_us_per_msg", "F1"),
+            new("lost", "lost", "N0"), new("duplicates", "dups", "N0"), new("out of order", "reordered", "N0"),
+        ]),
         ("latency", "1. Cross-process latency, end to end (clients on A invoke a hub method that broadcasts; a client on B receives; ms)",
         [
             new("msg/s", "rate", "N0"), new("senders", "senders", "N0"), new("p50", "p50", "F3"), new("p99", "p99", "F3"), new("p99.9", "p999", "F3"), new("max", "max", "F1"),
@@ -78,6 +98,7 @@ public static class Report
     {
         var sb = new StringBuilder();
         var multi = runs.Count > 1;
+        var rounds = runs.SelectMany(r => r.Results).Select(r => r.Round).DefaultIfEmpty(0).Max();
         if (multi)
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"Medians of {runs.Count} runs, spread (min-max) in brackets. Ratios are taken within each run, then the median of those ratios is shown.");
@@ -87,12 +108,24 @@ public static class Report
             var run = runs[0];
             sb.AppendLine(CultureInfo.InvariantCulture, $"Command: `{run.Command}`, started {run.StartedUtc} UTC");
             sb.AppendLine(CultureInfo.InvariantCulture, $"Machine: {run.Machine}; load average before: {run.LoadBefore}, after: {run.LoadAfter}");
-            if (Environment.GetEnvironmentVariable("BENCH_SOURCE_LABEL") is { Length: > 0 } label)
+            if (run.Source is { Length: > 0 } label)
             {
                 sb.AppendLine(CultureInfo.InvariantCulture, $"Source: {label}");
             }
+            if (rounds > 1)
+            {
+                sb.AppendLine(CultureInfo.InvariantCulture, $"L and F: {rounds} interleaved rounds; medians, spread (min-max) in brackets; ratios to the floor are taken within each round.");
+            }
+        }
+        foreach (var skipped in runs.SelectMany(r => r.Skipped ?? []).Distinct())
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"Skipped: {skipped}");
         }
         sb.AppendLine();
+        if (runs.Any(r => r.Results.Any(x => x.Scenario is "L" or "F")))
+        {
+            sb.Append(LoadShapeTable(runs));
+        }
 
         foreach (var (scenario, title, columns) in Tables)
         {
@@ -118,15 +151,22 @@ public static class Report
             sb.AppendLine("|---|" + (showParam ? "---|" : "") + string.Concat(columns.Select(_ => "---|")));
             foreach (var (setup, param) in keys)
             {
-                var rows = runs.Select(run => run.Results.FirstOrDefault(r => r.Scenario == scenario && r.Setup == setup && r.Param == param)).Where(r => r is not null).ToList();
+                // Every run and every round of a run is one value; the cell shows their median (and spread).
+                var rows = runs.SelectMany(run => run.Results.Where(r => r.Scenario == scenario && r.Setup == setup && r.Param == param)).ToList();
                 var cells = columns.Select(c =>
                 {
-                    var values = rows.Where(r => r!.Metrics.ContainsKey(c.Key)).Select(r => r!.Metrics[c.Key]).ToList();
-                    return Cell(values, c.Format, multi);
+                    var values = rows.Where(r => r.Metrics.ContainsKey(c.Key)).Select(r => r.Metrics[c.Key]).ToList();
+                    return Cell(values, c.Format, multi || rows.Count > 1);
                 });
                 sb.AppendLine(CultureInfo.InvariantCulture, $"| {setup} | {(showParam ? param + " | " : "")}{string.Join(" | ", cells)} |");
             }
             sb.AppendLine();
+        }
+
+        if (!runs.Any(r => r.Results.Any(x => x.Scenario is "latency" or "throughput" or "fanout" or "stall" or "idle")))
+        {
+            AppendProblems(sb, runs);
+            return sb.ToString();
         }
 
         sb.AppendLine("### Targets (issue 3)");
@@ -139,6 +179,12 @@ public static class Report
         }
         sb.AppendLine();
 
+        AppendProblems(sb, runs);
+        return sb.ToString();
+    }
+
+    private static void AppendProblems(StringBuilder sb, IReadOnlyList<RunResults> runs)
+    {
         var problems = runs.SelectMany(r => r.Problems).ToList();
         if (problems.Count > 0)
         {
@@ -150,6 +196,60 @@ public static class Report
             }
             sb.AppendLine();
         }
+    }
+
+    /// <summary>
+    /// The table of issue 12 and docs/benchmarks.md: L and F for the floor, Redis and SqliteBackplane, with ratios to the
+    /// floor (taken within each round, then the median). Also written alone as a fragment to paste into the docs.
+    /// </summary>
+    public static string LoadShapeTable(IReadOnlyList<RunResults> runs)
+    {
+        var all = runs.SelectMany(r => r.Results).Where(r => r.Scenario is "L" or "F").ToList();
+        var setups = new[] { Setups.NoneName, Setups.RedisName(2), Setups.SqliteName(2) };
+        string Value(string scenario, string? param, string setup, string key, string format)
+        {
+            var v = Stats.Median(all.Where(r => r.Scenario == scenario && (param is null || r.Param == param) && r.Setup == setup && r.Metrics.ContainsKey(key)).Select(r => r.Metrics[key]));
+            return double.IsNaN(v) ? "-" : v.ToString(format, CultureInfo.InvariantCulture);
+        }
+        string Pair(string scenario, string? param, string setup, string a, string b, string format) =>
+            Value(scenario, param, setup, a, format) is var x && x == "-" ? "-" : $"{x} / {Value(scenario, param, setup, b, format)}";
+
+        var sb = new StringBuilder();
+        var roundCount = all.Select(r => (r.Round, r.Scenario, r.Param, r.Setup)).Distinct().GroupBy(k => (k.Scenario, k.Param, k.Setup)).Select(g => g.Count()).DefaultIfEmpty(0).Max();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"### Load shapes users create (L, F): medians of {roundCount} interleaved round{(roundCount == 1 ? "" : "s")}");
+        sb.AppendLine();
+        sb.AppendLine("| | none (floor) | Microsoft Redis backplane | SqliteBackplane | Redis / floor | SqliteBackplane / floor |");
+        sb.AppendLine("|---|---|---|---|---|---|");
+        var none = setups[0];
+        var redis = setups[1];
+        var ours = setups[2];
+        foreach (var rate in all.Where(r => r.Scenario == "L").Select(r => r.Param).Distinct().OrderBy(p => int.Parse(p, CultureInfo.InvariantCulture)))
+        {
+            var label = int.Parse(rate, CultureInfo.InvariantCulture) >= 1000 ? $"{int.Parse(rate, CultureInfo.InvariantCulture) / 1000}k" : rate;
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| L {label} msg/s p50 / p99 (ms) | {Pair("L", rate, none, "p50", "p99", "F2")} | {Pair("L", rate, redis, "p50", "p99", "F2")} | {Pair("L", rate, ours, "p50", "p99", "F2")} | {Pair("L", rate, redis, "p50_ratio", "p99_ratio", "F1")} | {Pair("L", rate, ours, "p50_ratio", "p99_ratio", "F1")} |");
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| L {label} msg/s p99.9 / max (ms) | {Pair("L", rate, none, "p999", "max", "F1")} | {Pair("L", rate, redis, "p999", "max", "F1")} | {Pair("L", rate, ours, "p999", "max", "F1")} | | |");
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| L {label} msg/s achieved send rate | {Value("L", rate, none, "achieved_rate", "N0")} | {Value("L", rate, redis, "achieved_rate", "N0")} | {Value("L", rate, ours, "achieved_rate", "N0")} | | |");
+        }
+        if (all.Any(r => r.Scenario == "F"))
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| F published msg/s | {Value("F", null, none, "published_per_s", "N0")} | {Value("F", null, redis, "published_per_s", "N0")} | {Value("F", null, ours, "published_per_s", "N0")} | {Value("F", null, redis, "published_per_s_ratio", "F2")} | {Value("F", null, ours, "published_per_s_ratio", "F2")} |");
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| F deliveries/s | {Value("F", null, none, "deliveries_per_s", "N0")} | {Value("F", null, redis, "deliveries_per_s", "N0")} | {Value("F", null, ours, "deliveries_per_s", "N0")} | {Value("F", null, redis, "deliveries_per_s_ratio", "F2")} | {Value("F", null, ours, "deliveries_per_s_ratio", "F2")} |");
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| F last send to last delivery (s) | {Value("F", null, none, "drain_s", "F2")} | {Value("F", null, redis, "drain_s", "F2")} | {Value("F", null, ours, "drain_s", "F2")} | | |");
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| F invocations in flight per client | {Value("F", null, none, "window", "N0")} | {Value("F", null, redis, "window", "N0")} | {Value("F", null, ours, "window", "N0")} | | |");
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| F server CPU us per message | {Value("F", null, none, "server_cpu_us_per_msg", "F1")} | {Value("F", null, redis, "server_cpu_us_per_msg", "F1")} | {Value("F", null, ours, "server_cpu_us_per_msg", "F1")} | | |");
+        }
+        string Sum(string setup, string key) => all.Where(r => r.Setup == setup && r.Metrics.ContainsKey(key)).Sum(r => r.Metrics[key]).ToString("N0", CultureInfo.InvariantCulture);
+        string Faults(string setup) => all.Any(r => r.Setup == setup) ? $"{Sum(setup, "lost")} / {Sum(setup, "dups")} / {Sum(setup, "reordered")}" : "-";
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| lost / duplicated / out of order (all rounds, L and F) | {Faults(none)} | {Faults(redis)} | {Faults(ours)} | | |");
+        sb.AppendLine();
         return sb.ToString();
     }
 
@@ -243,10 +343,13 @@ public static class Setups
 
     public static string PollName(int processes) => $"sqlite-poll 100 ms (baseline), {processes} proc";
 
+    public static string RedisName(int processes) => $"redis, {processes} proc (Microsoft StackExchangeRedis)";
+
     public static string Name(string mode, int processes) => mode switch
     {
         "none" => NoneName,
         "sqlite" => SqliteName(processes),
+        "redis" => RedisName(processes),
         _ => PollName(processes),
     };
 }

@@ -19,8 +19,10 @@ public sealed class ServerProcess : IAsyncDisposable
         _stderr = stderr;
         Name = name;
         BaseUri = baseUri;
-        HubUri = new Uri($"ws://{baseUri.Authority}{BenchServer.HubPath}");
-        SendHubUri = new Uri($"ws://{baseUri.Authority}{BenchServer.SendHubPath}");
+        // http: the official client negotiates first (POST .../negotiate), then opens the WebSocket.
+        HubUri = new Uri($"http://{baseUri.Authority}{BenchServer.HubPath}");
+        SendHubUri = new Uri($"http://{baseUri.Authority}{BenchServer.SendHubPath}");
+        LoadHubUri = new Uri($"http://{baseUri.Authority}{BenchServer.LoadHubPath}");
     }
 
     public string Name { get; }
@@ -30,6 +32,8 @@ public sealed class ServerProcess : IAsyncDisposable
     public Uri HubUri { get; }
 
     public Uri SendHubUri { get; }
+
+    public Uri LoadHubUri { get; }
 
     public int Pid => _process.Id;
 
@@ -47,7 +51,7 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<ServerProcess> StartAsync(string mode, string? db, string name)
+    public static async Task<ServerProcess> StartAsync(string mode, string? db, string name, string? redis = null)
     {
         // BENCH_SERVER_WRAPPER runs each server under a tool, for investigation, e.g.
         // "strace -f --seccomp-bpf -e trace=clock_nanosleep -o /tmp/server.strace" or "perf record -g -o /tmp/server.perf".
@@ -79,6 +83,11 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             info.ArgumentList.Add("--db");
             info.ArgumentList.Add(db);
+        }
+        if (redis is not null)
+        {
+            info.ArgumentList.Add("--redis");
+            info.ArgumentList.Add(redis);
         }
         info.Environment["DOTNET_gcServer"] = Environment.GetEnvironmentVariable("BENCH_SERVER_GC") ?? "0";
 

@@ -6,7 +6,11 @@ using Microsoft.Data.Sqlite;
 
 namespace ChatSample;
 
-/// <summary>One chat server process: the page, <c>GET /api/instance</c> and the hub at <c>/hubs/chat</c>, on the shared SQLite backplane.</summary>
+/// <summary>
+/// One chat server process: the page, <c>GET /api/instance</c> and the hub at <c>/hubs/chat</c>, on the shared SQLite backplane.
+/// Pages served by the other instances of the same launcher may call it too (CORS for their loopback origins only), so
+/// that a page whose instance died can reconnect here.
+/// </summary>
 public static class ChatServer
 {
     public const string HubPath = "/hubs/chat";
@@ -15,7 +19,8 @@ public static class ChatServer
     {
         var instance = commandLine.ServerInstance;
         var port = commandLine.PortFor(instance);
-        var server = new ServerInstance(instance, port, Environment.ProcessId, Environment.MachineName, commandLine.DatabasePath);
+        var instanceUrls = commandLine.PeerPorts.Prepend(port).Distinct().Select(ServerInstance.LoopbackUrl).ToList();
+        var server = new ServerInstance(instance, port, Environment.ProcessId, Environment.MachineName, commandLine.DatabasePath, instanceUrls);
 
         // Content (the page) is read from the output folder, so the working directory only decides where the database goes.
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
@@ -28,7 +33,12 @@ public static class ChatServer
         builder.Services.AddSingleton(server);
         builder.Services.AddSingleton<IUserIdProvider, QueryStringUserIdProvider>();
         builder.Services.AddSingleton<PresenceNotifier>();
+        builder.Services.AddCors(cors => cors.AddDefaultPolicy(policy => policy
+            .WithOrigins([.. PeerOrigins(commandLine.PeerPorts, port)])
+            .WithMethods("GET", "POST")
+            .AllowAnyHeader()));
         builder.Services.AddSignalR()
+            .AddMessagePackProtocol()
             .AddSqliteBackplane(new SqliteConnectionStringBuilder { DataSource = commandLine.DatabasePath }.ToString());
 
         if (commandLine.ParentProcessId is int parentProcessId)
@@ -39,6 +49,7 @@ public static class ChatServer
         var app = builder.Build();
         app.UseDefaultFiles();
         app.UseStaticFiles();
+        app.UseCors();
         app.MapGet("/api/instance", (ServerInstance self) => self);
         app.MapHub<ChatHub>(HubPath, options => options.AllowStatefulReconnects = true);
 
@@ -46,4 +57,11 @@ public static class ChatServer
             instance, server.ProcessId, port, server.Database);
         await app.RunAsync();
     }
+
+    /// <summary>
+    /// The origins of the pages of the other instances (as 127.0.0.1 and as localhost). Nothing else may call this
+    /// instance from a browser, and no credentials are allowed: the page connects without cookies.
+    /// </summary>
+    private static IEnumerable<string> PeerOrigins(IEnumerable<int> peerPorts, int ownPort) =>
+        peerPorts.Where(peer => peer != ownPort).SelectMany(peer => new[] { ServerInstance.LoopbackUrl(peer), $"http://localhost:{peer}" });
 }

@@ -9,6 +9,9 @@ public static class ClientMethods
     /// <summary>Receives one <see cref="TestPayload"/>.</summary>
     public const string ReceivePayload = "ReceivePayload";
 
+    /// <summary>Receives one <see cref="ExactPayload"/>.</summary>
+    public const string ReceiveExact = "ReceiveExact";
+
     /// <summary>A client result: takes an int and returns an int.</summary>
     public const string Compute = "Compute";
 }

@@ -44,6 +44,9 @@ public sealed class TestHub(IServiceProvider services) : Hub
     public Task SendAllPayload(TestPayload payload) =>
         HubCall.RunAsync(() => Clients.All.SendAsync(ClientMethods.ReceivePayload, payload));
 
+    public Task SendAllExact(ExactPayload payload) =>
+        HubCall.RunAsync(() => Clients.All.SendAsync(ClientMethods.ReceiveExact, payload));
+
     public Task AddToGroup(string connectionId, string groupName) =>
         HubCall.RunAsync(() => Groups.AddToGroupAsync(connectionId, groupName));
 

@@ -16,7 +16,11 @@ public static class TestServerApp
     /// <summary>The line prefix the server prints on stdout once it accepts connections.</summary>
     public const string ListeningPrefix = "LISTENING ";
 
-    /// <summary>Registers SignalR (JSON and Newtonsoft protocols), the user-id provider and, unless disabled, the backplane.</summary>
+    /// <summary>
+    /// Registers SignalR (Newtonsoft JSON, MessagePack unless disabled, and a custom protocol), the user-id provider
+    /// and, unless disabled, the backplane: SQLite, or Microsoft's Redis backplane when
+    /// <see cref="TestServerSettings.RedisConfiguration"/> is set.
+    /// </summary>
     public static void Configure(WebApplicationBuilder builder, TestServerSettings settings)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -39,7 +43,16 @@ public static class TestServerApp
             .AddNewtonsoftJsonProtocol();
         // Newtonsoft takes over the name "json"; a custom protocol puts a second protocol in use on every server.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHubProtocol, PrefixedJsonHubProtocol>());
-        if (settings.UseBackplane)
+        if (settings.MessagePack)
+        {
+            signalR.AddMessagePackProtocol();
+        }
+        if (settings.UseBackplane && settings.RedisConfiguration is { } redis)
+        {
+            // The table prefix becomes the channel prefix, so two prefixes are two applications here too.
+            signalR.AddStackExchangeRedis(redis, options => options.Configuration.ChannelPrefix = StackExchange.Redis.RedisChannel.Literal(settings.TablePrefix));
+        }
+        else if (settings.UseBackplane)
         {
             signalR.AddSqliteBackplane(options =>
             {
@@ -66,8 +79,7 @@ public static class TestServerApp
 
     /// <summary>
     /// Maps <see cref="TestHub"/> and <see cref="OtherHub"/>. <see cref="TestHub"/> allows stateful reconnects (used only by
-    /// clients that negotiate and ask for them, such as the end-to-end Node client); the tests' direct WebSocket clients
-    /// skip negotiation and are unaffected.
+    /// clients that ask for them: the stateful-reconnect tests with the .NET and Node clients).
     /// </summary>
     public static void MapHubs(WebApplication app)
     {

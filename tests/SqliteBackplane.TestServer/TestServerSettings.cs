@@ -20,6 +20,16 @@ public sealed record TestServerSettings
     /// <summary>When <see langword="false"/>, SignalR's in-box DefaultHubLifetimeManager is used (a baseline for the tests themselves).</summary>
     public bool UseBackplane { get; init; } = true;
 
+    /// <summary>
+    /// When set (for example <c>127.0.0.1:6380</c>), the server uses Microsoft's Redis backplane
+    /// (AddStackExchangeRedis) at this address instead of the SQLite backplane, with <see cref="TablePrefix"/> as
+    /// its channel prefix: the same suite then shows where the two behave alike and where they differ.
+    /// </summary>
+    public string? RedisConfiguration { get; init; }
+
+    /// <summary>Whether the server registers the MessagePack hub protocol; false makes a process that lacks a protocol others use.</summary>
+    public bool MessagePack { get; init; } = true;
+
     /// <summary>Heartbeat interval; short so that crash tests finish quickly.</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(200);
 
@@ -70,6 +80,15 @@ public sealed record TestServerSettings
         {
             arguments.Add("--no-checkpoints");
         }
+        if (RedisConfiguration is not null)
+        {
+            arguments.Add("--redis");
+            arguments.Add(RedisConfiguration);
+        }
+        if (!MessagePack)
+        {
+            arguments.Add("--no-messagepack");
+        }
         foreach (var key in EncryptionKeys)
         {
             arguments.Add("--encryption-key");
@@ -119,8 +138,10 @@ public sealed record TestServerSettings
                 case "--parent-pid": settings = settings with { ParentProcessId = IntegerAfter(args, ref i) }; break;
                 case "--no-backplane": settings = settings with { UseBackplane = false }; break;
                 case "--no-checkpoints": settings = settings with { RunCheckpoints = false }; break;
+                case "--redis": settings = settings with { RedisConfiguration = ValueAfter(args, ref i) }; break;
+                case "--no-messagepack": settings = settings with { MessagePack = false }; break;
                 case "--encryption-key": settings = settings with { EncryptionKeys = [.. settings.EncryptionKeys, ValueAfter(args, ref i)] }; break;
-                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--send <kind>:[<target>:]<message>]... [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--no-checkpoints] [--encryption-key <key>]...");
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--send <kind>:[<target>:]<message>]... [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--no-checkpoints] [--redis <host:port>] [--no-messagepack] [--encryption-key <key>]...");
             }
         }
         if (databasePath is null)

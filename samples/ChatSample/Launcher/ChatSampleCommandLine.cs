@@ -11,6 +11,8 @@ namespace ChatSample.Launcher;
 /// <param name="BasePort">Instance N listens on base port + N (<c>--base-port</c>, default 5000).</param>
 /// <param name="DatabasePath">The shared SQLite file, as a full path (<c>--db</c>, default <c>chat-backplane.db</c> in the working directory).</param>
 /// <param name="ParentProcessId">Set by the launcher on its children (<c>--parent-pid</c>): the child stops when the launcher goes away.</param>
+/// <param name="PeerPorts">Set by the launcher on its children (<c>--peer-ports 5001,5002</c>): the loopback ports of every instance, which
+/// pages may reconnect to when their own instance dies.</param>
 /// <param name="OtherArguments">Arguments this parser does not know, for ASP.NET Core configuration.</param>
 public sealed record ChatSampleCommandLine(
     int Instances,
@@ -19,6 +21,7 @@ public sealed record ChatSampleCommandLine(
     int BasePort,
     string DatabasePath,
     int? ParentProcessId,
+    IReadOnlyList<int> PeerPorts,
     IReadOnlyList<string> OtherArguments)
 {
     public const int DefaultInstances = 2;
@@ -40,6 +43,7 @@ public sealed record ChatSampleCommandLine(
         int instances = DefaultInstances, basePort = DefaultBasePort;
         int? instance = null, port = null, parentProcessId = null;
         string databaseFile = DefaultDatabaseFile;
+        IReadOnlyList<int> peerPorts = [];
         var others = new List<string>();
 
         for (var i = 0; i < args.Count; i++)
@@ -52,6 +56,7 @@ public sealed record ChatSampleCommandLine(
                 case "--base-port": basePort = ReadInt(args, ref i, min: 1, max: 65535 - 1000); break;
                 case "--parent-pid": parentProcessId = ReadInt(args, ref i, min: 1, max: int.MaxValue); break;
                 case "--db": databaseFile = ReadValue(args, ref i); break;
+                case "--peer-ports": peerPorts = ReadPorts(args, ref i); break;
                 default: others.Add(args[i]); break;
             }
         }
@@ -61,7 +66,7 @@ public sealed record ChatSampleCommandLine(
             throw new ArgumentException("--port sets the port of a single server; with several instances use --base-port (instance N listens on base port + N).");
         }
 
-        return new ChatSampleCommandLine(instances, instance, port, basePort, Path.GetFullPath(databaseFile), parentProcessId, others);
+        return new ChatSampleCommandLine(instances, instance, port, basePort, Path.GetFullPath(databaseFile), parentProcessId, peerPorts, others);
     }
 
     private static string ReadValue(IReadOnlyList<string> args, ref int i)
@@ -72,6 +77,16 @@ public sealed record ChatSampleCommandLine(
             throw new ArgumentException($"{name} needs a value.");
         }
         return args[++i];
+    }
+
+    private static int[] ReadPorts(IReadOnlyList<string> args, ref int i)
+    {
+        var name = args[i];
+        var text = ReadValue(args, ref i);
+        var ports = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return ports.Select(port => int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value is >= 1 and <= 65535
+            ? value
+            : throw new ArgumentException($"{name} takes ports from 1 to 65535 separated by commas; got '{text}'.")).Distinct().ToArray();
     }
 
     private static int ReadInt(IReadOnlyList<string> args, ref int i, int min, int max)

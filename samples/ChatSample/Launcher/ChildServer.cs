@@ -26,8 +26,6 @@ internal sealed class ChildServer : IDisposable
     /// <summary>Completes with the exit code once the process has exited and its output is drained.</summary>
     public Task<int> Exited => _exited.Task;
 
-    public static string UrlOf(int port) => $"http://127.0.0.1:{port}";
-
     public static ChildServer Start(ChatSampleCommandLine commandLine, int instance)
     {
         var port = commandLine.PortFor(instance);
@@ -44,13 +42,15 @@ internal sealed class ChildServer : IDisposable
             "--port", port.ToString(CultureInfo.InvariantCulture),
             "--db", commandLine.DatabasePath,
             "--parent-pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
+            // Every instance's port, so that its pages can reconnect to another instance while this one is down.
+            "--peer-ports", string.Join(',', Enumerable.Range(1, commandLine.Instances).Select(i => commandLine.PortFor(i).ToString(CultureInfo.InvariantCulture))),
         ]).Concat(commandLine.OtherArguments))
         {
             startInfo.ArgumentList.Add(argument);
         }
 
         var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
-        var child = new ChildServer(instance, UrlOf(port), process);
+        var child = new ChildServer(instance, ServerInstance.LoopbackUrl(port), process);
         var prefix = $"[{instance}] ";
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) Console.Out.WriteLine(prefix + e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine(prefix + e.Data); };

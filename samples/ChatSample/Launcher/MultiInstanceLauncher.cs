@@ -90,7 +90,7 @@ public static class MultiInstanceLauncher
         Console.WriteLine($"  database:   {commandLine.DatabasePath}");
         for (var instance = 1; instance <= commandLine.Instances; instance++)
         {
-            Console.WriteLine($"  instance {instance}: {ChildServer.UrlOf(commandLine.PortFor(instance))}");
+            Console.WriteLine($"  instance {instance}: {ServerInstance.LoopbackUrl(commandLine.PortFor(instance))}");
         }
         Console.WriteLine("Open two of these URLs in a browser, pick a name in each, and chat across processes. Ctrl+C stops all.");
         Console.WriteLine();

@@ -12,6 +12,7 @@ public abstract partial class ConformanceTests
     [InlineData(1, HubProtocolKind.Json)]
     [InlineData(1, HubProtocolKind.NewtonsoftJson)]
     [InlineData(1, HubProtocolKind.PrefixedJson)]
+    [InlineData(1, HubProtocolKind.MessagePack)]
     public async Task Client_result_comes_back_from_a_connection_on_the_same_or_another_server(int targetServer, HubProtocolKind targetProtocol)
     {
         var caller = await ConnectAsync(0, "caller");

@@ -63,20 +63,16 @@ public sealed class ChatSampleProcess : IAsyncDisposable
             var port = FreeLoopbackPort();
             var name = $"chat instance {instance}";
             var log = new OutputLog(name, testOutput);
-            var process = Start(assembly, instance, port, databasePath, log);
+            var process = Start(assembly, ["--instance", instance.ToString(), "--port", port.ToString(), "--db", databasePath], databasePath, log);
             var address = new Uri($"http://127.0.0.1:{port}");
             try
             {
-                await WaitUntilReadyAsync(process, address, instance);
+                await WaitUntilReadyAsync(process, address, instance, databasePath, servedByThisProcess: true);
                 return new ChatSampleProcess(process, log, instance, address);
             }
             catch (Exception ex)
             {
-                KillQuietly(process);
-                await process.WaitForExitAsync();
-                var portTaken = log.ToString().Contains("address already in use", StringComparison.OrdinalIgnoreCase);
-                process.Dispose();
-                if (portTaken && attempt < StartAttempts)
+                if (await AbandonAsync(process, log) && attempt < StartAttempts)
                 {
                     continue;
                 }
@@ -100,7 +96,11 @@ public sealed class ChatSampleProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    private static Process Start(string assembly, int instance, int port, string databasePath, OutputLog log)
+    /// <summary>
+    /// Starts <c>dotnet exec ChatSample.dll &lt;arguments&gt; --parent-pid &lt;this process&gt;</c> in the database's directory,
+    /// with its output in <paramref name="log"/> and its standard input open.
+    /// </summary>
+    internal static Process Start(string assembly, IEnumerable<string> arguments, string databasePath, OutputLog log)
     {
         var startInfo = new ProcessStartInfo(TestServerLocation.DotnetHost)
         {
@@ -110,11 +110,7 @@ public sealed class ChatSampleProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = Path.GetDirectoryName(databasePath)!,
         };
-        foreach (var argument in new[]
-        {
-            "exec", assembly, "--instance", instance.ToString(), "--port", port.ToString(), "--db", databasePath,
-            "--parent-pid", Environment.ProcessId.ToString(),
-        })
+        foreach (var argument in new[] { "exec", assembly }.Concat(arguments).Concat(["--parent-pid", Environment.ProcessId.ToString()]))
         {
             startInfo.ArgumentList.Add(argument);
         }
@@ -139,7 +135,12 @@ public sealed class ChatSampleProcess : IAsyncDisposable
         return process;
     }
 
-    private static async Task WaitUntilReadyAsync(Process process, Uri address, int instance)
+    /// <summary>
+    /// Waits until <paramref name="address"/> serves <c>/api/instance</c> as instance <paramref name="instance"/> on
+    /// <paramref name="databasePath"/> (and from <paramref name="process"/> itself when <paramref name="servedByThisProcess"/>,
+    /// else from one of its children); fails if <paramref name="process"/> exits first.
+    /// </summary>
+    internal static async Task<int> WaitUntilReadyAsync(Process process, Uri address, int instance, string databasePath, bool servedByThisProcess)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var deadline = Stopwatch.StartNew();
@@ -153,9 +154,9 @@ public sealed class ChatSampleProcess : IAsyncDisposable
             try
             {
                 var served = await http.GetFromJsonAsync<InstanceInfo>(new Uri(address, "api/instance"));
-                if (served?.Instance == instance && served.ProcessId == process.Id)
+                if (served?.Instance == instance && served.Database == databasePath && (served.ProcessId == process.Id) == servedByThisProcess)
                 {
-                    return;
+                    return served.ProcessId;
                 }
                 throw new InvalidOperationException($"{address} is served by another process: {served}");
             }
@@ -175,14 +176,23 @@ public sealed class ChatSampleProcess : IAsyncDisposable
         }
     }
 
-    private static int FreeLoopbackPort()
+    /// <summary>Kills a process that failed to start; returns true when it failed because a port was taken (so another may be tried).</summary>
+    internal static async Task<bool> AbandonAsync(Process process, OutputLog log)
+    {
+        KillQuietly(process);
+        await process.WaitForExitAsync();
+        process.Dispose();
+        return log.ToString().Contains("address already in use", StringComparison.OrdinalIgnoreCase);
+    }
+
+    internal static int FreeLoopbackPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static void KillQuietly(Process process)
+    internal static void KillQuietly(Process process)
     {
         try
         {

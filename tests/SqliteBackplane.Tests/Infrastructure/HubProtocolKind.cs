@@ -11,4 +11,7 @@ public enum HubProtocolKind
 
     /// <summary>The custom <see cref="TestServer.PrefixedJsonHubProtocol"/>, whose bytes differ from every built-in protocol.</summary>
     PrefixedJson,
+
+    /// <summary>MessagePack (binary), served by every test server unless it is started without it.</summary>
+    MessagePack,
 }

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Connections;
 using SqliteBackplane.TestServer;
 
 namespace SqliteBackplane.Tests.Infrastructure;
@@ -11,6 +12,6 @@ public interface ITestServerInstance : IAsyncDisposable
     /// <summary>The settings the server was started with.</summary>
     TestServerSettings Settings { get; }
 
-    /// <summary>Connects a new client to <paramref name="hubPath"/> as <paramref name="user"/>.</summary>
-    Task<TestClient> ConnectAsync(string user, HubProtocolKind protocol = HubProtocolKind.Json, string hubPath = HubPaths.Test);
+    /// <summary>Connects a new client to <paramref name="hubPath"/> as <paramref name="user"/> over <paramref name="transport"/>.</summary>
+    Task<TestClient> ConnectAsync(string user, HubProtocolKind protocol = HubProtocolKind.Json, string hubPath = HubPaths.Test, HttpTransportType transport = HttpTransportType.WebSockets);
 }

@@ -1,8 +1,9 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http.Connections;
+using Microsoft.AspNetCore.Http.Connections.Client;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using SqliteBackplane.Tests.Infrastructure.Transport;
 using SqliteBackplane.TestServer;
 using Xunit.Abstractions;
 
@@ -17,14 +18,14 @@ public sealed class InProcessServer : ITestServerInstance
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
 
     private readonly WebApplication _app;
-    private readonly WebSocketConnector _connector;
-    private readonly Uri _webSocketBase;
+    private readonly Uri _address;
+    private readonly Action<HttpConnectionOptions>? _route;
 
-    private InProcessServer(WebApplication app, WebSocketConnector connector, Uri webSocketBase, TestServerSettings settings, string name)
+    private InProcessServer(WebApplication app, Uri address, Action<HttpConnectionOptions>? route, TestServerSettings settings, string name)
     {
         _app = app;
-        _connector = connector;
-        _webSocketBase = webSocketBase;
+        _address = address;
+        _route = route;
         Settings = settings;
         Name = name;
     }
@@ -59,8 +60,8 @@ public sealed class InProcessServer : ITestServerInstance
             TestServerApp.MapHubs(app);
             await app.StartAsync().DefaultTimeout($"{name} to start");
             return hosting == InProcessHosting.TestHost
-                ? new InProcessServer(app, WebSocketConnectors.InMemory(app.GetTestServer()), new Uri("ws://localhost/"), settings, name)
-                : new InProcessServer(app, WebSocketConnectors.Tcp, new UriBuilder(TestServerApp.GetListeningAddress(app)) { Scheme = "ws" }.Uri, settings, name);
+                ? new InProcessServer(app, new Uri("http://localhost/"), InMemory(app.GetTestServer()), settings, name)
+                : new InProcessServer(app, TestServerApp.GetListeningAddress(app), null, settings, name);
         }
         catch
         {
@@ -69,8 +70,19 @@ public sealed class InProcessServer : ITestServerInstance
         }
     }
 
-    public Task<TestClient> ConnectAsync(string user, HubProtocolKind protocol = HubProtocolKind.Json, string hubPath = HubPaths.Test) =>
-        TestClient.ConnectAsync(_connector, new UriBuilder(_webSocketBase) { Path = hubPath }.Uri, user, protocol, $"{user} on {Name} {hubPath}");
+    public Task<TestClient> ConnectAsync(string user, HubProtocolKind protocol = HubProtocolKind.Json, string hubPath = HubPaths.Test, HttpTransportType transport = HttpTransportType.WebSockets) =>
+        TestClient.ConnectAsync(new UriBuilder(_address) { Path = hubPath }.Uri, user, protocol, transport, $"{user} on {Name} {hubPath}", _route);
+
+    /// <summary>
+    /// Routes the official client's HTTP requests (negotiate, Server-Sent Events, long polling) and WebSockets
+    /// to an in-memory TestServer instead of TCP; everything else is the client's own code.
+    /// </summary>
+    private static Action<HttpConnectionOptions> InMemory(Microsoft.AspNetCore.TestHost.TestServer server) => options =>
+    {
+        options.HttpMessageHandlerFactory = _ => server.CreateHandler();
+        options.WebSocketFactory = async (context, cancellationToken) =>
+            await server.CreateWebSocketClient().ConnectAsync(context.Uri, cancellationToken);
+    };
 
     public async ValueTask DisposeAsync()
     {

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Connections;
 using SqliteBackplane.TestServer;
 using Xunit;
 using Xunit.Abstractions;
@@ -39,11 +40,16 @@ public abstract class MultiProcessTest(ITestOutputHelper output) : IAsyncLifetim
         return server;
     }
 
-    /// <summary>Connects a client as <paramref name="user"/> to <paramref name="server"/>, disposed after the test.</summary>
-    protected async Task<TestClient> ConnectAsync(ServerProcess server, string user)
+    /// <summary>Disposes <paramref name="resource"/> after the test, with the servers and clients started here.</summary>
+    protected T DisposeAfterTest<T>(T resource) where T : IAsyncDisposable
     {
-        var client = await server.ConnectAsync(user);
-        _resources.Add(client);
-        return client;
+        _resources.Add(resource);
+        return resource;
+    }
+
+    /// <summary>Connects a client as <paramref name="user"/> to <paramref name="server"/>, disposed after the test.</summary>
+    protected async Task<TestClient> ConnectAsync(ServerProcess server, string user, HubProtocolKind protocol = HubProtocolKind.Json, HttpTransportType transport = HttpTransportType.WebSockets)
+    {
+        return DisposeAfterTest(await server.ConnectAsync(user, protocol, transport: transport));
     }
 }

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using SqliteBackplane.Tests.Infrastructure.Transport;
+using Microsoft.AspNetCore.Http.Connections;
 using SqliteBackplane.TestServer;
 using Xunit.Abstractions;
 
@@ -138,11 +138,8 @@ public sealed class ServerProcess : ITestServerInstance
         return startInfo;
     }
 
-    public Task<TestClient> ConnectAsync(string user, HubProtocolKind protocol = HubProtocolKind.Json, string hubPath = HubPaths.Test)
-    {
-        var hubUri = new UriBuilder(_address) { Scheme = "ws", Path = hubPath }.Uri;
-        return ConnectWithDiagnosticsAsync(hubUri, user, protocol, hubPath);
-    }
+    public Task<TestClient> ConnectAsync(string user, HubProtocolKind protocol = HubProtocolKind.Json, string hubPath = HubPaths.Test, HttpTransportType transport = HttpTransportType.WebSockets) =>
+        ConnectWithDiagnosticsAsync(new UriBuilder(_address) { Path = hubPath }.Uri, user, protocol, hubPath, transport);
 
     /// <summary>Kills the process at once, like <c>kill -9</c>: no graceful shutdown, no cleanup of its rows.</summary>
     public async Task KillAsync()
@@ -182,11 +179,11 @@ public sealed class ServerProcess : ITestServerInstance
         _process.Dispose();
     }
 
-    private async Task<TestClient> ConnectWithDiagnosticsAsync(Uri hubUri, string user, HubProtocolKind protocol, string hubPath)
+    private async Task<TestClient> ConnectWithDiagnosticsAsync(Uri hubUri, string user, HubProtocolKind protocol, string hubPath, HttpTransportType transport)
     {
         try
         {
-            return await TestClient.ConnectAsync(WebSocketConnectors.Tcp, hubUri, user, protocol, $"{user} on {Name} {hubPath}");
+            return await TestClient.ConnectAsync(hubUri, user, protocol, transport, $"{user} on {Name} {hubPath}");
         }
         catch (Exception ex)
         {

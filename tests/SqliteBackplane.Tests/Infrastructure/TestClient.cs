@@ -1,25 +1,25 @@
-using System.Net;
-using System.Net.WebSockets;
 using System.Threading.Channels;
-using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Connections;
+using Microsoft.AspNetCore.Http.Connections.Client;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.Extensions.DependencyInjection;
-using SqliteBackplane.Tests.Infrastructure.Transport;
+using Microsoft.Extensions.Logging;
 using SqliteBackplane.TestServer;
 using Xunit;
 
 namespace SqliteBackplane.Tests.Infrastructure;
 
 /// <summary>
-/// A real .NET SignalR client (Microsoft.AspNetCore.SignalR.Client) connected to one test server. It records every
+/// The official .NET SignalR client (Microsoft.AspNetCore.SignalR.Client: negotiate and its real transports) connected
+/// to one test server. It records every
 /// <see cref="ClientMethods.Receive"/> and <see cref="ClientMethods.ReceivePayload"/> call in arrival order.
 /// </summary>
 public sealed class TestClient : IAsyncDisposable
 {
     private readonly Channel<string> _messages = Channel.CreateUnbounded<string>();
     private readonly Channel<TestPayload> _payloads = Channel.CreateUnbounded<TestPayload>();
+    private readonly Channel<ExactPayload> _exactPayloads = Channel.CreateUnbounded<ExactPayload>();
     private readonly TaskCompletionSource<Exception?> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private TestClient(HubConnection connection, string user, string description)
@@ -29,6 +29,7 @@ public sealed class TestClient : IAsyncDisposable
         Description = description;
         connection.On<string>(ClientMethods.Receive, message => _messages.Writer.TryWrite(message));
         connection.On<TestPayload>(ClientMethods.ReceivePayload, payload => _payloads.Writer.TryWrite(payload));
+        connection.On<ExactPayload>(ClientMethods.ReceiveExact, payload => _exactPayloads.Writer.TryWrite(payload));
         connection.Closed += error =>
         {
             _closed.TrySetResult(error);
@@ -42,7 +43,7 @@ public sealed class TestClient : IAsyncDisposable
     /// <summary>The user id the client connected as.</summary>
     public string User { get; }
 
-    /// <summary>The connection id the server assigned (the client cannot know it without negotiation, so it asks).</summary>
+    /// <summary>The connection id the server assigned, as the hub reports it.</summary>
     public string ConnectionId { get; private set; } = "";
 
     /// <summary>Who this is, for failure messages: user, hub and server.</summary>
@@ -52,16 +53,36 @@ public sealed class TestClient : IAsyncDisposable
     public Task<Exception?> Closed => _closed.Task;
 
     /// <summary>
-    /// Connects over a WebSocket straight to <paramref name="hubUri"/> (no negotiation) and returns once the server has
-    /// finished OnConnectedAsync, which a completed hub invocation proves.
+    /// Connects with the official client's HTTP connection (negotiate, then <paramref name="transport"/>) to
+    /// <paramref name="hubUri"/> and returns once the server has finished OnConnectedAsync, which a completed hub
+    /// invocation proves. <paramref name="configureHttp"/> can route the connection (an in-memory TestServer) or
+    /// replace its WebSockets; <paramref name="statefulReconnect"/> asks for SignalR's stateful reconnect;
+    /// <paramref name="clientLog"/> receives the client's own log (Debug and above).
     /// </summary>
-    internal static async Task<TestClient> ConnectAsync(WebSocketConnector connector, Uri hubUri, string user, HubProtocolKind protocol, string description)
+    public static async Task<TestClient> ConnectAsync(
+        Uri hubUri,
+        string user,
+        HubProtocolKind protocol,
+        HttpTransportType transport,
+        string description,
+        Action<HttpConnectionOptions>? configureHttp = null,
+        bool statefulReconnect = false,
+        OutputLog? clientLog = null)
     {
-        var builder = new HubConnectionBuilder();
-        builder.Services.AddSingleton<IConnectionFactory>(new WebSocketConnectionFactory(connector, WebSocketMessageType.Text));
-        builder.Services.AddSingleton<EndPoint>(new UriEndPoint(WithUser(hubUri, user)));
+        var builder = new HubConnectionBuilder()
+            .WithUrl(WithUser(hubUri, user), transport, options => configureHttp?.Invoke(options));
+        if (statefulReconnect)
+        {
+            builder.WithStatefulReconnect();
+        }
+        if (clientLog is not null)
+        {
+            builder.Services.AddLogging(logging => logging.AddProvider(new TestOutputLoggerProvider(clientLog)).SetMinimumLevel(LogLevel.Debug));
+        }
+        // HubConnection takes the last registered protocol, so this one replaces the builder's default JSON.
         builder.Services.AddSingleton<IHubProtocol>(TestHubProtocols.Create(protocol));
-        var client = new TestClient(builder.Build(), user, $"{description} ({protocol})");
+        var transportName = transport == HttpTransportType.WebSockets ? "" : $", {transport}";
+        var client = new TestClient(builder.Build(), user, $"{description} ({protocol}{transportName})");
         try
         {
             await client.Connection.StartAsync().DefaultTimeout($"{client.Description} to connect");
@@ -108,6 +129,26 @@ public sealed class TestClient : IAsyncDisposable
     /// <summary>Waits for the next <see cref="ClientMethods.ReceivePayload"/> payload.</summary>
     public Task<TestPayload> ReceivePayloadAsync() =>
         _payloads.Reader.ReadAsync().AsTask().DefaultTimeout($"{Description} to receive a payload");
+
+    /// <summary>Waits for the next <see cref="ClientMethods.ReceiveExact"/> payload.</summary>
+    public Task<ExactPayload> ReceiveExactAsync() =>
+        _exactPayloads.Reader.ReadAsync().AsTask().DefaultTimeout($"{Description} to receive an exact payload");
+
+    /// <summary>
+    /// Proves that none of <paramref name="clients"/> has an unread message or receives a late or duplicate one:
+    /// <paramref name="sender"/> sends a fresh marker to each of them, after everything sent so far, and each
+    /// client's next message must be that marker.
+    /// </summary>
+    public static async Task AssertNoMoreMessagesAsync(TestClient sender, params TestClient[] clients)
+    {
+        var marker = $"marker-{Guid.NewGuid():N}";
+        await sender.InvokeAsync(nameof(TestHub.SendConnections), clients.Select(c => c.ConnectionId).ToArray(), marker);
+        foreach (var client in clients)
+        {
+            var next = await client.ReceiveAsync();
+            Assert.True(next == marker, $"{client.Description} received an unexpected message '{next}' (expected nothing before the marker).");
+        }
+    }
 
     /// <summary>Answers <see cref="ClientMethods.Compute"/> client-result invocations with <paramref name="compute"/>.</summary>
     public void OnCompute(Func<int, Task<int>> compute)

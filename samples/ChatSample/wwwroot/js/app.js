@@ -5,14 +5,19 @@ const DEFAULT_ROOMS = ["lobby", "random"];
 const TYPING_SEND_INTERVAL_MS = 2000;
 const TYPING_SHOW_MS = 3000;
 const PRESENCE_DEBOUNCE_MS = 150;
-const PRESENCE_SAFETY_REFRESH_MS = 15000;
+// Nothing tells the page when a process dies, so it also polls presence (a crashed process's users go once it is reaped).
+const PRESENCE_POLL_MS = 3000;
+// After every instance refused a reconnect, wait this long before trying them all again.
+const RECONNECT_ROUND_DELAY_MS = 2000;
 
 const $ = (id) => document.getElementById(id);
 
 const state = {
   connection: null,
   user: null,
-  server: null,            // this page's process: { instance, port, processId, machineName, database }
+  server: null,            // the process this page is connected to: { instance, port, processId, machineName, database, instanceUrls }
+  pageServer: null,        // the process that served this page
+  instanceUrls: [location.origin], // every instance of the launcher, to reconnect to when this one dies
   joinedRooms: new Set(),
   knownRooms: new Set(DEFAULT_ROOMS),
   roomCounts: {},
@@ -20,6 +25,7 @@ const state = {
   lastTypingSent: { room: null, at: 0 },
   typingTimers: new Map(), // "room/user" -> timeout id
   presenceTimer: 0,
+  filter: "",              // "" (everything), a room name, or "@" (direct messages)
 };
 
 // ---- Page start ----
@@ -49,6 +55,11 @@ $("send-form").addEventListener("submit", (event) => {
 
 $("message").addEventListener("input", sendTypingThrottled);
 
+$("filter").addEventListener("change", () => {
+  state.filter = $("filter").value;
+  applyFilter();
+});
+
 $("leave").addEventListener("click", () => {
   if (state.target?.kind === "room") {
     leaveRoom(state.target.name);
@@ -58,17 +69,27 @@ $("leave").addEventListener("click", () => {
 async function showInstance() {
   try {
     const response = await fetch("api/instance");
-    state.server = await response.json();
-    const { instance, processId, port } = state.server;
-    const badge = $("instance");
-    badge.textContent = `instance ${instance} · pid ${processId} · port ${port}`;
-    badge.dataset.instance = instance;
-    badge.dataset.pid = processId;
-    badge.dataset.port = port;
-    document.title = `Chat · instance ${instance} (:${port})`;
+    state.pageServer = await response.json();
+    if (!state.server) {
+      showServer(state.pageServer);
+    }
   } catch (error) {
     $("instance").textContent = "instance unknown";
   }
+}
+
+/** Shows the process this page talks to now, and remembers the instances it may reconnect to. */
+function showServer(server) {
+  state.server = server;
+  state.instanceUrls = server.instanceUrls?.length ? server.instanceUrls : [location.origin];
+  const { instance, processId, port } = server;
+  const badge = $("instance");
+  const movedFrom = state.pageServer && state.pageServer.port !== port ? ` (page from instance ${state.pageServer.instance})` : "";
+  badge.textContent = `instance ${instance} · pid ${processId} · port ${port}${movedFrom}`;
+  badge.dataset.instance = instance;
+  badge.dataset.pid = processId;
+  badge.dataset.port = port;
+  document.title = `Chat · instance ${instance} (:${port})`;
 }
 
 // ---- Connection ----
@@ -82,10 +103,24 @@ async function connect(rawName) {
   }
   $("connect").disabled = true;
 
+  const hubUrl = (baseUrl) => `${baseUrl}/hubs/chat?user=${encodeURIComponent(name)}`;
+  let currentUrl = location.origin;
   const connection = new signalR.HubConnectionBuilder()
-    .withUrl(`hubs/chat?user=${encodeURIComponent(name)}`)
-    // Keep trying while the launcher restarts a dead instance on this port (the default gives up after ~40 s).
-    .withAutomaticReconnect({ nextRetryDelayInMilliseconds: (retry) => (retry.previousRetryCount === 0 ? 0 : 2000) })
+    // No cookies: another instance's CORS policy allows this page's origin without credentials.
+    .withUrl(hubUrl(currentUrl), { withCredentials: false })
+    // Never give up: try the same instance once, then every other instance of the launcher in turn, then wait and
+    // start over, until one answers (the launcher restarts a dead instance on its port).
+    .withAutomaticReconnect({
+      nextRetryDelayInMilliseconds: (retry) => {
+        const candidates = [currentUrl, ...state.instanceUrls.filter((url) => url !== currentUrl)];
+        const index = retry.previousRetryCount % candidates.length;
+        // The URL can only change while reconnecting: every call but the first, which retries the same URL anyway.
+        if (connection.state === signalR.HubConnectionState.Reconnecting) {
+          connection.baseUrl = hubUrl(candidates[index]);
+        }
+        return index === 0 && retry.previousRetryCount > 0 ? RECONNECT_ROUND_DELAY_MS : 0;
+      },
+    })
     .withStatefulReconnect()
     .configureLogging(signalR.LogLevel.Warning)
     .build();
@@ -100,8 +135,14 @@ async function connect(rawName) {
 
   connection.onreconnecting(() => setStatus("reconnecting"));
   connection.onreconnected(async () => {
+    currentUrl = new URL(connection.baseUrl).origin;
     setStatus("connected");
-    // A full reconnect is a new connection: its room memberships are gone, so join them again.
+    // A full reconnect is a new connection, maybe on another instance: say where, and join the rooms again.
+    const before = state.server;
+    await welcome(connection).catch(showError);
+    if (before?.processId !== state.server.processId) {
+      addMessage("system", { text: `Reconnected to instance ${state.server.instance} (pid ${state.server.processId}, port ${state.server.port}).` });
+    }
     for (const room of state.joinedRooms) {
       await connection.invoke("JoinRoom", room).catch(showError);
     }
@@ -114,21 +155,27 @@ async function connect(rawName) {
 
   try {
     await connection.start();
-    const welcome = await connection.invoke("Hello");
+    await welcome(connection);
     state.connection = connection;
-    state.user = welcome.user;
     setStatus("connected");
     $("login").hidden = true;
     $("chat").hidden = false;
-    $("status").title = `connection ${welcome.connectionId}`;
     await joinRoom("lobby");
     $("message").focus();
-    setInterval(refreshPresence, PRESENCE_SAFETY_REFRESH_MS);
+    setInterval(refreshPresence, PRESENCE_POLL_MS);
   } catch (error) {
     $("login-error").textContent = error.message.replace(/^.*HubException: /, "");
     $("connect").disabled = false;
     await connection.stop();
   }
+}
+
+/** Asks the server who we are and which instance holds the connection, and shows it. */
+async function welcome(connection) {
+  const hello = await connection.invoke("Hello");
+  state.user = hello.user;
+  $("status").title = `connection ${hello.connectionId}`;
+  showServer(hello.server);
 }
 
 function setStatus(text) {
@@ -264,11 +311,37 @@ function addMessage(kind, message) {
     via.title = "The instance whose process sent this message through the backplane";
   }
 
+  item.hidden = !isShown(item);
   const list = $("messages");
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 8;
   list.append(item);
   if (atBottom) {
     list.scrollTop = list.scrollHeight;
+  }
+}
+
+// ---- Timeline filter: one room, direct messages, or everything. System and presence lines always show. ----
+
+function isShown(item) {
+  const kind = item.dataset.kind;
+  if (!state.filter || kind === "system" || kind === "presence") {
+    return true;
+  }
+  return state.filter === "@" ? kind === "direct" : item.dataset.room === state.filter;
+}
+
+function applyFilter() {
+  for (const item of $("messages").children) {
+    item.hidden = !isShown(item);
+  }
+}
+
+function renderFilter() {
+  const select = $("filter");
+  const options = [["", "everything"], ...[...state.knownRooms].sort().map((room) => [room, `#${room}`]), ["@", "direct messages"]];
+  // Rebuild only when the rooms changed, so that a periodic refresh does not close an open list.
+  if (select.options.length !== options.length) {
+    select.replaceChildren(...options.map(([value, label]) => new Option(label, value, false, value === state.filter)));
   }
 }
 
@@ -281,6 +354,11 @@ function appendSpan(parent, className, text) {
 }
 
 // ---- Presence (who is online, room sizes, servers) across every process ----
+// The page asks GetPresence when the server sends presenceChanged, after a reconnect, and every PRESENCE_POLL_MS; it
+// compares each snapshot with the previous one and reports users and servers that came or went. Pushed presence
+// events, once the backplane has them, can call userCame/userLeft/serverCame/serverLeft directly instead.
+
+const seen = { users: null, servers: null }; // null until the first snapshot: nothing is reported for it
 
 function schedulePresenceRefresh() {
   clearTimeout(state.presenceTimer);
@@ -297,9 +375,41 @@ async function refreshPresence() {
     renderRooms();
     renderOnline(snapshot.onlineUsers, snapshot.connectionCount);
     renderServers(snapshot.servers);
+    seen.users = reportChanges(seen.users, new Map(snapshot.onlineUsers.map((user) => [user, user])), userCame, userLeft);
+    seen.servers = reportChanges(seen.servers, new Map(snapshot.servers.map((server) => [server.processId, server])), serverCame, serverLeft);
   } catch (error) {
     showError(error);
   }
+}
+
+/** Calls `came` for each key of `now` missing from `before`, `left` for each key of `before` missing from `now`; returns `now`. */
+function reportChanges(before, now, came, left) {
+  if (before) {
+    for (const [key, value] of now) if (!before.has(key)) came(value);
+    for (const [key, value] of before) if (!now.has(key)) left(value);
+  }
+  return now;
+}
+
+function userCame(user) {
+  addPresenceLine("user-came", `${user} is online`, { user });
+}
+
+function userLeft(user) {
+  addPresenceLine("user-left", `${user} left`, { user });
+}
+
+function serverCame(server) {
+  addPresenceLine("server-came", `Server pid ${server.processId} joined`, { pid: server.processId });
+}
+
+function serverLeft(server) {
+  addPresenceLine("server-left", `Server pid ${server.processId} left; its connections are gone`, { pid: server.processId });
+}
+
+function addPresenceLine(event, text, data) {
+  addMessage("presence", { text });
+  Object.assign($("messages").lastElementChild.dataset, { event, ...data });
 }
 
 function renderRooms() {
@@ -324,6 +434,7 @@ function renderRooms() {
     count.title = "Connections in this room, on every process";
     list.append(item);
   }
+  renderFilter();
 }
 
 function renderOnline(users, connectionCount) {
@@ -363,7 +474,7 @@ function renderServers(servers) {
     item.dataset.pid = server.processId;
     const mine = server.processId === state.server?.processId;
     item.classList.toggle("me", mine);
-    appendSpan(item, "server", `pid ${server.processId}${mine ? " (this page)" : ""}`);
+    appendSpan(item, "server", `pid ${server.processId}${mine ? " (this connection)" : ""}`);
     appendSpan(item, "count", `${server.connectionCount} conn`);
     list.append(item);
   }
