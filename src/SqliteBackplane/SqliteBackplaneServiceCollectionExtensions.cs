@@ -48,9 +48,10 @@ public static class SqliteBackplaneServiceCollectionExtensions
         var services = signalrBuilder.Services;
         services.AddOptions<SqliteBackplaneOptions>().Configure(configure).ValidateOnStart()
             // The node belongs to the app: whichever service starts it, it logs and measures through the app's factories.
-            .PostConfigure<ILoggerFactory, IServiceProvider>(static (options, loggerFactory, provider) =>
+            // A container without logging (a bare ServiceCollection) leaves the node on its own logger.
+            .PostConfigure<IServiceProvider>(static (options, provider) =>
             {
-                options.LoggerFactory = loggerFactory;
+                options.LoggerFactory = provider.GetService<ILoggerFactory>();
                 options.MeterFactory = provider.GetService<IMeterFactory>();
             });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SqliteBackplaneOptions>, SqliteBackplaneOptionsValidator>());

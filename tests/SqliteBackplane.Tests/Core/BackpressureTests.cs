@@ -48,13 +48,7 @@ public sealed class BackpressureTests(Xunit.Abstractions.ITestOutputHelper outpu
     {
         using var database = new TempDatabase();
         // Without pacing, a sender flat out would put more than 100 messages in front of the slow client and lose some.
-        // What is queued or committed when pacing starts still reaches the client, so those bounds stay well below it.
-        using var manager = DirectManagers.Create(database, o =>
-        {
-            o.MaxPendingMessagesPerConnection = 100;
-            o.MaxQueuedMessages = 16;
-            o.MaxReaderLag = 32;
-        });
+        using var manager = CreatePacedManager(database);
         await using var slow = new FakeClient();
         await manager.OnConnectedAsync(slow.Connection).DefaultTimeout();
         var padding = new string('p', 4_000);
@@ -98,12 +92,7 @@ public sealed class BackpressureTests(Xunit.Abstractions.ITestOutputHelper outpu
     public async Task A_client_that_stops_reading_holds_senders_back_only_briefly()
     {
         using var database = new TempDatabase();
-        using var manager = DirectManagers.Create(database, o =>
-        {
-            o.MaxPendingMessagesPerConnection = 100;
-            o.MaxQueuedMessages = 16;
-            o.MaxReaderLag = 32;
-        });
+        using var manager = CreatePacedManager(database);
         await using var stalled = new FakeClient();
         await using var reading = new FakeClient();
         await manager.OnConnectedAsync(stalled.Connection).DefaultTimeout();
@@ -129,4 +118,14 @@ public sealed class BackpressureTests(Xunit.Abstractions.ITestOutputHelper outpu
         await received.DefaultTimeout("the reading client to get every message");
         Assert.True(manager.DroppedMessages > 0, "The stalled client's messages were never bounded.");
     }
+
+    // Drops beyond 100 messages waiting for one client. What is queued or committed when pacing starts still reaches
+    // the client, so the queue and the reader's lag stay well below that.
+    private static SqliteHubLifetimeManager<TestHub> CreatePacedManager(TempDatabase database) =>
+        DirectManagers.Create(database, o =>
+        {
+            o.MaxPendingMessagesPerConnection = 100;
+            o.MaxQueuedMessages = 16;
+            o.MaxReaderLag = 32;
+        });
 }

@@ -2,7 +2,6 @@ using System.Buffers;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Protocol;
-using SqliteBackplane.Tests.Infrastructure.Transport;
 using SqliteBackplane.TestServer;
 using Xunit;
 

@@ -195,14 +195,14 @@ internal static class ProcessMemory
 /// </summary>
 internal sealed class RecordingFakeClient : IAsyncDisposable
 {
-    private readonly Infrastructure.Transport.DuplexPipe _application;
+    private readonly Infrastructure.DuplexPipe _application;
     private readonly Microsoft.AspNetCore.SignalR.Protocol.IHubProtocol _protocol = new Microsoft.AspNetCore.SignalR.Protocol.JsonHubProtocol();
     private readonly List<string> _messages = [];
     private readonly Task _pump;
 
     public RecordingFakeClient(string? userId = null)
     {
-        var (transport, application) = Infrastructure.Transport.DuplexPipe.CreatePair();
+        var (transport, application) = Infrastructure.DuplexPipe.CreatePair();
         _application = application;
         var context = new Microsoft.AspNetCore.Connections.DefaultConnectionContext(Guid.NewGuid().ToString("N"), transport, application);
         Connection = new FakeHubConnectionContext(context, _protocol) { UserIdentifier = userId };

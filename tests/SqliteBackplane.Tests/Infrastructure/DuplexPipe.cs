@@ -1,6 +1,6 @@
 using System.IO.Pipelines;
 
-namespace SqliteBackplane.Tests.Infrastructure.Transport;
+namespace SqliteBackplane.Tests.Infrastructure;
 
 /// <summary>A reader and a writer presented as one <see cref="IDuplexPipe"/>.</summary>
 internal sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
