@@ -51,7 +51,13 @@ public sealed class WakeSocketProcessTests(ITestOutputHelper output) : MultiProc
         var started = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var log = new OutputLog("second user", Output);
         var startInfo = new ProcessStartInfo("runuser") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var argument in (string[])["-u", SecondUser, "--", TestServerLocation.DotnetHost, "exec", TestServerLocation.AssemblyPath, .. settings.ToArguments()])
+        // The build output may sit where only root can look (a checkout under a 0700 temporary directory, as CI's is):
+        // the second user runs its own copy of the server, readable by everyone.
+        var serverCopy = Path.Combine(Database.Directory, "server");
+        CopyDirectory(Path.GetDirectoryName(TestServerLocation.AssemblyPath)!, serverCopy);
+        Run("chmod", "-R", "a+rX", serverCopy);
+        var assemblyCopy = Path.Combine(serverCopy, Path.GetFileName(TestServerLocation.AssemblyPath));
+        foreach (var argument in (string[])["-u", SecondUser, "--", TestServerLocation.DotnetHost, "exec", assemblyCopy, .. settings.ToArguments()])
         {
             startInfo.ArgumentList.Add(argument);
         }
@@ -137,5 +143,19 @@ public sealed class WakeSocketProcessTests(ITestOutputHelper output) : MultiProc
         var text = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
         Assert.True(process.WaitForExit(10_000), $"{program} did not finish.");
         return (process.ExitCode, text);
+    }
+
+    private static void CopyDirectory(string source, string destination)
+    {
+        foreach (var directory in Directory.EnumerateDirectories(source, "*", SearchOption.AllDirectories))
+        {
+            Directory.CreateDirectory(Path.Combine(destination, Path.GetRelativePath(source, directory)));
+        }
+
+        Directory.CreateDirectory(destination);
+        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+        {
+            File.Copy(file, Path.Combine(destination, Path.GetRelativePath(source, file)));
+        }
     }
 }

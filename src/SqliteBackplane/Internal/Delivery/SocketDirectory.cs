@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using SqliteBackplane.Internal.Interop;
 
 namespace SqliteBackplane.Internal.Delivery;
 
@@ -124,7 +125,7 @@ internal static class SocketDirectory
         var status = new byte[256];
         try
         {
-            if (LStat(path, status) != 0)
+            if (Libc.RuntimeLStat(path, status) != 0)
             {
                 mode = 0;
                 owner = 0;
@@ -143,11 +144,5 @@ internal static class SocketDirectory
         return true;
     }
 
-    private static uint GetEffectiveUserId() => GetEuid();
-
-    [System.Runtime.InteropServices.DllImport("libSystem.Native", EntryPoint = "SystemNative_LStat", SetLastError = true)]
-    private static extern int LStat(string path, byte[] status);
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "geteuid")]
-    private static extern uint GetEuid();
+    private static uint GetEffectiveUserId() => Libc.GetEffectiveUserId();
 }

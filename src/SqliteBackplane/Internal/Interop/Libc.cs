@@ -35,4 +35,14 @@ internal static class Libc
 
     [DllImport(Library, EntryPoint = "flock", SetLastError = true)]
     public static extern int Flock(int fd, int operation);
+
+    [DllImport(Library, EntryPoint = "geteuid")]
+    public static extern uint GetEffectiveUserId();
+
+    /// <summary>
+    /// lstat through the .NET runtime's own native shim (not libc): its FileStatus layout (Flags, Mode, Uid, Gid, ...)
+    /// is the same on every Unix .NET runs on, unlike struct stat. .NET has no managed API for a file's owner.
+    /// </summary>
+    [DllImport("libSystem.Native", EntryPoint = "SystemNative_LStat", SetLastError = true)]
+    public static extern int RuntimeLStat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, byte[] status);
 }
