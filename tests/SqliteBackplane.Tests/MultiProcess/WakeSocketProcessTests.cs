@@ -57,6 +57,8 @@ public sealed class WakeSocketProcessTests(ITestOutputHelper output) : MultiProc
         CopyDirectory(Path.GetDirectoryName(TestServerLocation.AssemblyPath)!, serverCopy);
         Run("chmod", "-R", "a+rX", serverCopy);
         var assemblyCopy = Path.Combine(serverCopy, Path.GetFileName(TestServerLocation.AssemblyPath));
+        // Also its working directory (the host's default content root), which the second user must be able to open.
+        startInfo.WorkingDirectory = serverCopy;
         foreach (var argument in (string[])["-u", SecondUser, "--", TestServerLocation.DotnetHost, "exec", assemblyCopy, .. settings.ToArguments()])
         {
             startInfo.ArgumentList.Add(argument);

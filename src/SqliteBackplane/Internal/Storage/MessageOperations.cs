@@ -36,7 +36,7 @@ internal sealed class QueuedAppendOperation(string hub, MessageKind kind, byte[]
     : WriteOperation
 {
     private TaskCompletionSource? _completion;
-    private bool _done;
+    private int _done;
 
     protected override void ExecuteCore(WriterContext context)
     {
@@ -48,34 +48,42 @@ internal sealed class QueuedAppendOperation(string hub, MessageKind kind, byte[]
 
     public override void Fail(Exception exception) => Finish(exception);
 
-    // Created only when something waits behind this send (a presence query); most sends never need one.
+    // Created only when something waits behind this send (a presence query); most sends never need one. Lock-free:
+    // whichever of this getter and Finish runs second completes the task.
     public override Task Completion
     {
         get
         {
-            lock (this)
+            if (Volatile.Read(ref _done) != 0)
             {
-                return _done ? Task.CompletedTask : (_completion ??= new(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                return Task.CompletedTask;
             }
+
+            var completion = Volatile.Read(ref _completion);
+            if (completion is null)
+            {
+                var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                completion = Interlocked.CompareExchange(ref _completion, created, null) ?? created;
+            }
+
+            if (Volatile.Read(ref _done) != 0)
+            {
+                completion.TrySetResult();
+            }
+
+            return completion.Task;
         }
     }
 
     private void Finish(Exception? failure)
     {
-        TaskCompletionSource? completion;
-        lock (this)
+        if (Interlocked.Exchange(ref _done, 1) != 0)
         {
-            if (_done)
-            {
-                return;
-            }
-
-            _done = true;
-            completion = _completion;
+            return;
         }
 
         admission.Left(failure);
-        completion?.TrySetResult();
+        Volatile.Read(ref _completion)?.TrySetResult();
     }
 }
 
