@@ -17,6 +17,8 @@ public class MaintenanceLogTests
         await manager.SendAllAsync(ClientMethods.Receive, ["first"]).DefaultTimeout();
         await manager.SendGroupsAsync(["room-a"], ClientMethods.Receive, ["to the room"]).DefaultTimeout();
         await manager.SendUserAsync("alice", ClientMethods.Receive, ["hi alice"]).DefaultTimeout();
+        // A send returns once queued; the log is read from the file, so wait for the commit.
+        await manager.Node.WhenWrittenAsync().DefaultTimeout();
         var maintenance = new SqliteBackplaneMaintenance(new SqliteBackplaneOptions { ConnectionString = database.ConnectionString });
 
         var position = await maintenance.GetLogPositionAsync(lastCount: 2).DefaultTimeout();
@@ -36,6 +38,7 @@ public class MaintenanceLogTests
         Assert.Equal(entries[1].Id, end);
         Assert.Empty(await maintenance.ReadLogAsync(end, 10).DefaultTimeout());
         await manager.SendAllAsync(ClientMethods.Receive, ["news"]).DefaultTimeout();
+        await manager.Node.WhenWrittenAsync().DefaultTimeout();
         var news = Assert.Single(await maintenance.ReadLogAsync(end, 10).DefaultTimeout());
         Assert.Equal("All", news.Kind);
 
