@@ -104,4 +104,10 @@ internal static partial class BackplaneLog
 
     [LoggerMessage(33, LogLevel.Warning, "Writing message row {RowId} to local connection {ConnectionId} failed; the other connections still receive it. Logged once per connection.", EventName = "DeliveryFailed")]
     public static partial void DeliveryFailed(ILogger logger, long rowId, string connectionId, Exception exception);
+
+    [LoggerMessage(40, LogLevel.Warning, "Node {DeadNodeId} (process {ProcessId} on this machine) is gone: the kernel released its lock file, so the process ended without stopping its backplane node. Removed it and its {ConnectionCount} connections.", EventName = "NodeReapedByLockProbe")]
+    public static partial void NodeReapedByLockProbe(ILogger logger, string deadNodeId, int processId, int connectionCount);
+
+    [LoggerMessage(41, LogLevel.Warning, "Fast crash detection is unavailable ({Reason}); other processes notice that this one died only after NodeTimeout ({NodeTimeout}).", EventName = "CrashDetectionUnavailable")]
+    public static partial void CrashDetectionUnavailable(ILogger logger, string reason, TimeSpan nodeTimeout);
 }

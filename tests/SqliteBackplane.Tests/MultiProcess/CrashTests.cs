@@ -57,6 +57,46 @@ public sealed class CrashTests(ITestOutputHelper output) : MultiProcessTest(outp
     }
 
     [Fact]
+    public async Task On_linux_and_macos_a_killed_server_is_noticed_within_seconds_not_after_the_node_timeout()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            // Windows has no lock files here: heartbeats alone detect a crash, after NodeTimeout.
+            return;
+        }
+
+        var settings = Settings with { HeartbeatInterval = TimeSpan.FromSeconds(2), NodeTimeout = TimeSpan.FromSeconds(30) };
+        var survivor = await StartAsync(settings, "survivor");
+        var doomed = await StartAsync(settings, "doomed");
+        var caller = await ConnectAsync(survivor, "caller");
+        var victim = await ConnectAsync(doomed, "victim");
+        var asked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        victim.OnCompute(_ =>
+        {
+            asked.TrySetResult();
+            return new TaskCompletionSource<int>().Task;
+        });
+        var pending = caller.InvokeAsync<int>(nameof(TestHub.InvokeClientResult), victim.ConnectionId, 1);
+        await asked.Task.DefaultTimeout("the victim to be asked for a result");
+        Assert.Single(await caller.InvokeAsync<string[]>(nameof(TestHub.GetUserConnections), "victim"));
+
+        await doomed.KillAsync();
+        var killedAt = System.Diagnostics.Stopwatch.StartNew();
+
+        var failure = await Assert.ThrowsAsync<Microsoft.AspNetCore.SignalR.HubException>(() => pending.TimeoutAfter(FastDetection, "the pending client result to fail"));
+        Assert.Contains("Connection disconnected.", failure.Message, StringComparison.Ordinal);
+        Output.WriteLine($"The pending client result failed {killedAt.ElapsedMilliseconds} ms after the kill (node timeout 30 s).");
+        await Eventually.BecomesTrueAsync(
+            () => caller.InvokeAsync<string[]>(nameof(TestHub.GetUserConnections), "victim").GetAwaiter().GetResult().Length == 0,
+            FastDetection - killedAt.Elapsed, "the survivor's presence drops the killed server's user");
+        Output.WriteLine($"The survivor's presence had dropped the victim {killedAt.ElapsedMilliseconds} ms after the kill.");
+        Assert.Contains("the kernel released its lock file", survivor.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>What issue 13 promises for Linux and macOS, against a 30 s node timeout.</summary>
+    private static readonly TimeSpan FastDetection = TimeSpan.FromSeconds(5);
+
+    [Fact]
     public async Task A_killed_server_leaves_its_groups_and_a_new_server_joins_the_file()
     {
         var survivor = await StartAsync(Settings, "survivor");

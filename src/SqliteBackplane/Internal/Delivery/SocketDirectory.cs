@@ -6,7 +6,9 @@ namespace SqliteBackplane.Internal.Delivery;
 /// <summary>
 /// Where this OS user's wake sockets live: <c>$XDG_RUNTIME_DIR/sqlite-backplane</c>, else
 /// <c>sqlite-backplane-&lt;uid&gt;</c> under the temp path. Private (mode 0700), owned by this user and not a symbolic
-/// link, or not used at all. Holds only sockets named after node ids, and removes those whose process is gone.
+/// link, or not used at all. Holds only files named after node ids: each node's wake socket (<c>&lt;node id&gt;.sock</c>)
+/// and the lock file it holds for its whole life (<c>&lt;node id&gt;.lock</c>, see <see cref="Node.NodeLockFile"/>), and
+/// removes those whose process is gone.
 /// </summary>
 internal static class SocketDirectory
 {
@@ -31,9 +33,17 @@ internal static class SocketDirectory
     public static string SocketName(string nodeId) => nodeId + SocketSuffix;
 
     /// <summary>A node id (32 lowercase hex digits) followed by ".sock".</summary>
-    public static bool IsNodeSocketName(string fileName) =>
-        fileName.Length == 32 + SocketSuffix.Length && fileName.EndsWith(SocketSuffix, StringComparison.Ordinal)
-        && !fileName.AsSpan(0, 32).ContainsAnyExcept("0123456789abcdef");
+    public static bool IsNodeSocketName(string fileName) => IsNodeFileName(fileName, SocketSuffix);
+
+    /// <summary>A node id (32 lowercase hex digits) followed by <paramref name="suffix"/>.</summary>
+    public static bool IsNodeFileName(string fileName, string suffix) =>
+        fileName.Length == 32 + suffix.Length && fileName.EndsWith(suffix, StringComparison.Ordinal) && IsNodeId(fileName[..32]);
+
+    /// <summary>
+    /// Whether <paramref name="nodeId"/> has the form of a node id (32 lowercase hex digits), so a file name built from
+    /// it stays inside this directory whatever a node row says.
+    /// </summary>
+    public static bool IsNodeId(string nodeId) => nodeId.Length == 32 && !nodeId.AsSpan().ContainsAnyExcept("0123456789abcdef");
 
     /// <summary>Creates the directory <paramref name="path"/> (0700) or checks the one found; throws <see cref="IOException"/> saying why it cannot be used.</summary>
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]

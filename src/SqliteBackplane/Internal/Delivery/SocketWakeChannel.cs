@@ -144,9 +144,13 @@ internal sealed class SocketWakeChannel : WakeChannel
         {
             _sender.SendTo(signal == WakeSignal ? _signals[0] : _signals[1], target);
         }
-        catch (SocketException)
+        catch (SocketException ex)
         {
             // The target is gone or its buffer is full (then it is awake anyway); the safety poll covers the rest.
+            if (ex.SocketErrorCode is not (SocketError.WouldBlock or SocketError.NoBufferSpaceAvailable) && target != _self)
+            {
+                PeerUnreachable?.Invoke();
+            }
         }
         catch (ObjectDisposedException)
         {

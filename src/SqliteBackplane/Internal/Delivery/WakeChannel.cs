@@ -20,6 +20,12 @@ internal abstract class WakeChannel : IDisposable
     /// <summary>Set when another node announced itself, so the writer should reload the endpoint list.</summary>
     public bool RefreshRequested;
 
+    /// <summary>
+    /// Called (on the sending thread) when a datagram to another node was refused: on Linux and macOS a Unix socket
+    /// nobody is bound to refuses at once, so its process may have died.
+    /// </summary>
+    public Action? PeerUnreachable { get; set; }
+
     /// <summary>Blocks until woken or until the timeout passes; false on a timeout. Called only by the reader thread.</summary>
     public abstract bool Wait(TimeSpan timeout);
 

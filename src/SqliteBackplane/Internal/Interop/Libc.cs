@@ -21,6 +21,15 @@ internal static class Libc
     public const int OpenCreateBsd = 0x200;
     public const int OpenCloseOnExecBsd = 0x1000000;
 
+    /// <summary>open(2) flags for reading and writing, close-on-exec, and <paramref name="create"/>, on this OS.</summary>
+    public static int OpenFlags(bool create) =>
+        OpenReadWrite | (OperatingSystem.IsLinux()
+            ? OpenCloseOnExecLinux | (create ? OpenCreateLinux : 0)
+            : OpenCloseOnExecBsd | (create ? OpenCreateBsd : 0));
+
+    /// <summary>Whether <paramref name="error"/> (errno) says a non-blocking lock is held by someone else.</summary>
+    public static bool IsWouldBlock(int error) => error == Ewouldblock || error == EwouldblockMac;
+
     public const int LockExclusive = 2;
     public const int LockNonBlocking = 4;
     public const int LockUnlock = 8;

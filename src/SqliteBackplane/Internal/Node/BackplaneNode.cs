@@ -34,6 +34,9 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
     private SqliteWorker? _queries;
     private NodeMaintenanceScheduler? _scheduler;
     private Task? _maintenance;
+    private NodeLockFile? _lockFile;
+    private NodeCrashWatch? _crashWatch;
+    private Task? _crashWatchRun;
 
     public BackplaneNode(SqliteBackplaneOptions options, ILogger logger, IMeterFactory? meterFactory = null)
     {
@@ -230,6 +233,14 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             }
 
             _membership.WakeEndpoint = _wake.Endpoint;
+
+            // Held before the node row exists, so no other node ever probes it unlocked while this one lives.
+            _lockFile = NodeLockFile.TryHold(NodeId, out var crashDetectionUnavailable);
+            if (crashDetectionUnavailable is not null)
+            {
+                BackplaneLog.CrashDetectionUnavailable(_logger, crashDetectionUnavailable, _options.NodeTimeout);
+            }
+
             var cursorStart = _membership.Join(connection, _writeLock, restoreConnections: false);
 
             // Existing nodes reload their endpoint lists, so they wake this one from their next commit on.
@@ -250,6 +261,12 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             events.Readers = (_reader, _queries);
             _scheduler = new NodeMaintenanceScheduler(_options, _membership, op => Enqueue(op), _queries, _logger);
             _maintenance = Task.Run(() => _scheduler.RunAsync(_stopping.Token));
+            if (!OperatingSystem.IsWindows())
+            {
+                _crashWatch = new NodeCrashWatch(_membership, op => Enqueue(op), _logger);
+                _wake.PeerUnreachable = _crashWatch.ProbeSoon;
+                _crashWatchRun = Task.Run(() => _crashWatch.RunAsync(_stopping.Token));
+            }
 
             BackplaneLog.NodeStarted(_logger, NodeId, Database.Path, _options.TablePrefix, _wake.Mode);
             if (!Database.FineGrainedBusyHandler)
@@ -264,6 +281,8 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             connection?.Dispose();
             _wake?.Dispose();
             _wake = null;
+            _lockFile?.Dispose();
+            _lockFile = null;
             // Not logged here: the hosted service fails the host's start with it (the host logs it once), and
             // without a host every caller that needs the node receives it.
             completion.TrySetException(ex is SqliteException sqlite ? Database.Translate(sqlite) : ex);
@@ -272,6 +291,9 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
 
     /// <summary>Runs one heartbeat now (tests use this instead of waiting for the timer).</summary>
     internal Task RunHeartbeatAsync() => _scheduler?.HeartbeatAsync() ?? Task.CompletedTask;
+
+    /// <summary>Probes the lock files of this machine's other nodes now (tests use this instead of waiting for the timer).</summary>
+    internal Task RunCrashProbeAsync() => _crashWatch?.ProbeAsync() ?? Task.CompletedTask;
 
     /// <summary>Deletes expired rows now (tests use this instead of waiting for the timer).</summary>
     internal Task RunCleanupAsync() => _scheduler?.CleanupExpiredAsync() ?? Task.CompletedTask;
@@ -330,6 +352,11 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
                 await _maintenance.WaitAsync(deadline);
             }
 
+            if (_crashWatchRun is not null)
+            {
+                await _crashWatchRun.WaitAsync(deadline);
+            }
+
             var unregister = _membership.Leave();
             Enqueue(unregister, duringShutdown: true);
             var removed = await unregister.Task.WaitAsync(ThreadJoinTimeout, deadline);
@@ -353,6 +380,9 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             _queries!.Stop(ThreadJoinTimeout);
             _wake.Dispose();
             _writeLock?.Dispose();
+
+            // Last: while the lock is held no other node removes this one's rows as a crashed node's.
+            _lockFile?.Dispose();
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         Cursor?.ReleaseAll();
     }

@@ -14,14 +14,17 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
 {
     private readonly SqliteBackplaneOptions _options = database.Options;
     private long _startedAtMs;
-    private string[] _remoteEndpoints = [];
+    private Peers _peers = Peers.None;
     private int _liveNodes = 1;
 
     /// <summary>Where other nodes wake this one; set before joining, so the node row carries it.</summary>
     public string? WakeEndpoint { get; set; }
 
     /// <summary>The wake endpoints of the other live nodes, as last read.</summary>
-    public IReadOnlyList<string> RemoteEndpoints => Volatile.Read(ref _remoteEndpoints);
+    public IReadOnlyList<string> RemoteEndpoints => Volatile.Read(ref _peers).Endpoints;
+
+    /// <summary>The other live nodes, as last read.</summary>
+    public IReadOnlyList<PeerNode> RemoteNodes => Volatile.Read(ref _peers).Nodes;
 
     /// <summary>Nodes registered on the file at the last heartbeat, this one included.</summary>
     public int LiveNodes => Volatile.Read(ref _liveNodes);
@@ -55,7 +58,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
     }
 
     /// <summary>Reads the other nodes' wake endpoints again (one of them asked for a refresh). Writer thread.</summary>
-    public void RefreshEndpoints(WriterContext context) => Volatile.Write(ref _remoteEndpoints, ReadEndpoints(context));
+    public void RefreshEndpoints(WriterContext context) => Volatile.Write(ref _peers, ReadPeers(context));
 
     /// <summary>Runs one heartbeat through <paramref name="enqueue"/> (the writer) and reports what it found.</summary>
     public async Task HeartbeatAsync(Action<WriteOperation> enqueue)
@@ -65,7 +68,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
         {
             enqueue(heartbeat);
             var result = await heartbeat.Task;
-            Volatile.Write(ref _remoteEndpoints, result.Endpoints);
+            Volatile.Write(ref _peers, result.Peers);
             Volatile.Write(ref _liveNodes, result.LiveNodes);
             foreach (var dead in result.Reaped)
             {
@@ -87,9 +90,37 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
     /// <summary>The operation that removes this node from the file at shutdown; returns the connections removed.</summary>
     public WriteOperation<int> Leave() => new DelegateWriteOperation<int>(context => NodeRowRemoval.Remove(context, nodeId));
 
-    private sealed record ReapedNode(string NodeId, string? Endpoint, int Connections);
+    /// <summary>
+    /// The operation that removes the nodes among <paramref name="gone"/> that are still registered (another node may
+    /// have removed them first) and reads the other nodes again; the result lists the nodes it removed.
+    /// </summary>
+    public WriteOperation<IReadOnlyList<ReapedNode>> ReapGone(IReadOnlyList<PeerNode> gone) => new DelegateWriteOperation<IReadOnlyList<ReapedNode>>(context =>
+    {
+        var reaped = new List<ReapedNode>(gone.Count);
+        foreach (var peer in gone)
+        {
+            if (context.Scalar(context.Queries.SelectNodeProcess, (Columns.Node, peer.NodeId)) is not null)
+            {
+                reaped.Add(new ReapedNode(peer.NodeId, peer.Endpoint, NodeRowRemoval.Remove(context, peer.NodeId)));
+            }
+        }
 
-    private sealed record HeartbeatResult(string[] Endpoints, List<ReapedNode> Reaped, int Revived, int LiveNodes);
+        Volatile.Write(ref _peers, ReadPeers(context));
+        return reaped;
+    });
+
+    /// <summary>Another live node as read from the nodes table.</summary>
+    public sealed record PeerNode(string NodeId, string MachineName, int ProcessId, string? Endpoint);
+
+    /// <summary>A node removed from the file, with the number of its connections removed with it.</summary>
+    public sealed record ReapedNode(string NodeId, string? Endpoint, int Connections);
+
+    private sealed record Peers(PeerNode[] Nodes, string[] Endpoints)
+    {
+        public static readonly Peers None = new([], []);
+    }
+
+    private sealed record HeartbeatResult(Peers Peers, List<ReapedNode> Reaped, int Revived, int LiveNodes);
 
     // One transaction: prove we are alive, re-register if others declared us dead, and reap nodes that are silent.
     private HeartbeatResult Heartbeat(WriterContext context)
@@ -119,7 +150,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
         }
 
         var liveNodes = Convert.ToInt32(context.Scalar(queries.CountNodes), System.Globalization.CultureInfo.InvariantCulture);
-        return new HeartbeatResult(ReadEndpoints(context), reaped, revived, liveNodes);
+        return new HeartbeatResult(ReadPeers(context), reaped, revived, liveNodes);
     }
 
     private void Register(WriterContext context)
@@ -131,19 +162,25 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
             (Columns.Started, _startedAtMs),
             (Columns.Now, context.NowMs),
             (Columns.Endpoint, WakeEndpoint));
-        Volatile.Write(ref _remoteEndpoints, ReadEndpoints(context));
+        Volatile.Write(ref _peers, ReadPeers(context));
     }
 
-    private string[] ReadEndpoints(WriterContext context)
+    private Peers ReadPeers(WriterContext context)
     {
-        using var reader = context.Command(context.Queries.SelectWakeEndpoints, [(Columns.Node, nodeId)]).ExecuteReader();
+        using var reader = context.Command(context.Queries.SelectPeers, [(Columns.Node, nodeId)]).ExecuteReader();
+        var nodes = new List<PeerNode>();
         var endpoints = new List<string>();
         while (reader.Read())
         {
-            endpoints.Add(reader.GetString(0));
+            var endpoint = reader.IsDBNull(Columns.Peer.Endpoint) ? null : reader.GetString(Columns.Peer.Endpoint);
+            nodes.Add(new PeerNode(reader.GetString(Columns.Peer.NodeId), reader.GetString(Columns.Peer.MachineName), reader.GetInt32(Columns.Peer.ProcessId), endpoint));
+            if (endpoint is not null)
+            {
+                endpoints.Add(endpoint);
+            }
         }
 
-        return [.. endpoints];
+        return new Peers([.. nodes], [.. endpoints]);
     }
 
     private int RestoreLocalConnections(WriterContext context)

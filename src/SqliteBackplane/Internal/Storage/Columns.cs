@@ -29,6 +29,15 @@ internal static class Columns
         public const int Endpoint = 1;
     }
 
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectPeers"/>.</summary>
+    public static class Peer
+    {
+        public const int NodeId = 0;
+        public const int MachineName = 1;
+        public const int ProcessId = 2;
+        public const int Endpoint = 3;
+    }
+
     /// <summary>Ordinals of <see cref="SqliteQueries.SelectMessagesAfter"/> (bound by position: cursor, limit).</summary>
     public static class MessageAfter
     {

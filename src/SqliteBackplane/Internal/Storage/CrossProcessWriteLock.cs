@@ -25,8 +25,7 @@ internal sealed class CrossProcessWriteLock : IDisposable
         if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD())
         {
             // Not FileStream: on Unix it takes a flock of its own to emulate FileShare, which collides with ours.
-            var flags = Libc.OpenReadWrite | (OperatingSystem.IsLinux() ? Libc.OpenCreateLinux | Libc.OpenCloseOnExecLinux : Libc.OpenCreateBsd | Libc.OpenCloseOnExecBsd);
-            _fd = Libc.Open(LockFilePath, flags, 0b110_000_000);
+            _fd = Libc.Open(LockFilePath, Libc.OpenFlags(create: true), 0b110_000_000);
             if (_fd < 0)
             {
                 var error = Marshal.GetLastPInvokeError();
@@ -72,7 +71,7 @@ internal sealed class CrossProcessWriteLock : IDisposable
         while (true)
         {
             var error = Marshal.GetLastPInvokeError();
-            if (error != Libc.Ewouldblock && error != Libc.EwouldblockMac && error != Libc.Eintr)
+            if (!Libc.IsWouldBlock(error) && error != Libc.Eintr)
             {
                 throw new Win32Exception(error, $"flock on '{LockFilePath}' failed.");
             }

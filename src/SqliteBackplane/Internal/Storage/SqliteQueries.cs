@@ -74,7 +74,8 @@ internal sealed class SqliteQueries
         DeleteOldestMessages = $"DELETE FROM {Messages} WHERE id IN (SELECT id FROM {Messages} ORDER BY id LIMIT $limit)";
         SelectNodeHeartbeats = $"SELECT node_id, heartbeat_at FROM {Nodes}";
         SelectFirstCreatedAfter = $"SELECT created_at FROM {Messages} WHERE id > $cursor ORDER BY id LIMIT 1";
-        SelectWakeEndpoints = $"SELECT wake_endpoint FROM {Nodes} WHERE node_id <> $node AND wake_endpoint IS NOT NULL";
+        SelectPeers = $"SELECT node_id, machine_name, process_id, wake_endpoint FROM {Nodes} WHERE node_id <> $node";
+        SelectNodeProcess = $"SELECT process_id FROM {Nodes} WHERE node_id = $node";
         DeleteNode = $"DELETE FROM {Nodes} WHERE node_id = $node";
         DeleteGroupsOfNode = $"DELETE FROM {Groups} WHERE connection_id IN (SELECT connection_id FROM {Connections} WHERE node_id = $node)";
         DeleteConnectionsOfNode = $"DELETE FROM {Connections} WHERE node_id = $node";
@@ -116,7 +117,8 @@ internal sealed class SqliteQueries
     public string UpsertNode { get; }
     public string UpdateHeartbeat { get; }
     public string SelectDeadNodes { get; }
-    public string SelectWakeEndpoints { get; }
+    public string SelectPeers { get; }
+    public string SelectNodeProcess { get; }
     public string CountNodes { get; }
     public string SelectLogRowSpan { get; }
     public string DeleteOldestMessages { get; }
