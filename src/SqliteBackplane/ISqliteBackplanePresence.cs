@@ -33,4 +33,16 @@ public interface ISqliteBackplanePresence<THub> where THub : Hub
 
     /// <summary>Lists the live nodes (processes) on the backplane file, with their connection counts for this hub.</summary>
     Task<IReadOnlyList<SqliteBackplaneNode>> GetNodesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Calls <paramref name="handler"/> for every presence change from now on, on any process sharing the file: a
+    /// connection or user of this hub joined or left, a node joined, left or was reaped. Every process sees the same
+    /// changes in the same order; one subscription's handler runs for one change at a time, in that order, off the
+    /// backplane's threads (a slow handler delays only its own later changes). An exception from the handler is logged
+    /// and the next change is still delivered. Pair it with a query (for example <see cref="GetOnlineUsersAsync"/>)
+    /// for the state before the subscription.
+    /// </summary>
+    /// <param name="handler">Called with each change.</param>
+    /// <returns>Disposing it ends the subscription; changes not yet handled are dropped.</returns>
+    IDisposable OnPresenceChanged(Func<SqliteBackplanePresenceChange, Task> handler);
 }

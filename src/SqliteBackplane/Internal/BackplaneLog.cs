@@ -110,4 +110,7 @@ internal static partial class BackplaneLog
 
     [LoggerMessage(41, LogLevel.Warning, "Fast crash detection is unavailable ({Reason}); other processes notice that this one died only after NodeTimeout ({NodeTimeout}).", EventName = "CrashDetectionUnavailable")]
     public static partial void CrashDetectionUnavailable(ILogger logger, string reason, TimeSpan nodeTimeout);
+
+    [LoggerMessage(42, LogLevel.Error, "A presence change handler failed on a {ChangeKind} change (node {NodeId}); later changes are still delivered to it.", EventName = "PresenceHandlerFailed")]
+    public static partial void PresenceHandlerFailed(ILogger logger, string changeKind, string nodeId, Exception exception);
 }

@@ -69,6 +69,14 @@ internal sealed class SqliteBackplanePresence<THub> : ISqliteBackplanePresence<T
             return nodes;
         }, cancellationToken);
 
+    public IDisposable OnPresenceChanged(Func<SqliteBackplanePresenceChange, Task> handler)
+    {
+        var subscription = _node.Dispatcher.Presence.Subscribe(_hub, handler);
+        // The node starts on first use; a failed start reaches the next query (and fails the host's start).
+        _ = _node.EnsureStartedAsync().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+        return subscription;
+    }
+
     // Every presence query is scoped to this hub.
     private SqliteCommand Command(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters) =>
         SqliteCommands.Create(connection, sql, [(Columns.Hub, _hub), .. parameters]);

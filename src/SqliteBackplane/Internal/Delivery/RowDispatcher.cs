@@ -21,8 +21,12 @@ internal sealed class RowDispatcher
     private readonly PayloadProtection? _protection;
     private readonly HashSet<EnvelopeFormatError> _loggedErrors = [];
 
+    // The highest kind this version reads; rows of later kinds (a newer version sharing the file) are skipped silently.
+    private const int LastKnownKind = (int)MessageKind.NodeJoined;
+
     public RowDispatcher(string nodeId, TimeProvider timeProvider, ILogger logger, BackplaneMetrics metrics, PayloadProtection? protection)
     {
+        Presence = new PresenceFeed(logger);
         _protection = protection;
         _nodeId = nodeId;
         _metrics = metrics;
@@ -30,6 +34,9 @@ internal sealed class RowDispatcher
         _timeProvider = timeProvider;
         _logger = logger;
     }
+
+    /// <summary>This process's presence subscribers, fed from the log's presence rows.</summary>
+    public PresenceFeed Presence { get; }
 
     public long ExpiredRowsSkipped;
     public long CorruptRowsSkipped;
@@ -64,6 +71,12 @@ internal sealed class RowDispatcher
             return;
         }
 
+        if (row.Kind > LastKnownKind || PresenceFeed.IsPresenceOnly(row.Kind) && !Presence.HasSubscribers)
+        {
+            // Presence rows matter only to subscribers; kinds this version does not know are a newer version's.
+            return;
+        }
+
         Envelope envelope;
         try
         {
@@ -94,6 +107,10 @@ internal sealed class RowDispatcher
                         }
                     }
 
+                    Presence.Publish(row.Hub, envelope);
+                    return;
+                case MessageKind.ConnectionJoined or MessageKind.ConnectionLeft or MessageKind.NodeJoined:
+                    Presence.Publish(row.Hub, envelope);
                     return;
                 case MessageKind.ClientCompletion when envelope.Targets.Count == 0 || envelope.Targets[0] != _nodeId:
                     return;

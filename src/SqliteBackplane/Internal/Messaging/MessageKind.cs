@@ -27,6 +27,25 @@ internal enum MessageKind : byte
     /// <summary>Targets = [origin node id]: the completion of a client-result invocation, one payload in the connection's protocol.</summary>
     ClientCompletion = 8,
 
-    /// <summary>Targets = [node id]: the node is gone (stopped or reaped); fail what waits on it.</summary>
+    /// <summary>
+    /// Targets = [node id]: the node is gone (stopped or reaped); fail what waits on it. <see cref="Envelope.ReplyNodeId"/>
+    /// is the node that removed it when it was reaped (no heartbeat, a released lock file, or the maintenance API); absent
+    /// when the node left by itself. Appended after the <see cref="ConnectionLeft"/> rows of its connections.
+    /// </summary>
     NodeGone = 9,
+
+    /// <summary>
+    /// Presence: connections were registered (the row's hub). Targets = [node id, then for each connection: connection id,
+    /// user id ("" for none), user flag ("1" when it is the user's first connection to the hub, else "")].
+    /// </summary>
+    ConnectionJoined = 10,
+
+    /// <summary>
+    /// Presence: connections were removed (disconnected, or their node left or was reaped). The layout of
+    /// <see cref="ConnectionJoined"/>; the user flag is "1" when it was the user's last connection to the hub.
+    /// </summary>
+    ConnectionLeft = 11,
+
+    /// <summary>Presence: Targets = [node id]: the node registered on the file (started, or re-registered after being reaped).</summary>
+    NodeJoined = 12,
 }

@@ -88,7 +88,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
     }
 
     /// <summary>The operation that removes this node from the file at shutdown; returns the connections removed.</summary>
-    public WriteOperation<int> Leave() => new DelegateWriteOperation<int>(context => NodeRowRemoval.Remove(context, nodeId));
+    public WriteOperation<int> Leave() => new DelegateWriteOperation<int>(context => NodeRowRemoval.Remove(context, nodeId, reaped: false));
 
     /// <summary>
     /// The operation that removes the nodes among <paramref name="gone"/> that are still registered (another node may
@@ -101,7 +101,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
         {
             if (context.Scalar(context.Queries.SelectNodeProcess, (Columns.Node, peer.NodeId)) is not null)
             {
-                reaped.Add(new ReapedNode(peer.NodeId, peer.Endpoint, NodeRowRemoval.Remove(context, peer.NodeId)));
+                reaped.Add(new ReapedNode(peer.NodeId, peer.Endpoint, NodeRowRemoval.Remove(context, peer.NodeId, reaped: true)));
             }
         }
 
@@ -146,7 +146,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
         var reaped = new List<ReapedNode>(dead.Count);
         foreach (var (deadNodeId, endpoint) in dead)
         {
-            reaped.Add(new ReapedNode(deadNodeId, endpoint, NodeRowRemoval.Remove(context, deadNodeId)));
+            reaped.Add(new ReapedNode(deadNodeId, endpoint, NodeRowRemoval.Remove(context, deadNodeId, reaped: true)));
         }
 
         var liveNodes = Convert.ToInt32(context.Scalar(queries.CountNodes), System.Globalization.CultureInfo.InvariantCulture);
@@ -162,6 +162,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
             (Columns.Started, _startedAtMs),
             (Columns.Now, context.NowMs),
             (Columns.Endpoint, WakeEndpoint));
+        PresenceRows.NodeJoined(context);
         Volatile.Write(ref _peers, ReadPeers(context));
     }
 
@@ -191,8 +192,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
         {
             foreach (var connection in handler.SnapshotLocalConnections())
             {
-                context.Execute(queries.UpsertConnection, (Columns.Hub, hub), (Columns.Connection, connection.ConnectionId), (Columns.User, connection.UserId),
-                    (Columns.Node, nodeId), (Columns.Now, context.NowMs));
+                PresenceRows.Register(context, hub, connection.ConnectionId, connection.UserId);
                 foreach (var group in connection.Groups)
                 {
                     context.Execute(queries.InsertGroupMember, (Columns.Hub, hub), (Columns.Group, group), (Columns.Connection, connection.ConnectionId));

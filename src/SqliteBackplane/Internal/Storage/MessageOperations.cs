@@ -113,21 +113,27 @@ internal static class LogCapacity
     }
 }
 
-/// <summary>Records a connection (and the node holding it) in the connections table.</summary>
+/// <summary>Records a connection (and the node holding it) in the connections table, with its presence row.</summary>
 internal sealed class RegisterConnectionOperation(string hub, string connectionId, string? userId) : WriteOperation<bool>
 {
-    protected override bool Run(WriterContext context) =>
-        context.Execute(context.Queries.UpsertConnection, (Columns.Hub, hub), (Columns.Connection, connectionId), (Columns.User, userId),
-            (Columns.Node, context.NodeId), (Columns.Now, context.NowMs)) > 0;
+    protected override bool Run(WriterContext context) => PresenceRows.Register(context, hub, connectionId, userId);
 }
 
-/// <summary>Removes a connection and its group memberships.</summary>
+/// <summary>Removes a connection and its group memberships, with its presence row.</summary>
 internal sealed class RemoveConnectionOperation(string hub, string connectionId) : WriteOperation<bool>
 {
     protected override bool Run(WriterContext context)
     {
-        context.Execute(context.Queries.DeleteGroupsOfConnection, (Columns.Hub, hub), (Columns.Connection, connectionId));
-        return context.Execute(context.Queries.DeleteConnection, (Columns.Hub, hub), (Columns.Connection, connectionId)) > 0;
+        var queries = context.Queries;
+        if (context.Scalar(queries.SelectConnectionUser, (Columns.Hub, hub), (Columns.Connection, connectionId)) is not string userId)
+        {
+            return false;
+        }
+
+        context.Execute(queries.DeleteGroupsOfConnection, (Columns.Hub, hub), (Columns.Connection, connectionId));
+        context.Execute(queries.DeleteConnection, (Columns.Hub, hub), (Columns.Connection, connectionId));
+        PresenceRows.Left(context, context.NodeId, [(hub, connectionId, userId)]);
+        return true;
     }
 }
 

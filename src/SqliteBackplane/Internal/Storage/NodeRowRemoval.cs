@@ -9,17 +9,29 @@ namespace SqliteBackplane.Internal.Storage;
 internal static class NodeRowRemoval
 {
     /// <summary>
-    /// Deletes the node with its connections and groups, and appends a <see cref="MessageKind.NodeGone"/> row so every
-    /// reader fails what waits on it (client results). Runs inside the caller's write transaction. Returns the number of
-    /// connections removed.
+    /// Deletes the node with its connections and groups, and appends <see cref="MessageKind.ConnectionLeft"/> rows for its
+    /// connections and then a <see cref="MessageKind.NodeGone"/> row, so every reader fails what waits on it (client
+    /// results) and presence subscribers see who left. <paramref name="reaped"/>: another node (or the maintenance API)
+    /// removes it, not the node itself. Runs inside the caller's write transaction. Returns the number of connections removed.
     /// </summary>
-    public static int Remove(WriterContext context, string nodeId)
+    public static int Remove(WriterContext context, string nodeId, bool reaped)
     {
         var queries = context.Queries;
+        var leaving = new List<(string Hub, string ConnectionId, string UserId)>();
+        using (var reader = context.Command(queries.SelectConnectionsOfNode, [(Columns.Node, nodeId)]).ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                leaving.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+            }
+        }
+
         context.Execute(queries.DeleteGroupsOfNode, (Columns.Node, nodeId));
         var connections = context.Execute(queries.DeleteConnectionsOfNode, (Columns.Node, nodeId));
         context.Execute(queries.DeleteNode, (Columns.Node, nodeId));
-        context.AppendMessage("", MessageKind.NodeGone, EnvelopeProtocol.Write(new Envelope { Kind = MessageKind.NodeGone, Targets = [nodeId] }));
+        PresenceRows.Left(context, nodeId, leaving);
+        var gone = new Envelope { Kind = MessageKind.NodeGone, Targets = [nodeId], ReplyNodeId = reaped ? context.NodeId : null };
+        context.AppendMessage("", MessageKind.NodeGone, EnvelopeProtocol.Write(gone));
         return connections;
     }
 }

@@ -84,6 +84,9 @@ internal sealed class SqliteQueries
         DeleteConnection = $"DELETE FROM {Connections} WHERE hub = $hub AND connection_id = $connection";
         DeleteGroupsOfConnection = $"DELETE FROM {Groups} WHERE hub = $hub AND connection_id = $connection";
         SelectConnectionNode = $"SELECT node_id FROM {Connections} WHERE hub = $hub AND connection_id = $connection";
+        SelectConnectionUser = $"SELECT coalesce(user_id, '') FROM {Connections} WHERE hub = $hub AND connection_id = $connection";
+        CountUserConnections = $"SELECT count(*) FROM {Connections} WHERE hub = $hub AND user_id = $user";
+        SelectConnectionsOfNode = $"SELECT hub, connection_id, coalesce(user_id, '') FROM {Connections} WHERE node_id = $node ORDER BY hub, connection_id";
         InsertGroupMember = $"INSERT OR IGNORE INTO {Groups} (hub, group_name, connection_id) VALUES ($hub, $group, $connection)";
         DeleteGroupMember = $"DELETE FROM {Groups} WHERE hub = $hub AND group_name = $group AND connection_id = $connection";
 
@@ -131,6 +134,9 @@ internal sealed class SqliteQueries
     public string DeleteConnection { get; }
     public string DeleteGroupsOfConnection { get; }
     public string SelectConnectionNode { get; }
+    public string SelectConnectionUser { get; }
+    public string CountUserConnections { get; }
+    public string SelectConnectionsOfNode { get; }
     public string InsertGroupMember { get; }
     public string DeleteGroupMember { get; }
     public string CountConnections { get; }

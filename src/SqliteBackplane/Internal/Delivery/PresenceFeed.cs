@@ -1,0 +1,153 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using SqliteBackplane.Internal.Messaging;
+using SqliteBackplane.Internal.Storage;
+
+namespace SqliteBackplane.Internal.Delivery;
+
+/// <summary>
+/// Turns the log's presence rows into <see cref="SqliteBackplanePresenceChange"/>s for this process's subscribers. The
+/// reader only queues them: each subscription has its own queue and runs its handler on the thread pool, one change at
+/// a time, so a slow or failing handler never holds up delivery or the other subscribers.
+/// </summary>
+internal sealed class PresenceFeed(ILogger logger)
+{
+    private readonly object _lock = new();
+    private Subscription[] _subscriptions = [];
+
+    /// <summary>Whether anyone listens; without subscribers presence rows are not even decoded.</summary>
+    public bool HasSubscribers => Volatile.Read(ref _subscriptions).Length > 0;
+
+    /// <summary>Whether <paramref name="kind"/> (a row's kind column) is a presence-only row.</summary>
+    public static bool IsPresenceOnly(int kind) => kind is (int)MessageKind.ConnectionJoined or (int)MessageKind.ConnectionLeft or (int)MessageKind.NodeJoined;
+
+    public IDisposable Subscribe(string hub, Func<SqliteBackplanePresenceChange, Task> handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        var subscription = new Subscription(this, hub, handler, logger);
+        lock (_lock)
+        {
+            _subscriptions = [.. _subscriptions, subscription];
+        }
+
+        return subscription;
+    }
+
+    /// <summary>Queues the changes a presence row (or a NodeGone row) describes for the subscribers. Reader thread.</summary>
+    public void Publish(string rowHub, Envelope envelope)
+    {
+        var subscriptions = Volatile.Read(ref _subscriptions);
+        if (subscriptions.Length == 0 || envelope.Targets.Count == 0)
+        {
+            return;
+        }
+
+        var nodeId = envelope.Targets[0];
+        switch (envelope.Kind)
+        {
+            case MessageKind.NodeJoined:
+                PublishNode(subscriptions, SqliteBackplanePresenceChangeKind.NodeJoined, nodeId);
+                return;
+            case MessageKind.NodeGone:
+                PublishNode(subscriptions, envelope.ReplyNodeId is null ? SqliteBackplanePresenceChangeKind.NodeLeft : SqliteBackplanePresenceChangeKind.NodeReaped, nodeId);
+                return;
+            case MessageKind.ConnectionJoined or MessageKind.ConnectionLeft:
+                break;
+            default:
+                return;
+        }
+
+        var joined = envelope.Kind == MessageKind.ConnectionJoined;
+        foreach (var subscription in subscriptions)
+        {
+            if (!string.Equals(subscription.Hub, rowHub, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            for (var i = 1; i + PresenceRows.FieldsPerConnection - 1 < envelope.Targets.Count; i += PresenceRows.FieldsPerConnection)
+            {
+                var connectionId = envelope.Targets[i];
+                var userId = envelope.Targets[i + 1].Length == 0 ? null : envelope.Targets[i + 1];
+                subscription.Post(new SqliteBackplanePresenceChange(
+                    joined ? SqliteBackplanePresenceChangeKind.ConnectionJoined : SqliteBackplanePresenceChangeKind.ConnectionLeft, rowHub, nodeId, connectionId, userId));
+                if (userId is not null && envelope.Targets[i + 2] == PresenceRows.UserFlag)
+                {
+                    subscription.Post(new SqliteBackplanePresenceChange(
+                        joined ? SqliteBackplanePresenceChangeKind.UserJoined : SqliteBackplanePresenceChangeKind.UserLeft, rowHub, nodeId, connectionId, userId));
+                }
+            }
+        }
+    }
+
+    private static void PublishNode(Subscription[] subscriptions, SqliteBackplanePresenceChangeKind kind, string nodeId)
+    {
+        foreach (var subscription in subscriptions)
+        {
+            subscription.Post(new SqliteBackplanePresenceChange(kind, subscription.Hub, nodeId, null, null));
+        }
+    }
+
+    private void Remove(Subscription subscription)
+    {
+        lock (_lock)
+        {
+            _subscriptions = [.. _subscriptions.Where(s => s != subscription)];
+        }
+    }
+
+    private sealed class Subscription : IDisposable
+    {
+        private readonly PresenceFeed _feed;
+        private readonly Func<SqliteBackplanePresenceChange, Task> _handler;
+        private readonly ILogger _logger;
+        private readonly Channel<SqliteBackplanePresenceChange> _queue =
+            Channel.CreateUnbounded<SqliteBackplanePresenceChange>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        private volatile bool _disposed;
+
+        public Subscription(PresenceFeed feed, string hub, Func<SqliteBackplanePresenceChange, Task> handler, ILogger logger)
+        {
+            _feed = feed;
+            Hub = hub;
+            _handler = handler;
+            _logger = logger;
+            _ = Task.Run(RunAsync);
+        }
+
+        public string Hub { get; }
+
+        public void Post(SqliteBackplanePresenceChange change) => _queue.Writer.TryWrite(change);
+
+        private async Task RunAsync()
+        {
+            await foreach (var change in _queue.Reader.ReadAllAsync())
+            {
+                if (_disposed)
+                {
+                    return;
+                }
+
+                try
+                {
+                    await _handler(change);
+                }
+                catch (Exception ex)
+                {
+                    BackplaneLog.PresenceHandlerFailed(_logger, change.Kind.ToString(), change.NodeId, ex);
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            _feed.Remove(this);
+            _queue.Writer.TryComplete();
+        }
+    }
+}
