@@ -214,7 +214,9 @@ public class LogBehaviourTests
 
         await manager.Node.RunCleanupAsync().DefaultTimeout();
 
-        Assert.Equal(1L, Scalar(database, "SELECT count(*) FROM signalr_messages"));
+        // The live send is kept (and the node's live NodeJoined presence row).
+        Assert.Equal(1L, Scalar(database, $"SELECT count(*) FROM signalr_messages WHERE kind = {(int)MessageKind.All}"));
+        Assert.Equal(0L, Scalar(database, $"SELECT count(*) FROM signalr_messages WHERE expires_at < {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}"));
     }
 
     [Fact]

@@ -42,9 +42,11 @@ public class MaintenanceLogTests
         var news = Assert.Single(await maintenance.ReadLogAsync(end, 10).DefaultTimeout());
         Assert.Equal("All", news.Kind);
 
-        // Pages: maxCount bounds each read.
-        var firstPage = await maintenance.ReadLogAsync(0, 1).DefaultTimeout();
-        Assert.Contains("\"first\"", System.Text.Encoding.UTF8.GetString(Assert.Single(firstPage).Payloads.First(p => p.ProtocolName == "json").Bytes.Span));
+        // Pages: maxCount bounds each read. The node's start wrote the first row (its NodeJoined presence row).
+        var firstPage = await maintenance.ReadLogAsync(0, 2).DefaultTimeout();
+        Assert.Equal(["NodeJoined", "All"], firstPage.Select(e => e.Kind));
+        Assert.Equal([manager.Node.NodeId], firstPage[0].Targets);
+        Assert.Contains("\"first\"", System.Text.Encoding.UTF8.GetString(firstPage[1].Payloads.First(p => p.ProtocolName == "json").Bytes.Span));
     }
 
     [Fact]

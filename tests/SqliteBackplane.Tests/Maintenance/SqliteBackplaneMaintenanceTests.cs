@@ -79,7 +79,10 @@ public class SqliteBackplaneMaintenanceTests
         Assert.Equal(MessageKind.NodeGone, kind);
         Assert.Equal(MessageKind.NodeGone, envelope.Kind);
         Assert.Equal(["dead"], envelope.Targets);
-        Assert.Equal(1, file.Scalar("SELECT count(*) FROM signalr_messages"));
+        Assert.NotNull(envelope.ReplyNodeId);
+        // Before it, the presence row of its two connections leaving.
+        Assert.Equal(2, file.Scalar("SELECT count(*) FROM signalr_messages"));
+        Assert.Equal(1, file.Scalar($"SELECT count(*) FROM signalr_messages WHERE kind = {(int)MessageKind.ConnectionLeft}"));
     }
 
     [Fact]
