@@ -32,7 +32,7 @@ public static class ChatServer
 
         builder.Services.AddSingleton(server);
         builder.Services.AddSingleton<IUserIdProvider, QueryStringUserIdProvider>();
-        builder.Services.AddSingleton<PresenceNotifier>();
+        builder.Services.AddHostedService<PresenceForwarder>();
         builder.Services.AddCors(cors => cors.AddDefaultPolicy(policy => policy
             .WithOrigins([.. PeerOrigins(commandLine.PeerPorts, port)])
             .WithMethods("GET", "POST")

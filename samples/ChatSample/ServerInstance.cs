@@ -12,4 +12,10 @@ public sealed record ServerInstance(int Instance, int Port, int ProcessId, strin
 {
     /// <summary>The base URL of a sample instance on this machine.</summary>
     public static string LoopbackUrl(int port) => $"http://127.0.0.1:{port}";
+
+    /// <summary>
+    /// The group of this process's own connections, which its <see cref="Hubs.PresenceForwarder"/> sends to. The ':' keeps
+    /// it apart from rooms, whose names cannot contain one.
+    /// </summary>
+    public string LocalGroup() => $"instance:{ProcessId}";
 }

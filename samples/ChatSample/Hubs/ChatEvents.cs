@@ -15,8 +15,14 @@ public static class ChatEvents
     /// <summary><c>typing(room, user)</c>: someone else in the room is typing.</summary>
     public const string Typing = "typing";
 
-    /// <summary><c>presenceChanged()</c>: a connection came, went, joined or left a room; call <c>GetPresence</c> again.</summary>
+    /// <summary><c>presenceChanged()</c>: a connection joined or left a room; call <c>GetPresence</c> again.</summary>
     public const string PresenceChanged = "presenceChanged";
+
+    /// <summary>
+    /// <c>presence(PresenceEvent)</c>: the backplane pushed a presence change (a connection or user came or went on any
+    /// process, a process joined, stopped or crashed); call <c>GetPresence</c> again.
+    /// </summary>
+    public const string Presence = "presence";
 
     /// <summary><c>ping(fromUser)</c>: a client result; the client returns a string (see <c>PingUser</c>).</summary>
     public const string Ping = "ping";

@@ -12,7 +12,6 @@ namespace ChatSample.Hubs;
 /// </summary>
 public sealed class ChatHub(
     ISqliteBackplanePresence<ChatHub> presence,
-    PresenceNotifier presenceNotifier,
     ServerInstance server) : Hub
 {
     private static readonly TimeSpan PingTimeout = TimeSpan.FromSeconds(5);
@@ -34,18 +33,9 @@ public sealed class ChatHub(
             throw new HubException(
                 $"Pick a name: connect to /hubs/chat?{QueryStringUserIdProvider.QueryKey}=<name> with 1-{ChatNames.MaxLength} letters, digits, spaces, '.', '-' or '_'.");
         }
-        await Clients.All.SendAsync(ChatEvents.PresenceChanged);
-    }
-
-    public override Task OnDisconnectedAsync(Exception? exception)
-    {
-        // The backplane removes this connection and its groups after this method returns, so announce the change
-        // only once the presence tables no longer list it.
-        if (Context.UserIdentifier is { } user)
-        {
-            presenceNotifier.AnnounceWhenGone(Context.ConnectionId, user);
-        }
-        return Task.CompletedTask;
+        // This process's pages receive the backplane's pushed presence changes through this group (PresenceForwarder).
+        // Connections coming and going need no announcement: the backplane pushes them, a crashed process's too.
+        await Groups.AddToGroupAsync(Context.ConnectionId, server.LocalGroup());
     }
 
     /// <summary>Returns the caller's name and connection id and the process serving it.</summary>

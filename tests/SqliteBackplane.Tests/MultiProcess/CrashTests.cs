@@ -31,14 +31,7 @@ public sealed class CrashTests(ITestOutputHelper output) : MultiProcessTest(outp
         var witness = await ConnectAsync(survivor, "witness");
         var victim = await ConnectAsync(doomed, "victim");
         Assert.True(ConnectionRowExists(victim.ConnectionId), "Before the crash, the victim's connection must be in the connections table.");
-        var asked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        victim.OnCompute(_ =>
-        {
-            asked.TrySetResult();
-            return new TaskCompletionSource<int>().Task;
-        });
-        var pending = caller.InvokeAsync<int>(nameof(TestHub.InvokeClientResult), victim.ConnectionId, 1);
-        await asked.Task.DefaultTimeout("the victim to be asked for a result");
+        var pending = await PendingClientResultAsync(caller, victim);
 
         await doomed.KillAsync();
 
@@ -70,14 +63,7 @@ public sealed class CrashTests(ITestOutputHelper output) : MultiProcessTest(outp
         var doomed = await StartAsync(settings, "doomed");
         var caller = await ConnectAsync(survivor, "caller");
         var victim = await ConnectAsync(doomed, "victim");
-        var asked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        victim.OnCompute(_ =>
-        {
-            asked.TrySetResult();
-            return new TaskCompletionSource<int>().Task;
-        });
-        var pending = caller.InvokeAsync<int>(nameof(TestHub.InvokeClientResult), victim.ConnectionId, 1);
-        await asked.Task.DefaultTimeout("the victim to be asked for a result");
+        var pending = await PendingClientResultAsync(caller, victim);
         Assert.Single(await caller.InvokeAsync<string[]>(nameof(TestHub.GetUserConnections), "victim"));
 
         await doomed.KillAsync();
@@ -118,6 +104,20 @@ public sealed class CrashTests(ITestOutputHelper output) : MultiProcessTest(outp
         await newcomer.AssertReceivesAsync("after the crash");
         Assert.False(BackplaneTables.AnyRowMentions(Database, SqliteBackplaneOptions.DefaultTablePrefix, "groups", victim.ConnectionId),
             "The killed server's group memberships must be removed with its connections.");
+    }
+
+    /// <summary>Starts a client-result call from <paramref name="caller"/> to <paramref name="victim"/>, which never answers; returns once the victim was asked.</summary>
+    private static async Task<Task<int>> PendingClientResultAsync(TestClient caller, TestClient victim)
+    {
+        var asked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        victim.OnCompute(_ =>
+        {
+            asked.TrySetResult();
+            return new TaskCompletionSource<int>().Task;
+        });
+        var pending = caller.InvokeAsync<int>(nameof(TestHub.InvokeClientResult), victim.ConnectionId, 1);
+        await asked.Task.DefaultTimeout("the victim to be asked for a result");
+        return pending;
     }
 
     private bool ConnectionRowExists(string connectionId) =>

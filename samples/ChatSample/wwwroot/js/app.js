@@ -5,8 +5,6 @@ const DEFAULT_ROOMS = ["lobby", "random"];
 const TYPING_SEND_INTERVAL_MS = 2000;
 const TYPING_SHOW_MS = 3000;
 const PRESENCE_DEBOUNCE_MS = 150;
-// Nothing tells the page when a process dies, so it also polls presence (a crashed process's users go once it is reaped).
-const PRESENCE_POLL_MS = 3000;
 // After every instance refused a reconnect, wait this long before trying them all again.
 const RECONNECT_ROUND_DELAY_MS = 2000;
 
@@ -130,6 +128,8 @@ async function connect(rawName) {
   connection.on("roomNotice", (notice) => addMessage("notice", notice));
   connection.on("typing", showTyping);
   connection.on("presenceChanged", schedulePresenceRefresh);
+  // The backplane's pushed presence changes, a crashed process's included: no polling.
+  connection.on("presence", schedulePresenceRefresh);
   // A client result: the server's PingUser waits for this return value.
   connection.on("ping", (fromUser) => `pong from ${state.user} on instance ${state.server?.instance ?? "?"}`);
 
@@ -162,7 +162,6 @@ async function connect(rawName) {
     $("chat").hidden = false;
     await joinRoom("lobby");
     $("message").focus();
-    setInterval(refreshPresence, PRESENCE_POLL_MS);
   } catch (error) {
     $("login-error").textContent = error.message.replace(/^.*HubException: /, "");
     $("connect").disabled = false;
@@ -354,9 +353,9 @@ function appendSpan(parent, className, text) {
 }
 
 // ---- Presence (who is online, room sizes, servers) across every process ----
-// The page asks GetPresence when the server sends presenceChanged, after a reconnect, and every PRESENCE_POLL_MS; it
-// compares each snapshot with the previous one and reports users and servers that came or went. Pushed presence
-// events, once the backplane has them, can call userCame/userLeft/serverCame/serverLeft directly instead.
+// The page asks GetPresence when the server pushes a presence change (the backplane's: a connection or user came or
+// went on any process, a process joined, stopped or crashed), when a room's members change (presenceChanged), and after
+// a reconnect; it compares each snapshot with the previous one and reports users and servers that came or went.
 
 const seen = { users: null, servers: null }; // null until the first snapshot: nothing is reported for it
 
