@@ -200,6 +200,28 @@ public class LogBehaviourTests
     }
 
     [Fact]
+    public async Task Rows_of_a_kind_from_a_newer_version_are_skipped_silently_and_delivery_goes_on()
+    {
+        using var database = new TempDatabase();
+        using var sender = DirectManagers.Create(database);
+        using var receiver = DirectManagers.Create(database);
+        await using var client = new FakeClient();
+        await receiver.OnConnectedAsync(client.Connection).DefaultTimeout();
+
+        var future = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds();
+        await sender.SendAllAsync(ClientMethods.Receive, ["before"]).DefaultTimeout();
+        await sender.Node.WhenWrittenAsync().DefaultTimeout();
+        // A later version's kind, with a body this version cannot read: not an error, not counted as undecodable.
+        InsertRawRow(database, TestHubName, (MessageKind)200, [0x01, 200, 0xFF], future);
+        InsertRawRow(database, "", (MessageKind)13, [0x01, 13], future);
+        await sender.SendAllAsync(ClientMethods.Receive, ["after"]).DefaultTimeout();
+
+        await client.AssertReceivesAsync("before");
+        await client.AssertReceivesAsync("after");
+        Assert.Equal(0, receiver.Node.Dispatcher.CorruptRowsSkipped);
+    }
+
+    [Fact]
     public async Task Cleanup_deletes_expired_rows_in_batches_and_keeps_live_ones()
     {
         using var database = new TempDatabase();
