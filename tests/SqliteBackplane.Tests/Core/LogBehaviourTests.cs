@@ -176,7 +176,7 @@ public class LogBehaviourTests
     }
 
     [Fact]
-    public async Task Undecodable_rows_are_skipped_and_counted_while_good_rows_around_them_arrive()
+    public async Task Undecodable_rows_are_skipped_and_counted_while_good_rows_around_them_arrive_and_newer_kinds_are_skipped_silently()
     {
         using var database = new TempDatabase();
         using var sender = DirectManagers.Create(database);
@@ -192,33 +192,14 @@ public class LogBehaviourTests
         unknownVersion[0] = 9;
         InsertRawRow(database, TestHubName, MessageKind.All, unknownVersion, future);
         InsertRawRow(database, TestHubName, MessageKind.All, [], future);
+        // Kinds of a later version, with bodies this version cannot read: skipped, but neither counted nor logged.
+        InsertRawRow(database, TestHubName, (MessageKind)200, [0x01, 200, 0xFF], future);
+        InsertRawRow(database, "", (MessageKind)13, [0x01, 13], future);
         await sender.SendAllAsync(ClientMethods.Receive, ["second"]).DefaultTimeout();
 
         await client.AssertReceivesAsync("first");
         await client.AssertReceivesAsync("second");
         Assert.Equal(3, receiver.Node.Dispatcher.CorruptRowsSkipped);
-    }
-
-    [Fact]
-    public async Task Rows_of_a_kind_from_a_newer_version_are_skipped_silently_and_delivery_goes_on()
-    {
-        using var database = new TempDatabase();
-        using var sender = DirectManagers.Create(database);
-        using var receiver = DirectManagers.Create(database);
-        await using var client = new FakeClient();
-        await receiver.OnConnectedAsync(client.Connection).DefaultTimeout();
-
-        var future = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds();
-        await sender.SendAllAsync(ClientMethods.Receive, ["before"]).DefaultTimeout();
-        await sender.Node.WhenWrittenAsync().DefaultTimeout();
-        // A later version's kind, with a body this version cannot read: not an error, not counted as undecodable.
-        InsertRawRow(database, TestHubName, (MessageKind)200, [0x01, 200, 0xFF], future);
-        InsertRawRow(database, "", (MessageKind)13, [0x01, 13], future);
-        await sender.SendAllAsync(ClientMethods.Receive, ["after"]).DefaultTimeout();
-
-        await client.AssertReceivesAsync("before");
-        await client.AssertReceivesAsync("after");
-        Assert.Equal(0, receiver.Node.Dispatcher.CorruptRowsSkipped);
     }
 
     [Fact]
