@@ -6,7 +6,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using SqliteBackplane.Tests.Infrastructure;
-using SqliteBackplane.Tests.Maintenance;
 using SqliteBackplane.TestServer;
 using Xunit;
 
@@ -43,7 +42,7 @@ public class AppNodeTests
         // The hosted service stops that same node on shutdown (removing its row); no manager has been disposed.
         await app.StopAsync().DefaultTimeout();
         Assert.True(node.IsStopped);
-        Assert.Equal(0L, BackplaneFile.Scalar(database, "SELECT COUNT(*) FROM signalr_nodes"));
+        Assert.Equal(0L, RawSqlite.Scalar(database, "SELECT COUNT(*) FROM signalr_nodes"));
     }
 
     [Fact]

@@ -22,7 +22,7 @@ public class CapacityTests
 
         Assert.Equal(100, ex.Capacity);
         Assert.StartsWith("The SQLite backplane log holds 100 rows, at the capacity of 100 set by SqliteBackplaneOptions.MaxLogRows; the message was not sent.", ex.Message);
-        Assert.Equal(100L, Scalar(database, "SELECT count(*) FROM signalr_messages"));
+        Assert.Equal(100L, RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_messages"));
     }
 
     [Fact]
@@ -60,9 +60,9 @@ public class CapacityTests
         }
 
         await manager.Node.WhenWrittenAsync().DefaultTimeout();
-        Assert.Equal(100L, Scalar(database, "SELECT count(*) FROM signalr_messages"));
-        Assert.Equal(151L, Scalar(database, "SELECT min(id) FROM signalr_messages"));
-        Assert.Equal(250L, Scalar(database, "SELECT max(id) FROM signalr_messages"));
+        Assert.Equal(100L, RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_messages"));
+        Assert.Equal(151L, RawSqlite.Scalar(database, "SELECT min(id) FROM signalr_messages"));
+        Assert.Equal(250L, RawSqlite.Scalar(database, "SELECT max(id) FROM signalr_messages"));
     }
 
     [Fact]
@@ -110,14 +110,5 @@ public class CapacityTests
         var failure = Assert.Single(SqliteBackplaneOptionsValidator.Check(new SqliteBackplaneOptions { MaxLogRows = 5 }));
 
         Assert.Equal("SqliteBackplaneOptions.MaxLogRows is 5; set it to 100 or more.", failure);
-    }
-
-    private static long Scalar(TempDatabase database, string sql)
-    {
-        using var connection = new SqliteConnection(database.ConnectionString + ";Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return (long)command.ExecuteScalar()!;
     }
 }

@@ -10,6 +10,7 @@ namespace SqliteBackplane.Tests.MultiProcess;
 
 /// <summary>Wake sockets across processes: forged node rows, and two OS users on one machine.</summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class WakeSocketProcessTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
