@@ -206,9 +206,17 @@ public class LogBehaviourTests
         using var database = new TempDatabase();
         using var manager = DirectManagers.Create(database);
         await manager.Node.EnsureStartedAsync().DefaultTimeout();
-        for (var i = 0; i < 1_234; i++)
+        using (var connection = RawSqlite.Open(database))
         {
-            InsertRawRow(database, TestHubName, MessageKind.All, TestEnvelopes.Broadcast("old"), expiresAtMs: 1);
+            // One transaction: a commit per row would spend seconds in fsync.
+            RawSqlite.Execute(connection, "BEGIN IMMEDIATE");
+            var body = TestEnvelopes.Broadcast("old");
+            for (var i = 0; i < 1_234; i++)
+            {
+                InsertRawRow(connection, TestHubName, MessageKind.All, body, expiresAtMs: 1);
+            }
+
+            RawSqlite.Execute(connection, "COMMIT");
         }
 
         await manager.SendAllAsync(ClientMethods.Receive, ["live"]).DefaultTimeout();
@@ -411,8 +419,14 @@ public class LogBehaviourTests
 
     private static readonly string TestHubName = typeof(TestHub).FullName!;
 
-    private static void InsertRawRow(TempDatabase database, string hub, MessageKind kind, byte[] body, long expiresAtMs) =>
-        RawSqlite.Execute(database, "INSERT INTO signalr_messages (hub, kind, node_id, created_at, expires_at, body) VALUES ($hub, $kind, 'test', 0, $expires, $body)",
+    private static void InsertRawRow(TempDatabase database, string hub, MessageKind kind, byte[] body, long expiresAtMs)
+    {
+        using var connection = RawSqlite.Open(database);
+        InsertRawRow(connection, hub, kind, body, expiresAtMs);
+    }
+
+    private static void InsertRawRow(SqliteConnection connection, string hub, MessageKind kind, byte[] body, long expiresAtMs) =>
+        RawSqlite.Execute(connection, "INSERT INTO signalr_messages (hub, kind, node_id, created_at, expires_at, body) VALUES ($hub, $kind, 'test', 0, $expires, $body)",
             ("$hub", hub), ("$kind", (int)kind), ("$expires", expiresAtMs), ("$body", body));
 
     private static void Execute(TempDatabase database, string sql) => RawSqlite.Execute(database, sql, ("$hub", TestHubName));
