@@ -73,8 +73,8 @@ public class LitestreamSafetyTests
         }
 
         using var watcher = new FileSystemWatcher(database.Directory) { NotifyFilter = NotifyFilters.FileName, IncludeSubdirectories = false };
-        watcher.Deleted += (_, e) => { if (protectedNames.Contains(e.Name)) removedFiles.Enqueue($"deleted {e.Name}"); };
-        watcher.Renamed += (_, e) => { if (protectedNames.Contains(e.OldName) || protectedNames.Contains(e.Name)) removedFiles.Enqueue($"renamed {e.OldName} -> {e.Name}"); };
+        watcher.Deleted += (_, e) => { if (protectedNames.Contains(e.Name)) { removedFiles.Enqueue($"deleted {e.Name}"); } };
+        watcher.Renamed += (_, e) => { if (protectedNames.Contains(e.OldName) || protectedNames.Contains(e.Name)) { removedFiles.Enqueue($"renamed {e.OldName} -> {e.Name}"); } };
         watcher.EnableRaisingEvents = true;
 
         var second = DirectManagers.Create(database, Configure);
@@ -123,7 +123,7 @@ public class LitestreamSafetyTests
         // File events arrive in order: once a marker's deletion is reported, every earlier change has been seen.
         var marker = Path.Combine(database.Directory, "events-flushed.marker");
         var flushed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        watcher.Deleted += (_, e) => { if (e.Name == Path.GetFileName(marker)) flushed.TrySetResult(); };
+        watcher.Deleted += (_, e) => { if (e.Name == Path.GetFileName(marker)) { flushed.TrySetResult(); } };
         File.WriteAllText(marker, "");
         File.Delete(marker);
         await flushed.Task.DefaultTimeout("the file watcher to report the marker's deletion");

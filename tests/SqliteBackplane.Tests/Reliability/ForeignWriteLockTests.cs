@@ -105,7 +105,7 @@ public sealed class ForeignWriteLockTests(ITestOutputHelper output)
         output.WriteLine($"Foreign write lock held {held.ElapsedMilliseconds} ms; BusyTimeout {busyTimeout.TotalSeconds} s.");
         // After the release, sends work again (with or without timeouts before).
         await EventuallyAcknowledgedAsync(outcomes);
-        stopSending.Cancel();
+        _stopSending.Cancel();
         await steady.DefaultTimeout("the steady sender to stop");
         await sender.SendAllAsync(ClientMethods.Receive, ["end"]).DefaultTimeout("a send after the lock was released");
 
@@ -152,12 +152,12 @@ public sealed class ForeignWriteLockTests(ITestOutputHelper output)
         }
     }
 
-    private readonly CancellationTokenSource stopSending = new();
+    private readonly CancellationTokenSource _stopSending = new();
 
     /// <summary>One send at a time, as a hub method loop would, recording each send's outcome.</summary>
     private async Task SendSteadilyAsync(SqliteHubLifetimeManager<TestHub> sender, List<(string, Task)> outcomes)
     {
-        for (var i = 0; !stopSending.IsCancellationRequested; i++)
+        for (var i = 0; !_stopSending.IsCancellationRequested; i++)
         {
             var message = $"steady-{i}";
             var send = sender.SendAllAsync(ClientMethods.Receive, [message]);
