@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Data.Sqlite;
-using SqliteBackplane.Internal.Delivery;
+using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
