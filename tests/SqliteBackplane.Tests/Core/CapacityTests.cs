@@ -1,4 +1,3 @@
-using Microsoft.Data.Sqlite;
 using SqliteBackplane.Internal;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.SignalR.Protocol;
-using Microsoft.Data.Sqlite;
 using SqliteBackplane.Internal.Messaging;
 using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Tests.Infrastructure;
