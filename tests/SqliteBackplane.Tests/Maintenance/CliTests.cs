@@ -326,6 +326,7 @@ public class CliTests
     }
 
     [Fact]
+    [Trait(TestCategory.Name, TestCategory.MultiProcess)]
     public async Task The_built_tool_runs_as_a_process_with_exit_codes()
     {
         using var database = new TempDatabase();
