@@ -11,7 +11,10 @@ public static class TestCategory
     /// <summary>The trait's name.</summary>
     public const string Name = "Category";
 
-    /// <summary>Starts server processes (or other programs), so runs one at a time in <see cref="MultiProcessCollection"/>.</summary>
+    /// <summary>
+    /// Starts server processes or other programs. A class that starts servers also runs one at a time, in
+    /// <see cref="MultiProcessCollection"/>; a single test that only runs a short-lived program carries just the trait.
+    /// </summary>
     public const string MultiProcess = "MultiProcess";
 
     /// <summary>Drives Chromium.</summary>
