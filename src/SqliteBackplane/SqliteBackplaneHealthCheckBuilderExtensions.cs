@@ -36,7 +36,8 @@ public static class SqliteBackplaneHealthCheckBuilderExtensions
             throw new ArgumentOutOfRangeException(nameof(maxReaderLag), lag, "The maximum reader lag must be positive, for example TimeSpan.FromSeconds(5).");
         }
 
-        // One check instance per registration, disposed with the container, so it holds the shared node for the app's lifetime.
+        // One check instance per registration, disposed with the container, so it holds the shared node for the app's lifetime
+        // (without AddSqliteBackplane on the SignalR builder, a node of its own options, released with the container).
         builder.Services.AddSingleton(services => new HealthCheckHolder(name, new SqliteBackplaneHealthCheck(
             services.GetRequiredService<IOptions<SqliteBackplaneOptions>>(), services.GetRequiredService<ILoggerFactory>(), lag)));
         return builder.Add(new HealthCheckRegistration(name,
@@ -44,12 +45,14 @@ public static class SqliteBackplaneHealthCheckBuilderExtensions
             failureStatus, tags));
     }
 
-    private sealed class HealthCheckHolder(string name, SqliteBackplaneHealthCheck check) : IDisposable
+    private sealed class HealthCheckHolder(string name, SqliteBackplaneHealthCheck check) : IDisposable, IAsyncDisposable
     {
         public string Name { get; } = name;
 
         public SqliteBackplaneHealthCheck Check { get; } = check;
 
         public void Dispose() => Check.Dispose();
+
+        public ValueTask DisposeAsync() => Check.DisposeAsync();
     }
 }

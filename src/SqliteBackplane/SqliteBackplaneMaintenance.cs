@@ -2,7 +2,6 @@ using System.Globalization;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using SqliteBackplane.Internal;
-using SqliteBackplane.Internal.Delivery;
 using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Maintenance;
 
@@ -140,7 +139,7 @@ public sealed partial class SqliteBackplaneMaintenance
                 }
 
                 removed.Add(gone.Status);
-                SocketWakeChannel.DeleteStaleEndpoint(gone.WakeEndpoint);
+                WakeEndpoints.DeleteStale(gone.WakeEndpoint);
             }
         }, cancellationToken);
 

@@ -158,9 +158,9 @@ public sealed class SqliteBackplaneOptions
     /// <summary>The clock for heartbeats, expiry and cleanup; tests replace it.</summary>
     internal TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
-    /// <summary>The application's logger factory, set by <c>AddSqliteBackplane</c>: the node logs through it.</summary>
-    internal Microsoft.Extensions.Logging.ILoggerFactory? LoggerFactory { get; set; }
-
-    /// <summary>The application's meter factory, set by <c>AddSqliteBackplane</c>: the node's instruments come from it.</summary>
-    internal System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; set; }
+    /// <summary>
+    /// The app's node, set by <c>AddSqliteBackplane</c> on the options its container builds: everything built from
+    /// these options uses it. Null for options created by hand (a manager constructed directly).
+    /// </summary>
+    internal Internal.Node.AppBackplaneNode? AppNode { get; set; }
 }

@@ -1,11 +1,10 @@
-using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SqliteBackplane;
 using SqliteBackplane.Internal;
+using SqliteBackplane.Internal.Node;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -47,13 +46,10 @@ public static class SqliteBackplaneServiceCollectionExtensions
 
         var services = signalrBuilder.Services;
         services.AddOptions<SqliteBackplaneOptions>().Configure(configure).ValidateOnStart()
-            // The node belongs to the app: whichever service starts it, it logs and measures through the app's factories.
-            // A container without logging (a bare ServiceCollection) leaves the node on its own logger.
-            .PostConfigure<IServiceProvider>(static (options, provider) =>
-            {
-                options.LoggerFactory = provider.GetService<ILoggerFactory>();
-                options.MeterFactory = provider.GetService<IMeterFactory>();
-            });
+            // The node belongs to the app: a singleton of this container, with the app's logger and meter factories.
+            // The options carry it to everything built from them, the public manager constructors included.
+            .PostConfigure<AppBackplaneNode>(static (options, node) => options.AppNode = node);
+        services.TryAddSingleton<AppBackplaneNode>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SqliteBackplaneOptions>, SqliteBackplaneOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<SqliteBackplaneOptions>, ContentRootDataSource>(
             provider => new ContentRootDataSource(provider.GetService<IHostEnvironment>())));

@@ -20,6 +20,7 @@ namespace SqliteBackplane;
 public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, IDisposable, IAsyncDisposable where THub : Hub
 {
     private readonly HubMessageSerializer _serializer;
+    private readonly BackplaneNodeHold _hold;
     private readonly BackplaneNode _node;
     private readonly LocalHub _local;
     private readonly ConnectionWriter _writer;
@@ -56,7 +57,8 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         _logger = logger;
         _maxMessageBytes = options.Value.MaxMessageBytes;
         _serializer = new HubMessageSerializer(hubProtocolResolver, hubOptions?.Value.SupportedProtocols ?? globalHubOptions?.Value.SupportedProtocols);
-        _node = BackplaneNodeRegistry.Acquire(options.Value, logger);
+        _hold = BackplaneNodeHold.Acquire(options.Value, logger);
+        _node = _hold.Node;
         _writer = new ConnectionWriter(_node, options.Value.MaxPendingMessagesPerConnection, logger);
         _clientResults = new ClientResultRelay(_hubName, _node, _serializer, logger);
         _local = new LocalHub(_writer, _clientResults, _node.NodeId);
@@ -343,20 +345,26 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     }
 
     /// <summary>
-    /// Stops routing this hub and releases this manager's hold on the shared backplane node; the last holder stops the
-    /// node and waits a bounded time for it. Prefer <see cref="DisposeAsync"/>, which never blocks a thread.
+    /// Stops routing this hub. A manager of an app (registered by <c>AddSqliteBackplane</c>) returns at once: the app's
+    /// hosted service stops the shared node. A manager constructed directly releases its hold on the node it shares
+    /// with the other managers built from the same options instance; when it is the last one, this call stops the
+    /// node and blocks the calling thread until the node has removed its rows and closed the file, for at most about
+    /// 15 seconds, so the file can be deleted right after. Prefer <see cref="DisposeAsync"/>, which never blocks a thread.
     /// </summary>
     public void Dispose()
     {
         if (Unregister())
         {
-            BackplaneNodeRegistry.Release(_node);
+            _hold.Release();
         }
     }
 
-    /// <summary>Stops routing this hub and releases this manager's hold on the shared backplane node, without blocking.</summary>
-    /// <returns>Completes once the node is stopped, when this manager was its last holder.</returns>
-    public ValueTask DisposeAsync() => Unregister() ? BackplaneNodeRegistry.ReleaseAsync(_node) : ValueTask.CompletedTask;
+    /// <summary>
+    /// Stops routing this hub without blocking. A manager constructed directly also releases its hold on the shared
+    /// node; the last one stops it.
+    /// </summary>
+    /// <returns>Completes once the node is stopped, when this manager was the last holder of a node it stops.</returns>
+    public ValueTask DisposeAsync() => Unregister() ? _hold.ReleaseAsync() : ValueTask.CompletedTask;
 
     private bool Unregister()
     {

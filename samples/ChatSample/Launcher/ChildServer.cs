@@ -52,8 +52,8 @@ internal sealed class ChildServer : IDisposable
         var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
         var child = new ChildServer(instance, ServerInstance.LoopbackUrl(port), process);
         var prefix = $"[{instance}] ";
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) Console.Out.WriteLine(prefix + e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine(prefix + e.Data); };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { Console.Out.WriteLine(prefix + e.Data); } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { Console.Error.WriteLine(prefix + e.Data); } };
         process.Exited += (_, _) => child.OnExited();
         process.Start();
         process.BeginOutputReadLine();

@@ -11,19 +11,21 @@ namespace SqliteBackplane.Health;
 /// Healthy when the file is writable and this process's reader is current; Degraded when the reader lags or another
 /// node's heartbeat is late; Unhealthy when the database cannot be written. The description says why.
 /// </summary>
-internal sealed class SqliteBackplaneHealthCheck : IHealthCheck, IDisposable
+internal sealed class SqliteBackplaneHealthCheck : IHealthCheck, IDisposable, IAsyncDisposable
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(10);
 
     // A queued send that failed after its caller returned keeps the check Degraded this long, so it is seen.
     private static readonly TimeSpan RecentFailureWindow = TimeSpan.FromSeconds(60);
 
+    private readonly BackplaneNodeHold _hold;
     private readonly BackplaneNode _node;
     private readonly TimeSpan _maxReaderLag;
 
     public SqliteBackplaneHealthCheck(IOptions<SqliteBackplaneOptions> options, ILoggerFactory loggerFactory, TimeSpan maxReaderLag)
     {
-        _node = BackplaneNodeRegistry.Acquire(options.Value, loggerFactory.CreateLogger("SqliteBackplane"));
+        _hold = BackplaneNodeHold.Acquire(options.Value, loggerFactory.CreateLogger(BackplaneNode.LogCategory));
+        _node = _hold.Node;
         _maxReaderLag = maxReaderLag;
     }
 
@@ -118,5 +120,7 @@ internal sealed class SqliteBackplaneHealthCheck : IHealthCheck, IDisposable
         return new Snapshot(oldestUnread, nodes);
     }
 
-    public void Dispose() => BackplaneNodeRegistry.Release(_node);
+    public void Dispose() => _hold.Release();
+
+    public ValueTask DisposeAsync() => _hold.ReleaseAsync();
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -7,28 +6,29 @@ using SqliteBackplane.Internal.Node;
 namespace SqliteBackplane.Internal;
 
 /// <summary>
-/// Starts the backplane node with the application, so a bad path or file stops startup with a clear message, and
-/// on graceful shutdown (after the server has drained its connections) removes this process's rows at once.
+/// Starts the app's backplane node with the application, so a bad path or file stops startup with a clear message,
+/// and on graceful shutdown (after the server has drained its connections) stops it, removing this process's rows at
+/// once. Never blocks a thread; the container disposes the node afterwards.
 /// </summary>
 internal sealed class SqliteBackplaneHostedService : IHostedLifecycleService
 {
     private readonly SqliteBackplaneOptions _options;
+    private readonly AppBackplaneNode _appNode;
     private readonly ILogger _logger;
-    private readonly IMeterFactory? _meterFactory;
     private BackplaneNode? _node;
 
-    public SqliteBackplaneHostedService(IOptions<SqliteBackplaneOptions> options, ILoggerFactory loggerFactory, IServiceProvider services)
+    public SqliteBackplaneHostedService(IOptions<SqliteBackplaneOptions> options, AppBackplaneNode appNode, ILoggerFactory loggerFactory)
     {
         _options = options.Value;
-        _logger = loggerFactory.CreateLogger("SqliteBackplane");
-        _meterFactory = services.GetService(typeof(IMeterFactory)) as IMeterFactory;
+        _appNode = appNode;
+        _logger = loggerFactory.CreateLogger(BackplaneNode.LogCategory);
     }
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _node = BackplaneNodeRegistry.Acquire(_options, _logger, _meterFactory);
+        _node = _appNode.GetNode(_options, _logger);
         await _node.EnsureStartedAsync().WaitAsync(cancellationToken);
     }
 
@@ -47,19 +47,14 @@ internal sealed class SqliteBackplaneHostedService : IHostedLifecycleService
         }
 
         _node = null;
-        var stop = node.StopAsync(cancellationToken);
         try
         {
-            await stop.WaitAsync(cancellationToken);
+            await node.StopAsync(cancellationToken).WaitAsync(cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // Past the host's shutdown timeout: the node has logged whether its rows were removed. Never fail the
             // host's stop for it; the node finishes (or the process exits) on its own.
-            _ = stop.ContinueWith(_ => BackplaneNodeRegistry.Release(node), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
-            return;
         }
-
-        BackplaneNodeRegistry.Release(node);
     }
 }

@@ -11,12 +11,14 @@ namespace SqliteBackplane.Presence;
 /// <summary>Answers presence questions from the connections, groups and nodes tables, on the node's query thread.</summary>
 internal sealed class SqliteBackplanePresence<THub> : ISqliteBackplanePresence<THub>, IDisposable, IAsyncDisposable where THub : Hub
 {
+    private readonly BackplaneNodeHold _hold;
     private readonly BackplaneNode _node;
     private readonly string _hub = typeof(THub).FullName!;
 
     public SqliteBackplanePresence(IOptions<SqliteBackplaneOptions> options, ILoggerFactory loggerFactory)
     {
-        _node = BackplaneNodeRegistry.Acquire(options.Value, loggerFactory.CreateLogger("SqliteBackplane"));
+        _hold = BackplaneNodeHold.Acquire(options.Value, loggerFactory.CreateLogger(BackplaneNode.LogCategory));
+        _node = _hold.Node;
     }
 
     private SqliteQueries Queries => _node.Database.Queries;
@@ -100,16 +102,7 @@ internal sealed class SqliteBackplanePresence<THub> : ISqliteBackplanePresence<T
         return values;
     }
 
-    private int _disposed;
+    public void Dispose() => _hold.Release();
 
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            BackplaneNodeRegistry.Release(_node);
-        }
-    }
-
-    public ValueTask DisposeAsync() =>
-        Interlocked.Exchange(ref _disposed, 1) == 0 ? BackplaneNodeRegistry.ReleaseAsync(_node) : ValueTask.CompletedTask;
+    public ValueTask DisposeAsync() => _hold.ReleaseAsync();
 }

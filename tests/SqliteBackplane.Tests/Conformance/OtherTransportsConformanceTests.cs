@@ -11,6 +11,7 @@ namespace SqliteBackplane.Tests.Conformance;
 /// and long polling (negotiated, no WebSockets), mixed with WebSocket clients, on two processes sharing one file.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class OtherTransportsConformanceTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     [Theory]

@@ -11,6 +11,8 @@ namespace SqliteBackplane.Tests.Conformance;
 /// (docs/moving-to-redis.md).
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
+[Trait(TestCategory.Name, TestCategory.Redis)]
 public sealed class RedisConformanceTests(RedisConformanceTests.RedisFixture redis, ITestOutputHelper output)
     : CrossProcessConformanceTests(output), IClassFixture<RedisConformanceTests.RedisFixture>
 {

@@ -7,6 +7,7 @@ namespace SqliteBackplane.Tests.Conformance;
 
 /// <summary>The conformance suite on two TestServer OS processes sharing one SQLite file.</summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class TwoProcessesConformanceTests(ITestOutputHelper output) : CrossProcessConformanceTests(output)
 {
     [Fact]

@@ -1,4 +1,3 @@
-using Microsoft.Data.Sqlite;
 using SqliteBackplane.Internal;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
@@ -25,7 +24,7 @@ public class CapacityTests
 
         Assert.Equal(100, ex.Capacity);
         Assert.StartsWith("The SQLite backplane log holds 100 rows, at the capacity of 100 set by SqliteBackplaneOptions.MaxLogRows; the message was not sent.", ex.Message);
-        Assert.Equal(100L, Scalar(database, "SELECT count(*) FROM signalr_messages"));
+        Assert.Equal(100L, RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_messages"));
     }
 
     [Fact]
@@ -66,9 +65,9 @@ public class CapacityTests
 
         await manager.Node.WhenWrittenAsync().DefaultTimeout();
         // Only the newest 100 sends remain (the presence rows written before them went first).
-        Assert.Equal(100L, Scalar(database, "SELECT count(*) FROM signalr_messages"));
-        Assert.Equal(100L, Scalar(database, "SELECT count(*) FROM signalr_messages WHERE kind = 1"));
-        Assert.Equal(Scalar(database, "SELECT max(id) FROM signalr_messages") - 99, Scalar(database, "SELECT min(id) FROM signalr_messages"));
+        Assert.Equal(100L, RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_messages"));
+        Assert.Equal(100L, RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_messages WHERE kind = 1"));
+        Assert.Equal(RawSqlite.Scalar(database, "SELECT max(id) FROM signalr_messages") - 99, RawSqlite.Scalar(database, "SELECT min(id) FROM signalr_messages"));
     }
 
     [Fact]
@@ -116,14 +115,5 @@ public class CapacityTests
         var failure = Assert.Single(SqliteBackplaneOptionsValidator.Check(new SqliteBackplaneOptions { MaxLogRows = 5 }));
 
         Assert.Equal("SqliteBackplaneOptions.MaxLogRows is 5; set it to 100 or more.", failure);
-    }
-
-    private static long Scalar(TempDatabase database, string sql)
-    {
-        using var connection = new SqliteConnection(database.ConnectionString + ";Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return (long)command.ExecuteScalar()!;
     }
 }

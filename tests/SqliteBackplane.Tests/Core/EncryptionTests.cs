@@ -1,6 +1,5 @@
 using System.Text;
 using Microsoft.AspNetCore.SignalR.Protocol;
-using Microsoft.Data.Sqlite;
 using SqliteBackplane.Internal.Messaging;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
@@ -132,22 +131,13 @@ public class EncryptionTests
 
     private static byte[] ReadLastBody(TempDatabase database)
     {
-        using var connection = new SqliteConnection(database.ConnectionString + ";Pooling=False");
-        connection.Open();
+        using var connection = RawSqlite.Open(database);
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT body FROM signalr_messages ORDER BY id DESC LIMIT 1";
         return (byte[])command.ExecuteScalar()!;
     }
 
-    private static void InsertRawRow(TempDatabase database, byte[] body)
-    {
-        using var connection = new SqliteConnection(database.ConnectionString + ";Pooling=False;Default Timeout=30");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "INSERT INTO signalr_messages (hub, kind, node_id, created_at, expires_at, body) VALUES ($hub, 2, 'test', 0, $expires, $body)";
-        command.Parameters.AddWithValue("$hub", typeof(TestHub).FullName);
-        command.Parameters.AddWithValue("$expires", DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds());
-        command.Parameters.AddWithValue("$body", body);
-        command.ExecuteNonQuery();
-    }
+    private static void InsertRawRow(TempDatabase database, byte[] body) =>
+        RawSqlite.Execute(database, "INSERT INTO signalr_messages (hub, kind, node_id, created_at, expires_at, body) VALUES ($hub, 2, 'test', 0, $expires, $body)",
+            ("$hub", typeof(TestHub).FullName!), ("$expires", DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds()), ("$body", body));
 }

@@ -126,7 +126,8 @@ public class LogBehaviourTests
     public async Task Concurrent_sends_share_one_transaction()
     {
         using var database = new TempDatabase();
-        using var manager = DirectManagers.Create(database);
+        // No heartbeat during the test: every commit counted below is one the sends caused.
+        using var manager = DirectManagers.Create(database, o => { o.HeartbeatInterval = TimeSpan.FromMinutes(5); o.NodeTimeout = TimeSpan.FromMinutes(10); });
         await using var client = new FakeClient();
         await manager.OnConnectedAsync(client.Connection).DefaultTimeout();
         var commitsBefore = manager.Node.CommitCount;
@@ -167,7 +168,7 @@ public class LogBehaviourTests
 
         await sender.SendAllAsync(ClientMethods.Receive, ["before"]).DefaultTimeout();
         await sender.Node.WhenWrittenAsync().DefaultTimeout();
-        InsertRawRow(database, TestHubName, MessageKind.All, BroadcastBody("expired"), expiresAtMs: 1);
+        InsertRawRow(database, TestHubName, MessageKind.All, TestEnvelopes.Broadcast("expired"), expiresAtMs: 1);
         await sender.SendAllAsync(ClientMethods.Receive, ["after"]).DefaultTimeout();
 
         await client.AssertReceivesAsync("before");
@@ -188,7 +189,7 @@ public class LogBehaviourTests
         await sender.SendAllAsync(ClientMethods.Receive, ["first"]).DefaultTimeout();
         await sender.Node.WhenWrittenAsync().DefaultTimeout();
         InsertRawRow(database, TestHubName, MessageKind.All, [0x01, 0x01, 0x05], future);
-        var unknownVersion = BroadcastBody("from the future");
+        var unknownVersion = TestEnvelopes.Broadcast("from the future");
         unknownVersion[0] = 9;
         InsertRawRow(database, TestHubName, MessageKind.All, unknownVersion, future);
         InsertRawRow(database, TestHubName, MessageKind.All, [], future);
@@ -208,9 +209,17 @@ public class LogBehaviourTests
         using var database = new TempDatabase();
         using var manager = DirectManagers.Create(database);
         await manager.Node.EnsureStartedAsync().DefaultTimeout();
-        for (var i = 0; i < 1_234; i++)
+        using (var connection = RawSqlite.Open(database))
         {
-            InsertRawRow(database, TestHubName, MessageKind.All, BroadcastBody("old"), expiresAtMs: 1);
+            // One transaction: a commit per row would spend seconds in fsync.
+            RawSqlite.Execute(connection, "BEGIN IMMEDIATE");
+            var body = TestEnvelopes.Broadcast("old");
+            for (var i = 0; i < 1_234; i++)
+            {
+                InsertRawRow(connection, TestHubName, MessageKind.All, body, expiresAtMs: 1);
+            }
+
+            RawSqlite.Execute(connection, "COMMIT");
         }
 
         await manager.SendAllAsync(ClientMethods.Receive, ["live"]).DefaultTimeout();
@@ -218,8 +227,8 @@ public class LogBehaviourTests
         await manager.Node.RunCleanupAsync().DefaultTimeout();
 
         // The live send is kept (and the node's live NodeJoined presence row).
-        Assert.Equal(1L, Scalar(database, $"SELECT count(*) FROM signalr_messages WHERE kind = {(int)MessageKind.All}"));
-        Assert.Equal(0L, Scalar(database, $"SELECT count(*) FROM signalr_messages WHERE expires_at < {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}"));
+        Assert.Equal(1L, RawSqlite.Scalar(database, $"SELECT count(*) FROM signalr_messages WHERE kind = {(int)MessageKind.All}"));
+        Assert.Equal(0L, RawSqlite.Scalar(database, $"SELECT count(*) FROM signalr_messages WHERE expires_at < {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}"));
     }
 
     [Fact]
@@ -240,9 +249,9 @@ public class LogBehaviourTests
 
         var ex = await Assert.ThrowsAsync<HubException>(() => invocation).DefaultTimeout();
         Assert.Equal("Connection disconnected.", ex.Message);
-        Assert.Equal(0L, Scalar(database, "SELECT count(*) FROM signalr_connections WHERE node_id = 'dead'"));
-        Assert.Equal(0L, Scalar(database, "SELECT count(*) FROM signalr_groups WHERE connection_id = 'ghost'"));
-        Assert.Equal(0L, Scalar(database, "SELECT count(*) FROM signalr_nodes WHERE node_id = 'dead'"));
+        Assert.Equal(0L, RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_connections WHERE node_id = 'dead'"));
+        Assert.Equal(0L, RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_groups WHERE connection_id = 'ghost'"));
+        Assert.Equal(0L, RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_nodes WHERE node_id = 'dead'"));
     }
 
     [Fact]
@@ -260,9 +269,9 @@ public class LogBehaviourTests
         Execute(database, "DELETE FROM signalr_groups; DELETE FROM signalr_connections; DELETE FROM signalr_nodes;");
         await manager.Node.RunHeartbeatAsync().DefaultTimeout();
 
-        Assert.Equal(1L, Scalar(database, $"SELECT count(*) FROM signalr_connections WHERE connection_id = '{client.ConnectionId}' AND user_id = 'alice'"));
-        Assert.Equal(1L, Scalar(database, $"SELECT count(*) FROM signalr_groups WHERE connection_id = '{client.ConnectionId}' AND group_name = 'room'"));
-        Assert.Equal(1L, Scalar(database, $"SELECT count(*) FROM signalr_nodes WHERE node_id = '{manager.Node.NodeId}'"));
+        Assert.Equal(1L, RawSqlite.Scalar(database, $"SELECT count(*) FROM signalr_connections WHERE connection_id = '{client.ConnectionId}' AND user_id = 'alice'"));
+        Assert.Equal(1L, RawSqlite.Scalar(database, $"SELECT count(*) FROM signalr_groups WHERE connection_id = '{client.ConnectionId}' AND group_name = 'room'"));
+        Assert.Equal(1L, RawSqlite.Scalar(database, $"SELECT count(*) FROM signalr_nodes WHERE node_id = '{manager.Node.NodeId}'"));
     }
 
     [Fact]
@@ -295,9 +304,9 @@ public class LogBehaviourTests
 
         leaving.Dispose();
 
-        Assert.Equal(0L, Scalar(database, "SELECT count(*) FROM signalr_connections"));
-        Assert.Equal(0L, Scalar(database, "SELECT count(*) FROM signalr_groups"));
-        Assert.Equal(1L, Scalar(database, "SELECT count(*) FROM signalr_nodes"));
+        Assert.Equal(0L, RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_connections"));
+        Assert.Equal(0L, RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_groups"));
+        Assert.Equal(1L, RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_nodes"));
         var ex = await Assert.ThrowsAsync<HubException>(() => invocation).DefaultTimeout();
         Assert.Equal("Connection disconnected.", ex.Message);
     }
@@ -331,7 +340,7 @@ public class LogBehaviourTests
         await manager.Node.RunCleanupAsync().DefaultTimeout();
 
         // Every frame since the first commit is still in the WAL: nothing was copied back into the database.
-        using var connection = Open(database);
+        using var connection = RawSqlite.Open(database);
         using var command = connection.CreateCommand();
         command.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
         using var reader = command.ExecuteReader();
@@ -415,45 +424,15 @@ public class LogBehaviourTests
 
     private static readonly string TestHubName = typeof(TestHub).FullName!;
 
-    private static byte[] BroadcastBody(string text) => EnvelopeProtocol.Write(new Envelope
-    {
-        Kind = MessageKind.All,
-        Payloads = [.. new TestProtocolResolver().AllProtocols.Select(p => new ProtocolPayload(p.Name, p.GetMessageBytes(new InvocationMessage(ClientMethods.Receive, [text]))))],
-    });
-
     private static void InsertRawRow(TempDatabase database, string hub, MessageKind kind, byte[] body, long expiresAtMs)
     {
-        using var connection = Open(database);
-        using var command = connection.CreateCommand();
-        command.CommandText = "INSERT INTO signalr_messages (hub, kind, node_id, created_at, expires_at, body) VALUES ($hub, $kind, 'test', 0, $expires, $body)";
-        command.Parameters.AddWithValue("$hub", hub);
-        command.Parameters.AddWithValue("$kind", (int)kind);
-        command.Parameters.AddWithValue("$expires", expiresAtMs);
-        command.Parameters.AddWithValue("$body", body);
-        command.ExecuteNonQuery();
+        using var connection = RawSqlite.Open(database);
+        InsertRawRow(connection, hub, kind, body, expiresAtMs);
     }
 
-    private static void Execute(TempDatabase database, string sql)
-    {
-        using var connection = Open(database);
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.Parameters.AddWithValue("$hub", TestHubName);
-        command.ExecuteNonQuery();
-    }
+    private static void InsertRawRow(SqliteConnection connection, string hub, MessageKind kind, byte[] body, long expiresAtMs) =>
+        RawSqlite.Execute(connection, "INSERT INTO signalr_messages (hub, kind, node_id, created_at, expires_at, body) VALUES ($hub, $kind, 'test', 0, $expires, $body)",
+            ("$hub", hub), ("$kind", (int)kind), ("$expires", expiresAtMs), ("$body", body));
 
-    private static long Scalar(TempDatabase database, string sql)
-    {
-        using var connection = Open(database);
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return (long)command.ExecuteScalar()!;
-    }
-
-    private static SqliteConnection Open(TempDatabase database)
-    {
-        var connection = new SqliteConnection(database.ConnectionString + ";Pooling=False;Default Timeout=30");
-        connection.Open();
-        return connection;
-    }
+    private static void Execute(TempDatabase database, string sql) => RawSqlite.Execute(database, sql, ("$hub", TestHubName));
 }

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using SqliteBackplane.Internal.Storage;
@@ -53,14 +52,7 @@ public class ObservabilityTests
         using var database = new TempDatabase();
         await using var app = await StartAppAsync(database, o => { o.HeartbeatInterval = TimeSpan.FromSeconds(1); o.NodeTimeout = TimeSpan.FromMinutes(5); });
         var late = DateTimeOffset.UtcNow.AddSeconds(-30).ToUnixTimeMilliseconds();
-        using (var connection = new SqliteConnection(database.ConnectionString + ";Pooling=False"))
-        {
-            connection.Open();
-            using var command = connection.CreateCommand();
-            command.CommandText = "INSERT INTO signalr_nodes (node_id, machine_name, process_id, started_at, heartbeat_at) VALUES ('sleepy', 'm', 1, $t, $t)";
-            command.Parameters.AddWithValue("$t", late);
-            command.ExecuteNonQuery();
-        }
+        RawSqlite.Execute(database, "INSERT INTO signalr_nodes (node_id, machine_name, process_id, started_at, heartbeat_at) VALUES ('sleepy', 'm', 1, $t, $t)", ("$t", late));
 
         var report = await app.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync().DefaultTimeout();
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Microsoft.Data.Sqlite;
 using SqliteBackplane.Tests.Infrastructure;
 using Xunit;
 
@@ -41,13 +40,7 @@ public class StartupErrorTests
     public async Task Read_only_file_is_reported_with_the_path()
     {
         using var database = new TempDatabase();
-        using (var create = new SqliteConnection(database.ConnectionString + ";Pooling=False"))
-        {
-            create.Open();
-            using var command = create.CreateCommand();
-            command.CommandText = "PRAGMA journal_mode=WAL; CREATE TABLE app_data (x);";
-            command.ExecuteNonQuery();
-        }
+        RawSqlite.Execute(database, "PRAGMA journal_mode=WAL; CREATE TABLE app_data (x);");
 
         using var readOnly = ReadOnlyFile.Make(database.Path);
         using var manager = DirectManagers.Create(database);

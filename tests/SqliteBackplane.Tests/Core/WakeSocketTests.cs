@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using SqliteBackplane.Internal.Delivery;
+using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Tests.Infrastructure;
 using Xunit;
 
@@ -57,7 +58,7 @@ public sealed class WakeSocketTests : IDisposable
 
         foreach (var path in new[] { outside, outsideNamedLikeASocket, deadOutside, ordinaryInside, live, dead, _directory + "/../" + Path.GetFileName(dead) })
         {
-            SocketWakeChannel.DeleteStaleEndpoint("unix:" + path);
+            WakeEndpoints.DeleteStale(WakeEndpoints.UnixScheme + path);
         }
 
         Assert.True(File.Exists(outside));

@@ -10,6 +10,8 @@ namespace SqliteBackplane.Tests.EndToEnd;
 /// failing over while the launcher restarts it.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
+[Trait(TestCategory.Name, TestCategory.Browser)]
 public sealed class BrowserTests(ITestOutputHelper output)
 {
     /// <summary>Debian's package; the tests never download a browser.</summary>

@@ -45,10 +45,10 @@ public sealed class ChatSampleProcess : IAsyncDisposable
         {
             // tests/SqliteBackplane.Tests/bin/<Configuration>/<tfm>/ -> samples/ChatSample/bin/<Configuration>/<tfm>/ChatSample.dll
             var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-            var path = Path.Combine(NodeScripts.RepositoryRoot, "samples", "ChatSample", "bin", output.Parent!.Name, output.Name, "ChatSample.dll");
+            var path = Path.Combine(RepositoryRoot.Path, "samples", "ChatSample", "bin", output.Parent!.Name, output.Name, "ChatSample.dll");
             return File.Exists(path)
                 ? path
-                : throw new FileNotFoundException($"The chat sample is not built at {path}. Build the solution first (./test.sh does: dotnet build SqliteBackplane.sln -c {output.Parent.Name}).");
+                : throw new FileNotFoundException($"The chat sample is not built at {path}. Building the test project builds it (a ProjectReference); build tests/SqliteBackplane.Tests -c {output.Parent.Name} again.");
         }
     }
 

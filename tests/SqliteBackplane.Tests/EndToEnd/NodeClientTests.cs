@@ -10,6 +10,7 @@ namespace SqliteBackplane.Tests.EndToEnd;
 /// TestServer processes on one SQLite file. The scripts live in tests/e2e; each prints one OK line per check.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class NodeClientTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private static readonly TimeSpan ScriptTimeout = TimeSpan.FromSeconds(180);

@@ -16,11 +16,8 @@ public static class NodeScripts
     private static readonly SemaphoreSlim InstallLock = new(1, 1);
     private static bool _installed;
 
-    /// <summary>The repository root: the first directory above the test binaries that holds SqliteBackplane.sln.</summary>
-    public static string RepositoryRoot { get; } = FindRepositoryRoot();
-
     /// <summary>The Node project of the end-to-end scripts.</summary>
-    public static string ScriptDirectory => Path.Combine(RepositoryRoot, "tests", "e2e");
+    public static string ScriptDirectory => Path.Combine(RepositoryRoot.Path, "tests", "e2e");
 
     /// <summary>Runs <c>node &lt;script&gt; &lt;arguments&gt;</c> in <see cref="ScriptDirectory"/>, killing it after <paramref name="timeout"/>.</summary>
     public static async Task<NodeScriptResult> RunAsync(string script, IReadOnlyList<string> arguments, TimeSpan timeout, ITestOutputHelper output)
@@ -127,18 +124,6 @@ public static class NodeScripts
         {
             return (process.ExitCode, string.Join(Environment.NewLine, lines));
         }
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "SqliteBackplane.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-        throw new DirectoryNotFoundException($"No directory above {AppContext.BaseDirectory} holds SqliteBackplane.sln.");
     }
 }
 

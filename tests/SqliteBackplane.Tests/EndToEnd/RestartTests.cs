@@ -11,6 +11,7 @@ namespace SqliteBackplane.Tests.EndToEnd;
 /// again (a restarted node reads the log from its end, and the survivor never re-reads what it dispatched).
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class RestartTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private const string Room = "room";

@@ -16,6 +16,7 @@ namespace SqliteBackplane.Tests.EndToEnd;
 /// server must count backplane deliveries in its reconnect buffer, so the client neither loses nor duplicates one.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class StatefulReconnectTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     [Fact]

@@ -1,8 +1,6 @@
 using Microsoft.AspNetCore.SignalR.Protocol;
-using Microsoft.Data.Sqlite;
 using SqliteBackplane.Internal.Messaging;
 using SqliteBackplane.Internal.Storage;
-using SqliteBackplane.Tests.Core;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 
@@ -28,95 +26,62 @@ internal sealed class BackplaneFile
     /// <summary>Creates the file in WAL mode with the backplane's schema.</summary>
     public static BackplaneFile Create(TempDatabase database, string prefix = SqliteBackplaneOptions.DefaultTablePrefix)
     {
-        using var connection = Open(database);
-        Execute(connection, "PRAGMA journal_mode = WAL");
-        Execute(connection, new SqliteQueries(prefix).CreateSchema);
+        using var connection = RawSqlite.Open(database);
+        RawSqlite.Execute(connection, "PRAGMA journal_mode = WAL");
+        RawSqlite.Execute(connection, new SqliteQueries(prefix).CreateSchema);
         return new BackplaneFile(database, prefix);
     }
 
     public void InsertMessage(long createdAtMs, long expiresAtMs, string text = "hello", MessageKind kind = MessageKind.All)
     {
-        using var connection = Open(_database);
-        Execute(connection, $"INSERT INTO \"{_prefix}messages\" (hub, kind, node_id, created_at, expires_at, body) VALUES ($hub, $kind, 'writer', $created, $expires, $body)",
-            ("$hub", TestHubName), ("$kind", (int)kind), ("$created", createdAtMs), ("$expires", expiresAtMs), ("$body", BroadcastBody(text)));
+        using var connection = RawSqlite.Open(_database);
+        RawSqlite.Execute(connection, $"INSERT INTO \"{_prefix}messages\" (hub, kind, node_id, created_at, expires_at, body) VALUES ($hub, $kind, 'writer', $created, $expires, $body)",
+            ("$hub", TestHubName), ("$kind", (int)kind), ("$created", createdAtMs), ("$expires", expiresAtMs), ("$body", TestEnvelopes.Broadcast(text)));
     }
 
     public void InsertMessages(int count, long createdAtMs, long expiresAtMs)
     {
-        using var connection = Open(_database);
-        Execute(connection, "BEGIN");
-        var body = BroadcastBody("bulk");
+        using var connection = RawSqlite.Open(_database);
+        RawSqlite.Execute(connection, "BEGIN");
+        var body = TestEnvelopes.Broadcast("bulk");
         for (var i = 0; i < count; i++)
         {
-            Execute(connection, $"INSERT INTO \"{_prefix}messages\" (hub, kind, node_id, created_at, expires_at, body) VALUES ($hub, 1, 'writer', $created, $expires, $body)",
+            RawSqlite.Execute(connection, $"INSERT INTO \"{_prefix}messages\" (hub, kind, node_id, created_at, expires_at, body) VALUES ($hub, 1, 'writer', $created, $expires, $body)",
                 ("$hub", TestHubName), ("$created", createdAtMs), ("$expires", expiresAtMs), ("$body", body));
         }
 
-        Execute(connection, "COMMIT");
+        RawSqlite.Execute(connection, "COMMIT");
     }
 
     /// <summary>A node row with <paramref name="connections"/> connections, each in <paramref name="groupsPerConnection"/> groups.</summary>
     public void InsertNode(string nodeId, long heartbeatAtMs, int connections = 0, int groupsPerConnection = 0, string machine = "box", int processId = 4242)
     {
-        using var connection = Open(_database);
-        Execute(connection, $"INSERT INTO \"{_prefix}nodes\" (node_id, machine_name, process_id, started_at, heartbeat_at, wake_endpoint) VALUES ($node, $machine, $pid, $started, $heartbeat, NULL)",
+        using var connection = RawSqlite.Open(_database);
+        RawSqlite.Execute(connection, $"INSERT INTO \"{_prefix}nodes\" (node_id, machine_name, process_id, started_at, heartbeat_at, wake_endpoint) VALUES ($node, $machine, $pid, $started, $heartbeat, NULL)",
             ("$node", nodeId), ("$machine", machine), ("$pid", processId), ("$started", heartbeatAtMs - 1000), ("$heartbeat", heartbeatAtMs));
         for (var c = 0; c < connections; c++)
         {
             var connectionId = $"{nodeId}-c{c}";
-            Execute(connection, $"INSERT INTO \"{_prefix}connections\" (hub, connection_id, user_id, node_id, connected_at) VALUES ($hub, $connection, 'user', $node, 0)",
+            RawSqlite.Execute(connection, $"INSERT INTO \"{_prefix}connections\" (hub, connection_id, user_id, node_id, connected_at) VALUES ($hub, $connection, 'user', $node, 0)",
                 ("$hub", TestHubName), ("$connection", connectionId), ("$node", nodeId));
             for (var g = 0; g < groupsPerConnection; g++)
             {
-                Execute(connection, $"INSERT INTO \"{_prefix}groups\" (hub, group_name, connection_id) VALUES ($hub, $group, $connection)",
+                RawSqlite.Execute(connection, $"INSERT INTO \"{_prefix}groups\" (hub, group_name, connection_id) VALUES ($hub, $group, $connection)",
                     ("$hub", TestHubName), ("$group", $"room{g}"), ("$connection", connectionId));
             }
         }
     }
 
-    public long Scalar(string sql) => Scalar(_database, sql);
-
-    public static long Scalar(TempDatabase database, string sql)
-    {
-        using var connection = Open(database);
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-    }
+    public long Scalar(string sql) => RawSqlite.Scalar(_database, sql);
 
     /// <summary>The last log row's kind and body.</summary>
     public (MessageKind Kind, Envelope Envelope) LastMessage()
     {
-        using var connection = Open(_database);
+        using var connection = RawSqlite.Open(_database);
         using var command = connection.CreateCommand();
         command.CommandText = $"SELECT kind, body FROM \"{_prefix}messages\" ORDER BY id DESC LIMIT 1";
         using var reader = command.ExecuteReader();
         Xunit.Assert.True(reader.Read(), "The log is empty.");
         return ((MessageKind)reader.GetInt32(0), EnvelopeProtocol.Read((byte[])reader.GetValue(1)));
-    }
-
-    public static byte[] BroadcastBody(string text) => EnvelopeProtocol.Write(new Envelope
-    {
-        Kind = MessageKind.All,
-        Payloads = [.. new TestProtocolResolver().AllProtocols.Select(p => new ProtocolPayload(p.Name, p.GetMessageBytes(new InvocationMessage(ClientMethods.Receive, [text]))))],
-    });
-
-    private static SqliteConnection Open(TempDatabase database)
-    {
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = database.Path, Pooling = false }.ToString());
-        connection.Open();
-        return connection;
-    }
-
-    private static void Execute(SqliteConnection connection, string sql, params (string Name, object Value)[] parameters)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value);
-        }
-
-        command.ExecuteNonQuery();
     }
 }

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json;
 using SqliteBackplane.Cli;
 using SqliteBackplane.Internal.Messaging;
-using SqliteBackplane.Tests.Core;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
@@ -12,13 +11,11 @@ namespace SqliteBackplane.Tests.Maintenance;
 /// <summary>The sqlite-backplane tool: each command through its entry point, and the built tool as a process.</summary>
 public class CliTests
 {
-    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args) => await RunAsync(CancellationToken.None, args);
-
-    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(CancellationToken cancellationToken, params string[] args)
+    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var exitCode = await CliApp.RunAsync(args, output, error, cancellationToken).DefaultTimeout();
+        var exitCode = await CliApp.RunAsync(args, output, error, CancellationToken.None).DefaultTimeout();
         return (exitCode, output.ToString(), error.ToString());
     }
 
@@ -220,12 +217,18 @@ public class CliTests
     {
         using var database = new TempDatabase();
         BackplaneFile.Create(database);
-        using var interrupt = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        using var interrupt = new CancellationTokenSource();
+        var output = new StringWriter();
+        var error = new WatchedWriter("following the log");
+        var tail = CliApp.RunAsync(["tail", "--db", database.Path, "--interval", "20"], output, error, interrupt.Token);
+        await error.Seen.DefaultTimeout("tail to report that it follows the log");
+        Assert.False(tail.IsCompleted);
 
-        var (exitCode, output, _) = await RunAsync(interrupt.Token, "tail", "--db", database.Path, "--interval", "20");
+        await interrupt.CancelAsync();
+        var exitCode = await tail.DefaultTimeout();
 
         Assert.Equal(ExitCodes.Success, exitCode);
-        Assert.Equal("", output);
+        Assert.Equal("", output.ToString());
     }
 
     [Fact]
@@ -234,13 +237,7 @@ public class CliTests
         using var database = new TempDatabase();
         var file = BackplaneFile.Create(database);
         file.InsertMessage(0, 1, kind: MessageKind.All);
-        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection(database.ConnectionString + ";Pooling=False"))
-        {
-            connection.Open();
-            using var command = connection.CreateCommand();
-            command.CommandText = "UPDATE signalr_messages SET body = x'0201'";
-            command.ExecuteNonQuery();
-        }
+        RawSqlite.Execute(database, "UPDATE signalr_messages SET body = x'0201'");
 
         var (exitCode, output, _) = await RunAsync("tail", "--db", database.Path, "--count", "1");
 
@@ -329,6 +326,7 @@ public class CliTests
     }
 
     [Fact]
+    [Trait(TestCategory.Name, TestCategory.MultiProcess)]
     public async Task The_built_tool_runs_as_a_process_with_exit_codes()
     {
         using var database = new TempDatabase();

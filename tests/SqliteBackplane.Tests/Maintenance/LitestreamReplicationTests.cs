@@ -17,6 +17,7 @@ namespace SqliteBackplane.Tests.Maintenance;
 /// messages with the settings docs/litestream.md gives; then the replica is restored to a new path.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed partial class LitestreamReplicationTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private static readonly TimeSpan ExchangeDuration = TimeSpan.FromSeconds(15);
@@ -184,7 +185,7 @@ public sealed partial class LitestreamReplicationTests(ITestOutputHelper output)
     /// <summary>The litestream binary from tests/litestream, installed with npm ci from the lockfile when missing.</summary>
     private async Task<string> InstallLitestreamAsync()
     {
-        var directory = Path.Combine(PackedLibrary.RepositoryRoot, "tests", "litestream");
+        var directory = Path.Combine(RepositoryRoot.Path, "tests", "litestream");
         var binary = Path.Combine(directory, "node_modules", "@flydotio", "litestream-linux-x64", "litestream");
         if (!File.Exists(binary))
         {

@@ -4,7 +4,6 @@ using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
 using SqliteBackplane.Cli;
 using SqliteBackplane.Internal.Storage;
-using SqliteBackplane.Tests.Core;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
@@ -74,8 +73,8 @@ public class LitestreamSafetyTests
         }
 
         using var watcher = new FileSystemWatcher(database.Directory) { NotifyFilter = NotifyFilters.FileName, IncludeSubdirectories = false };
-        watcher.Deleted += (_, e) => { if (protectedNames.Contains(e.Name)) removedFiles.Enqueue($"deleted {e.Name}"); };
-        watcher.Renamed += (_, e) => { if (protectedNames.Contains(e.OldName) || protectedNames.Contains(e.Name)) removedFiles.Enqueue($"renamed {e.OldName} -> {e.Name}"); };
+        watcher.Deleted += (_, e) => { if (protectedNames.Contains(e.Name)) { removedFiles.Enqueue($"deleted {e.Name}"); } };
+        watcher.Renamed += (_, e) => { if (protectedNames.Contains(e.OldName) || protectedNames.Contains(e.Name)) { removedFiles.Enqueue($"renamed {e.OldName} -> {e.Name}"); } };
         watcher.EnableRaisingEvents = true;
 
         var second = DirectManagers.Create(database, Configure);
@@ -120,8 +119,14 @@ public class LitestreamSafetyTests
         // Graceful shutdown removes each node's rows.
         second.Dispose();
         first.Dispose();
-        await Eventually.BecomesTrueAsync(() => BackplaneFile.Scalar(database, "SELECT count(*) FROM signalr_nodes") == 0, TimeSpan.FromSeconds(15), "both nodes have removed their rows");
-        await Task.Delay(200); // let the file system deliver any pending notification
+        await Eventually.BecomesTrueAsync(() => RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_nodes") == 0, TimeSpan.FromSeconds(15), "both nodes have removed their rows");
+        // File events arrive in order: once a marker's deletion is reported, every earlier change has been seen.
+        var marker = Path.Combine(database.Directory, "events-flushed.marker");
+        var flushed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        watcher.Deleted += (_, e) => { if (e.Name == Path.GetFileName(marker)) { flushed.TrySetResult(); } };
+        File.WriteAllText(marker, "");
+        File.Delete(marker);
+        await flushed.Task.DefaultTimeout("the file watcher to report the marker's deletion");
         watcher.EnableRaisingEvents = false;
 
         var statements = trace.Statements;

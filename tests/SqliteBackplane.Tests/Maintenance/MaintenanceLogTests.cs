@@ -1,5 +1,4 @@
 using SqliteBackplane.Maintenance;
-using SqliteBackplane.Tests.Core;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;

@@ -5,7 +5,6 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using SqliteBackplane.Internal.Messaging;
-using SqliteBackplane.Tests.Core;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
@@ -141,8 +140,8 @@ public class SqliteBackplaneMaintenanceTests
         Assert.Equal(manager.Node.NodeId, node.NodeId);
         Assert.Equal(Environment.ProcessId, node.ProcessId);
         Assert.Equal(1, node.ConnectionCount);
-        Assert.Equal(0, BackplaneFile.Scalar(database, $"SELECT count(*) FROM signalr_connections WHERE connection_id = '{client.ConnectionId}'"));
-        Assert.Equal(0, BackplaneFile.Scalar(database, $"SELECT count(*) FROM signalr_groups WHERE connection_id = '{client.ConnectionId}'"));
+        Assert.Equal(0, RawSqlite.Scalar(database, $"SELECT count(*) FROM signalr_connections WHERE connection_id = '{client.ConnectionId}'"));
+        Assert.Equal(0, RawSqlite.Scalar(database, $"SELECT count(*) FROM signalr_groups WHERE connection_id = '{client.ConnectionId}'"));
         Assert.Empty(await maintenance.GetNodesAsync().DefaultTimeout());
     }
 

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.SignalR;
+using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 
 namespace SqliteBackplane.Tests.ManagerConformance;
@@ -8,7 +9,7 @@ public sealed class SingleSqliteManagerConformanceTests : ManagerConformanceTest
 {
     protected override (HubLifetimeManager<TestHub> First, HubLifetimeManager<TestHub> Second) CreateManagers()
     {
-        var manager = SqliteManagers.Create(Database);
+        var manager = DirectManagers.CreateAsServer(Database);
         return (manager, manager);
     }
 }

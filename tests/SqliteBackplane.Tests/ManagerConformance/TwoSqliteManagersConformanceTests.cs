@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.SignalR;
+using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 
 namespace SqliteBackplane.Tests.ManagerConformance;
@@ -7,5 +8,5 @@ namespace SqliteBackplane.Tests.ManagerConformance;
 public sealed class TwoSqliteManagersConformanceTests : ManagerConformanceTests
 {
     protected override (HubLifetimeManager<TestHub> First, HubLifetimeManager<TestHub> Second) CreateManagers() =>
-        (SqliteManagers.Create(Database), SqliteManagers.Create(Database));
+        (DirectManagers.CreateAsServer(Database), DirectManagers.CreateAsServer(Database));
 }

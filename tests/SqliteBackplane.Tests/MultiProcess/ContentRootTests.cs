@@ -10,6 +10,7 @@ namespace SqliteBackplane.Tests.MultiProcess;
 
 /// <summary>A relative Data Source names one file per app: it is resolved against the host's content root, not the working directory.</summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class ContentRootTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     [Fact]

@@ -10,6 +10,7 @@ namespace SqliteBackplane.Tests.MultiProcess;
 /// dead node's connections, and fail callers waiting on a client result from one of them.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class CrashTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private TestServerSettings Settings => new()

@@ -11,6 +11,7 @@ namespace SqliteBackplane.Tests.MultiProcess;
 /// reads neither, and keeps delivering what it can read.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class EncryptionRotationTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private const string OldKey = "the old key";

@@ -10,6 +10,7 @@ namespace SqliteBackplane.Tests.MultiProcess;
 /// <c>IHubContext&lt;TestHub&gt;</c>; the clients of two web processes receive each send exactly once.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class SendOnlyWorkerTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     [Fact]

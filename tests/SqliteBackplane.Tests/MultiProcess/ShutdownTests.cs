@@ -11,6 +11,7 @@ namespace SqliteBackplane.Tests.MultiProcess;
 /// must keep delivering every message.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class ShutdownTests(ITestOutputHelper output) : MultiProcessTest(output)
 {

@@ -7,6 +7,7 @@ namespace SqliteBackplane.Tests.MultiProcess;
 
 /// <summary>What an operator reads when a server process cannot start: the problem and its fix, once.</summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class StartupLogTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     [Fact]

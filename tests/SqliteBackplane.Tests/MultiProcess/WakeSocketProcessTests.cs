@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Data.Sqlite;
-using SqliteBackplane.Internal.Delivery;
+using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
@@ -10,6 +10,7 @@ namespace SqliteBackplane.Tests.MultiProcess;
 
 /// <summary>Wake sockets across processes: forged node rows, and two OS users on one machine.</summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class WakeSocketProcessTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
@@ -101,13 +102,8 @@ public sealed class WakeSocketProcessTests(ITestOutputHelper output) : MultiProc
     private string InsertDeadNodeRow(string endpoint)
     {
         var nodeId = Guid.NewGuid().ToString("N");
-        using var connection = new SqliteConnection(Database.ConnectionString + ";Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"INSERT INTO \"{SqliteBackplaneOptions.DefaultTablePrefix}nodes\" (node_id, machine_name, process_id, started_at, heartbeat_at, wake_endpoint) VALUES ($node, 'forged', 1, 0, 0, $endpoint)";
-        command.Parameters.AddWithValue("$node", nodeId);
-        command.Parameters.AddWithValue("$endpoint", endpoint);
-        command.ExecuteNonQuery();
+        RawSqlite.Execute(Database, $"INSERT INTO \"{SqliteBackplaneOptions.DefaultTablePrefix}nodes\" (node_id, machine_name, process_id, started_at, heartbeat_at, wake_endpoint) VALUES ($node, 'forged', 1, 0, 0, $endpoint)",
+            ("$node", nodeId), ("$endpoint", endpoint));
         return nodeId;
     }
 

@@ -15,6 +15,8 @@ namespace SqliteBackplane.Tests.Packaging;
 /// with SQLitePCLRaw.bundle_e_sqlite3 3.x. Slow (restores and builds an app per variant), so one at a time.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
+[Trait(TestCategory.Name, TestCategory.Packaging)]
 public sealed class ConsumerAppTests(PackedLibrary library, ITestOutputHelper output) : IClassFixture<PackedLibrary>
 {
     /// <summary>The newest SQLitePCLRaw line; apps may reference it instead of the 2.1.x the package brings.</summary>
@@ -78,7 +80,7 @@ public sealed class ConsumerAppTests(PackedLibrary library, ITestOutputHelper ou
 
     /// <summary>A package version from the repository's Directory.Packages.props, so the test follows upgrades.</summary>
     private static string CentralVersion(string id) =>
-        XDocument.Load(Path.Combine(PackedLibrary.RepositoryRoot, "Directory.Packages.props"))
+        XDocument.Load(Path.Combine(RepositoryRoot.Path, "Directory.Packages.props"))
             .Descendants("PackageVersion").Single(e => (string?)e.Attribute("Include") == id).Attribute("Version")!.Value;
 
     private static void AddPackageReferences(string projectPath, IEnumerable<(string Id, string Version)> packages)

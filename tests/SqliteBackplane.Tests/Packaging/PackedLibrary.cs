@@ -35,14 +35,12 @@ public sealed class PackedLibrary : IAsyncLifetime
 
     public string PackOutput { get; private set; } = "";
 
-    public static string RepositoryRoot { get; } = FindRepositoryRoot();
-
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(Feed);
         // The tests run after the solution is built (test.sh), so packing needs no build.
         var pack = await CommandRunner.RunAsync(
-            TestServerLocation.DotnetHost, RepositoryRoot, CommandTimeout,
+            TestServerLocation.DotnetHost, RepositoryRoot.Path, CommandTimeout,
             "pack", Path.Combine("src", "SqliteBackplane", "SqliteBackplane.csproj"), "--no-build", "-c", Configuration,
             "-o", Feed, $"-p:PackageVersion={Version}", "-nologo");
         PackOutput = pack.EnsureSuccess("dotnet pack of the library").Output;
@@ -74,17 +72,5 @@ public sealed class PackedLibrary : IAsyncLifetime
         {
             // Best effort: a temp directory.
         }
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "SqliteBackplane.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-        throw new DirectoryNotFoundException($"No SqliteBackplane.sln above {AppContext.BaseDirectory}.");
     }
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using SqliteBackplane.Tests.Core;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -17,6 +16,7 @@ namespace SqliteBackplane.Tests.Reliability;
 /// The health check follows: Unhealthy while the disk is full, Healthy again once space is freed.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class DiskFaultTests(ITestOutputHelper output)
 {

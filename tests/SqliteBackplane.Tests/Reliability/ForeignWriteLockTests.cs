@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.Data.Sqlite;
 using SqliteBackplane.Internal.Messaging;
-using SqliteBackplane.Tests.Core;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
@@ -20,6 +19,7 @@ namespace SqliteBackplane.Tests.Reliability;
 /// CI holds the lock 3 s; SQLITEBACKPLANE_SOAK=long holds it 10 s, as issue 6 describes.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class ForeignWriteLockTests(ITestOutputHelper output)
 {
     private static readonly bool Long = Environment.GetEnvironmentVariable("SQLITEBACKPLANE_SOAK") == "long";
@@ -54,6 +54,12 @@ public sealed class ForeignWriteLockTests(ITestOutputHelper output)
         // Commit rows and take the lock in one call, so no reader can have seen them before the lock is held.
         InsertCommittedRowsThenLock(foreign, ["committed-0", "committed-1", "committed-2"]);
         var held = Stopwatch.StartNew();
+        int sendsBeforeTheLock;
+        lock (outcomes)
+        {
+            sendsBeforeTheLock = outcomes.Count;
+        }
+
         List<(string Message, Task Send)> queuedDuringHold;
         try
         {
@@ -65,13 +71,23 @@ public sealed class ForeignWriteLockTests(ITestOutputHelper output)
 
             Assert.True(held.Elapsed < Hold - TimeSpan.FromSeconds(1), $"The committed rows arrived only after {held.ElapsedMilliseconds} ms; the hold was too short to show anything.");
 
-            // A send whose transaction began in the instant between the foreign COMMIT and its next BEGIN IMMEDIATE
-            // commits before the foreign lock is granted; give it time to report, so that only sends that really wait
-            // for the lock are sampled.
-            await Task.Delay(TimeSpan.FromMilliseconds(500));
-            lock (outcomes)
+            // Sample only a send that really waits for the lock: one the steady sender began after the lock was
+            // granted and that admission holds back (while the writer cannot commit, nothing leaves its queue). A send
+            // begun earlier may have been in the transaction that committed just before the lock was granted.
+            queuedDuringHold = [];
+            if (!expectTimeouts)
             {
-                queuedDuringHold = [.. outcomes.Where(o => !o.Send.IsCompleted)];
+                await Eventually.BecomesTrueAsync(() =>
+                {
+                    lock (outcomes)
+                    {
+                        return outcomes.Count > sendsBeforeTheLock + 1 && !outcomes[^1].Send.IsCompleted && !sender.Node.Admission.CanEnterNow;
+                    }
+                }, Hold - TimeSpan.FromSeconds(1), "the steady sender to wait for a send begun while the lock is held");
+                lock (outcomes)
+                {
+                    queuedDuringHold = [.. outcomes.Where(o => !o.Send.IsCompleted)];
+                }
             }
 
             await Task.Delay(Hold - held.Elapsed); // The fault itself: the foreign transaction lasts Hold.
@@ -89,7 +105,7 @@ public sealed class ForeignWriteLockTests(ITestOutputHelper output)
         output.WriteLine($"Foreign write lock held {held.ElapsedMilliseconds} ms; BusyTimeout {busyTimeout.TotalSeconds} s.");
         // After the release, sends work again (with or without timeouts before).
         await EventuallyAcknowledgedAsync(outcomes);
-        stopSending.Cancel();
+        _stopSending.Cancel();
         await steady.DefaultTimeout("the steady sender to stop");
         await sender.SendAllAsync(ClientMethods.Receive, ["end"]).DefaultTimeout("a send after the lock was released");
 
@@ -136,12 +152,12 @@ public sealed class ForeignWriteLockTests(ITestOutputHelper output)
         }
     }
 
-    private readonly CancellationTokenSource stopSending = new();
+    private readonly CancellationTokenSource _stopSending = new();
 
     /// <summary>One send at a time, as a hub method loop would, recording each send's outcome.</summary>
     private async Task SendSteadilyAsync(SqliteHubLifetimeManager<TestHub> sender, List<(string, Task)> outcomes)
     {
-        for (var i = 0; !stopSending.IsCancellationRequested; i++)
+        for (var i = 0; !_stopSending.IsCancellationRequested; i++)
         {
             var message = $"steady-{i}";
             var send = sender.SendAllAsync(ClientMethods.Receive, [message]);

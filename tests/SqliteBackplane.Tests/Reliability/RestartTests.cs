@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using SqliteBackplane.Tests.Core;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
@@ -14,6 +13,7 @@ namespace SqliteBackplane.Tests.Reliability;
 /// Complements LogBehaviourTests.Startup_reads_from_the_end_of_the_log (a second node, not a restart).
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class RestartTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     [Fact]

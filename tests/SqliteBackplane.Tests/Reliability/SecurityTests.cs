@@ -1,7 +1,6 @@
 using System.Reflection;
 using System.Text.RegularExpressions;
 using SqliteBackplane.Internal.Storage;
-using SqliteBackplane.Tests.Core;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
@@ -57,7 +56,7 @@ public sealed partial class SecurityTests
     [Fact]
     public void Source_builds_SQL_text_only_from_SqliteQueries_or_constant_strings()
     {
-        var sourceRoot = Path.Combine(RepositoryRoot(), "src", "SqliteBackplane");
+        var sourceRoot = Path.Combine(RepositoryRoot.Path, "src", "SqliteBackplane");
         var offenders = new List<string>();
         foreach (var file in Directory.EnumerateFiles(sourceRoot, "*.cs", SearchOption.AllDirectories)
             .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
@@ -116,28 +115,6 @@ public sealed partial class SecurityTests
             Assert.True(File.Exists(path), $"{path} does not exist.");
             Assert.True(File.GetUnixFileMode(path) == ownerOnly, $"{path} has mode {File.GetUnixFileMode(path)}; expected owner read/write only.");
         }
-    }
-
-    [Fact]
-    public void The_security_page_exists_and_says_what_a_backplane_file_contains()
-    {
-        var page = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "security.md"));
-
-        Assert.Contains("0600", page);
-        Assert.Contains("user id", page, StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("group", page, StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("parameter", page, StringComparison.OrdinalIgnoreCase);
-    }
-
-    private static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "SqliteBackplane.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException($"No SqliteBackplane.sln above {AppContext.BaseDirectory}.");
     }
 
     [GeneratedRegex("\"([^\"]*)\"")]

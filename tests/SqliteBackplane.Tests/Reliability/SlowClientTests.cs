@@ -15,6 +15,7 @@ namespace SqliteBackplane.Tests.Reliability;
 /// receiving every message in order. (Delivery is asserted, not latency: a loaded CI machine has no stable timings.)
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class SlowClientTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     [Fact]

@@ -17,6 +17,8 @@ namespace SqliteBackplane.Tests.Reliability;
 /// <c>SQLITEBACKPLANE_SOAK=long dotnet test tests/SqliteBackplane.Tests -c Release --filter FullyQualifiedName~SoakTests</c>.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
+[Trait(TestCategory.Name, TestCategory.Soak)]
 public sealed class SoakTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private sealed record Profile(int Servers, int ConnectionsPerServer, int SendersPerServer, TimeSpan Duration, TimeSpan SenderInterval);

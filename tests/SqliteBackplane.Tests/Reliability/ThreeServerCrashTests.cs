@@ -15,6 +15,7 @@ namespace SqliteBackplane.Tests.Reliability;
 /// reordering across the crash, and their logs must stay free of errors.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class ThreeServerCrashTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private static readonly TimeSpan ReapTimeout = TimeSpan.FromSeconds(15);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using SqliteBackplane.Internal.Storage;
 
 namespace SqliteBackplane.Internal.Delivery;
 
@@ -9,7 +10,7 @@ namespace SqliteBackplane.Internal.Delivery;
 /// </summary>
 internal sealed class SocketWakeChannel : WakeChannel
 {
-    private const string UnixScheme = "unix:";
+    private const string UnixScheme = WakeEndpoints.UnixScheme;
     private const string UdpScheme = "udp:";
 
     private readonly Socket _receiver;
@@ -62,28 +63,6 @@ internal sealed class SocketWakeChannel : WakeChannel
         var udpSelf = udpReceiver.LocalEndPoint!;
         var udpSender = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { Blocking = false };
         return new SocketWakeChannel(udpReceiver, udpSender, udpSelf, UdpScheme + ((IPEndPoint)udpSelf).Port, null, "udp loopback");
-    }
-
-    /// <summary>
-    /// Deletes the socket file a reaped node on this machine left behind, when that file is a node's socket in this
-    /// user's socket directory and nobody is bound to it any more. Any other path a node row names (a row can be written
-    /// by anyone who can write the database) is left alone.
-    /// </summary>
-    public static void DeleteStaleEndpoint(string? endpoint)
-    {
-        if (endpoint is null || !endpoint.StartsWith(UnixScheme, StringComparison.Ordinal) || OperatingSystem.IsWindows())
-        {
-            return;
-        }
-
-        var path = endpoint[UnixScheme.Length..];
-        if (!Path.IsPathFullyQualified(path) || !SocketDirectory.IsNodeSocketName(Path.GetFileName(path))
-            || !string.Equals(Path.GetDirectoryName(path), SocketDirectory.Path(), StringComparison.Ordinal))
-        {
-            return;
-        }
-
-        SocketDirectory.DeleteIfDead(path);
     }
 
     public override bool Wait(TimeSpan timeout)

@@ -10,12 +10,16 @@ namespace SqliteBackplane.Internal.Node;
 
 /// <summary>
 /// One process's attachment to one backplane file: a row in the nodes table, one writer loop, one reader loop, a
-/// query worker and a heartbeat. Every hub manager in the process built from the same options shares one node.
+/// query worker and a heartbeat. Every hub manager in the process built from the same options shares one node: in
+/// an app the container's <see cref="AppBackplaneNode"/>, otherwise one of <see cref="BackplaneNodeRegistry"/>.
 /// No SQLite call runs on the caller's thread: startup runs on its own thread, writes on the writer, reads on the
 /// reader or the query worker.
 /// </summary>
 internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
 {
+    /// <summary>The log category of a node's own events in a host.</summary>
+    public const string LogCategory = "SqliteBackplane";
+
     private static readonly TimeSpan ThreadJoinTimeout = TimeSpan.FromSeconds(10);
 
     private readonly SqliteBackplaneOptions _options;

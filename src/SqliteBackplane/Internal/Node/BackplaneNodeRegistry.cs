@@ -1,30 +1,25 @@
-using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 
 namespace SqliteBackplane.Internal.Node;
 
 /// <summary>
-/// Shares one <see cref="BackplaneNode"/> among everything built from the same <see cref="SqliteBackplaneOptions"/>
-/// instance: in an app that is every hub manager, the presence service and the hosted service (options are a
-/// singleton). Two managers built from two options instances are two nodes, as two processes would be.
+/// Shares one <see cref="BackplaneNode"/> among the users constructed directly, without a host (tests, the public
+/// manager constructor), from the same <see cref="SqliteBackplaneOptions"/> instance, with reference counting. Two
+/// managers built from two options instances are two nodes, as two processes would be. An app's node is not here:
+/// it is the container's <see cref="AppBackplaneNode"/>.
 /// </summary>
 internal static class BackplaneNodeRegistry
 {
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(15);
-
-    /// <summary>The log category of a node's own events in a host.</summary>
-    public const string NodeLogCategory = "SqliteBackplane";
     private static readonly Dictionary<SqliteBackplaneOptions, Entry> s_nodes = new(ReferenceEqualityComparer.Instance);
 
-    public static BackplaneNode Acquire(SqliteBackplaneOptions options, ILogger logger, IMeterFactory? meterFactory = null)
+    public static BackplaneNode Acquire(SqliteBackplaneOptions options, ILogger logger)
     {
         lock (s_nodes)
         {
             if (!s_nodes.TryGetValue(options, out var entry) || entry.Node.IsStopped)
             {
-                // In a host the options carry the app's factories, so the node never depends on which service came first.
-                var nodeLogger = options.LoggerFactory?.CreateLogger(NodeLogCategory) ?? logger;
-                entry = new Entry(new BackplaneNode(options, nodeLogger, options.MeterFactory ?? meterFactory));
+                entry = new Entry(new BackplaneNode(options, logger));
                 s_nodes[options] = entry;
             }
 

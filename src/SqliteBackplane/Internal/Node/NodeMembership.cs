@@ -73,7 +73,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
             foreach (var dead in result.Reaped)
             {
                 BackplaneLog.NodeReaped(logger, dead.NodeId, dead.Connections, _options.NodeTimeout);
-                SocketWakeChannel.DeleteStaleEndpoint(dead.Endpoint);
+                WakeEndpoints.DeleteStale(dead.Endpoint);
             }
 
             if (result.Revived > 0)

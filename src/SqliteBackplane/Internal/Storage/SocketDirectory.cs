@@ -1,14 +1,15 @@
 using System.Net.Sockets;
 using SqliteBackplane.Internal.Interop;
 
-namespace SqliteBackplane.Internal.Delivery;
+namespace SqliteBackplane.Internal.Storage;
 
 /// <summary>
 /// Where this OS user's wake sockets live: <c>$XDG_RUNTIME_DIR/sqlite-backplane</c>, else
 /// <c>sqlite-backplane-&lt;uid&gt;</c> under the temp path. Private (mode 0700), owned by this user and not a symbolic
 /// link, or not used at all. Holds only files named after node ids: each node's wake socket (<c>&lt;node id&gt;.sock</c>)
-/// and the lock file it holds for its whole life (<c>&lt;node id&gt;.lock</c>, see <see cref="Node.NodeLockFile"/>), and
-/// removes those whose process is gone.
+/// and the lock file it holds for its whole life (<c>&lt;node id&gt;.lock</c>, see <c>Node/NodeLockFile</c>), and
+/// removes those whose process is gone. On disk beside the backplane file's lock, like it: the wake channel binds its
+/// socket here, and whoever removes a dead node's rows removes its socket (<see cref="WakeEndpoints.DeleteStale"/>).
 /// </summary>
 internal static class SocketDirectory
 {
