@@ -14,7 +14,7 @@ public class CapacityTests
         using var manager = DirectManagers.Create(database, o => { o.MaxLogRows = 100; o.LogFullMode = SqliteBackplaneLogFullMode.RejectNewMessages; });
         await manager.Node.EnsureStartedAsync().DefaultTimeout();
         // Presence rows (the node's NodeJoined) take their place in the log too.
-        var before = Scalar(database, "SELECT count(*) FROM signalr_messages");
+        var before = RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_messages");
         for (var i = 0; i < 100 - before; i++)
         {
             await manager.SendAllAsync(ClientMethods.Receive, [$"m{i}"]).DefaultTimeout();
@@ -35,7 +35,7 @@ public class CapacityTests
         await using var client = new FakeClient();
         await manager.OnConnectedAsync(client.Connection).DefaultTimeout();
         // Presence rows (NodeJoined, ConnectionJoined) take their place in the log too.
-        var room = 100 - (int)Scalar(database, "SELECT count(*) FROM signalr_messages");
+        var room = 100 - (int)RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_messages");
 
         var sends = Enumerable.Range(0, 150).Select(i => manager.SendAllAsync(ClientMethods.Receive, [$"m{i}"])).ToList();
         await Task.WhenAll(sends.Select(s => s.ContinueWith(_ => { }, TaskScheduler.Default))).DefaultTimeout();

@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Data.Sqlite;
-using SqliteBackplane.Internal.Delivery;
+using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Internal.Interop;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;

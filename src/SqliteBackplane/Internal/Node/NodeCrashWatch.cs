@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using SqliteBackplane.Internal.Delivery;
 using SqliteBackplane.Internal.Storage;
 
 namespace SqliteBackplane.Internal.Node;
@@ -76,7 +75,7 @@ internal sealed class NodeCrashWatch(NodeMembership membership, Action<WriteOper
             {
                 var processId = gone.Find(peer => peer.NodeId == dead.NodeId)!.ProcessId;
                 BackplaneLog.NodeReapedByLockProbe(logger, dead.NodeId, processId, dead.Connections);
-                SocketWakeChannel.DeleteStaleEndpoint(dead.Endpoint);
+                WakeEndpoints.DeleteStale(dead.Endpoint);
             }
         }
         catch (Exception) when (stopping.IsCancellationRequested)

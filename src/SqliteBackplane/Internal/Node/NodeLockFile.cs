@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using SqliteBackplane.Internal.Delivery;
+using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Internal.Interop;
 
 namespace SqliteBackplane.Internal.Node;
