@@ -13,6 +13,7 @@ namespace SqliteBackplane.Tests.MultiProcess;
 /// leave and its node is reported reaped.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class PresenceChangeTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private static readonly string Hub = typeof(TestHub).FullName!;
