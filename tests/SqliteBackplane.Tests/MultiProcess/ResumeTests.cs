@@ -26,6 +26,7 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
         TransportDropBackToTheSameServer,
         GracefulStop,
         Kill,
+        KillThenReap,
     }
 
     [Theory]
@@ -34,6 +35,7 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
     [InlineData(Failure.TransportDropBackToTheSameServer, HubProtocolKind.Json)]
     [InlineData(Failure.GracefulStop, HubProtocolKind.Json)]
     [InlineData(Failure.Kill, HubProtocolKind.Json)]
+    [InlineData(Failure.KillThenReap, HubProtocolKind.Json)]
     public async Task A_client_that_reconnects_to_the_other_process_receives_every_message_exactly_once_in_order(Failure failure, HubProtocolKind protocol)
     {
         var first = await StartAsync(Settings, "server A");
@@ -66,9 +68,16 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
                 await stopping;
                 break;
             case Failure.Kill:
+                // The reconnect usually comes before server B reaps server A: it takes the old connection over.
                 var killing = first.KillAsync();
                 await StreamAsync(bob, group, 10, 30, expected);
                 await killing;
+                break;
+            case Failure.KillThenReap:
+                // The reconnect comes after server B reaped server A, which recorded alice's departure for her.
+                await first.KillAsync();
+                await StreamAsync(bob, group, 10, 30, expected);
+                await Eventually.BecomesTrueAsync(() => DepartedAt(oldId) is not null, TimeSpan.FromSeconds(15), "server B to reap server A and record alice's departure");
                 break;
         }
 
