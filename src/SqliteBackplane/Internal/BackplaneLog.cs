@@ -113,4 +113,7 @@ internal static partial class BackplaneLog
 
     [LoggerMessage(52, LogLevel.Warning, "Connection {ConnectionId} presented a resume token that is malformed, forged or for another hub; it was refused and the client starts fresh. Check that every process on the file uses the same EncryptionKeys.", EventName = "ResumeTokenRefused")]
     public static partial void ResumeTokenRefused(ILogger logger, string connectionId);
+
+    [LoggerMessage(53, LogLevel.Warning, "Could not read the log to replay connection {ResumedConnectionId}'s missed messages to connection {ConnectionId}; the client was told of a gap and starts fresh.", EventName = "ResumeReplayFailed")]
+    public static partial void ResumeReplayFailed(ILogger logger, string connectionId, string resumedConnectionId, Exception exception);
 }

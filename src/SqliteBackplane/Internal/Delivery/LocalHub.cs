@@ -89,8 +89,15 @@ internal sealed class LocalHub(ConnectionWriter writer, ClientResultRelay client
             }
         }
 
-        resume.Attach(rowId, envelope, connection);
-        JoinDeliverySets(connection, envelope.Excluded);
+        try
+        {
+            resume.Attach(rowId, envelope, connection);
+        }
+        finally
+        {
+            // Whatever happened to the replay, the connection receives from here on.
+            JoinDeliverySets(connection, envelope.Excluded);
+        }
     }
 
     /// <summary>Forgets a connection; returns its entry when it was still tracked.</summary>

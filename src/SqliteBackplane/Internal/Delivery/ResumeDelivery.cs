@@ -33,7 +33,18 @@ internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ILogger log
         if (gap is null && resumed.Length > 0)
         {
             var from = long.Parse(attach.InvocationId ?? "0", NumberStyles.None, CultureInfo.InvariantCulture);
-            gap = Replay(rowId, from, resumed, attach.Excluded, connection, out var count);
+            var count = 0;
+            try
+            {
+                gap = Replay(rowId, from, resumed, attach.Excluded, connection, out count);
+            }
+            catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
+            {
+                // Nothing was written yet (the replay is read whole first): the client is told, and starts fresh.
+                BackplaneLog.ResumeReplayFailed(logger, connection.ConnectionId, resumed, ex);
+                gap = ResumeGap.Failed;
+            }
+
             if (gap is null)
             {
                 BackplaneLog.ConnectionResumed(logger, connection.ConnectionId, resumed, count, from);

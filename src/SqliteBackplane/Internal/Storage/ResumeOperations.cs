@@ -37,6 +37,7 @@ internal static class ResumeGap
     public const string Token = "token";
     public const string Resumed = "resumed";
     public const string Overflow = "overflow";
+    public const string Failed = "failed";
 }
 
 /// <summary>
