@@ -63,6 +63,8 @@ public static class TestServerApp
                 options.RunCheckpoints = settings.RunCheckpoints;
                 options.EnableResume = settings.EnableResume;
                 options.ResumeWindow = settings.ResumeWindow;
+                options.MaxLogRows = settings.MaxLogRows ?? options.MaxLogRows;
+                options.MaxPendingMessagesPerConnection = settings.MaxPendingMessagesPerConnection ?? options.MaxPendingMessagesPerConnection;
                 foreach (var key in settings.EncryptionKeys)
                 {
                     options.EncryptionKeys.Add(key);

@@ -64,6 +64,12 @@ public sealed record TestServerSettings
     /// <summary>SqliteBackplaneOptions.ResumeWindow; null keeps the default (MessageExpiry).</summary>
     public TimeSpan? ResumeWindow { get; init; }
 
+    /// <summary>SqliteBackplaneOptions.MaxLogRows; null keeps the default.</summary>
+    public int? MaxLogRows { get; init; }
+
+    /// <summary>SqliteBackplaneOptions.MaxPendingMessagesPerConnection; null keeps the default.</summary>
+    public int? MaxPendingMessagesPerConnection { get; init; }
+
     /// <summary>The connection string the backplane uses.</summary>
     public string ConnectionString => $"Data Source={DatabasePath}";
 
@@ -124,6 +130,16 @@ public sealed record TestServerSettings
             arguments.Add("--resume-window-ms");
             arguments.Add(((int)resumeWindow.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
         }
+        if (MaxLogRows is int maxLogRows)
+        {
+            arguments.Add("--max-log-rows");
+            arguments.Add(maxLogRows.ToString(CultureInfo.InvariantCulture));
+        }
+        if (MaxPendingMessagesPerConnection is int maxPending)
+        {
+            arguments.Add("--max-pending");
+            arguments.Add(maxPending.ToString(CultureInfo.InvariantCulture));
+        }
         if (ParentProcessId is int parent)
         {
             arguments.Add("--parent-pid");
@@ -151,6 +167,8 @@ public sealed record TestServerSettings
                 case "--content-root": settings = settings with { ContentRoot = ValueAfter(args, ref i) }; break;
                 case "--shutdown-timeout-ms": settings = settings with { ShutdownTimeout = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
                 case "--parent-pid": settings = settings with { ParentProcessId = IntegerAfter(args, ref i) }; break;
+                case "--max-log-rows": settings = settings with { MaxLogRows = IntegerAfter(args, ref i) }; break;
+                case "--max-pending": settings = settings with { MaxPendingMessagesPerConnection = IntegerAfter(args, ref i) }; break;
                 case "--resume": settings = settings with { EnableResume = true }; break;
                 case "--resume-window-ms": settings = settings with { ResumeWindow = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
                 case "--no-backplane": settings = settings with { UseBackplane = false }; break;
@@ -158,7 +176,7 @@ public sealed record TestServerSettings
                 case "--redis": settings = settings with { RedisConfiguration = ValueAfter(args, ref i) }; break;
                 case "--no-messagepack": settings = settings with { MessagePack = false }; break;
                 case "--encryption-key": settings = settings with { EncryptionKeys = [.. settings.EncryptionKeys, ValueAfter(args, ref i)] }; break;
-                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--send <kind>:[<target>:]<message>]... [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--no-checkpoints] [--redis <host:port>] [--no-messagepack] [--encryption-key <key>]... [--resume] [--resume-window-ms <ms>]");
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--send <kind>:[<target>:]<message>]... [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--no-checkpoints] [--redis <host:port>] [--no-messagepack] [--encryption-key <key>]... [--resume] [--resume-window-ms <ms>] [--max-log-rows <rows>] [--max-pending <messages>]");
             }
         }
         if (databasePath is null)

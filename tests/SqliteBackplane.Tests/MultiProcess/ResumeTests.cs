@@ -149,6 +149,36 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
         await alice.Client.AssertReceivesAsync("after");
     }
 
+    [Theory]
+    [InlineData("truncated")]
+    [InlineData("overflow")]
+    public async Task A_reconnect_whose_missed_messages_left_the_log_or_exceed_the_cap_reports_the_gap(string reason)
+    {
+        // truncated: the log keeps at most 100 rows, so 150 sends drop the ones alice missed first.
+        // overflow: server B replays at most 20 messages, and alice missed 150.
+        var settings = reason == "truncated" ? Settings with { MaxLogRows = 100 } : Settings with { MaxPendingMessagesPerConnection = 20 };
+        var first = await StartAsync(settings, "server A");
+        var second = await StartAsync(settings, "server B");
+        var alice = await ConnectResumingAsync(first, "alice");
+        var bob = await ConnectAsync(second, "bob");
+        await bob.InvokeAsync(nameof(TestHub.SendUser), "alice", "before");
+        await alice.Client.AssertReceivesAsync("before");
+
+        alice.Network.HoldConnects();
+        alice.Network.RouteTo(second.Address);
+        alice.Network.DropAll();
+        for (var n = 0; n < 150; n++)
+        {
+            await bob.InvokeAsync(nameof(TestHub.SendUser), "alice", $"missed {n}");
+        }
+
+        alice.Network.ReleaseConnects();
+        Assert.Equal(reason, await alice.Gaps.Reader.ReadAsync().AsTask().DefaultTimeout("the gap report"));
+        await alice.Client.RefreshConnectionIdAsync();
+        await bob.InvokeAsync(nameof(TestHub.SendUser), "alice", "after");
+        await alice.Client.AssertReceivesAsync("after");
+    }
+
     [Fact]
     public async Task A_forged_token_and_another_users_token_are_refused_with_a_gap()
     {
