@@ -111,7 +111,11 @@ internal sealed class SqliteQueries
             WHERE departed_at IS NULL AND resumed_by IS NULL
               AND (hub, connection_id) IN (SELECT hub, connection_id FROM {Connections} WHERE node_id = $node)
             """;
-        DeleteExpiredResumable = $"DELETE FROM {Resumable} WHERE departed_at < $deadline";
+        // Also records that lost their connection without a departure (removed by a process without resume enabled).
+        DeleteExpiredResumable = $"""
+            DELETE FROM {Resumable} WHERE departed_at < $deadline
+               OR departed_at IS NULL AND NOT EXISTS (SELECT 1 FROM {Connections} c WHERE c.hub = {Resumable}.hub AND c.connection_id = {Resumable}.connection_id)
+            """;
         SelectLogBounds = $"SELECT coalesce((SELECT min(id) FROM {Messages}), 0), coalesce((SELECT max(id) FROM {Messages}), 0)";
         // Sends and group changes (kinds 1 to 6) of one hub between two positions, for a replay.
         SelectHubRowsBetween = $"SELECT id, kind, body FROM {Messages} WHERE id > $after AND id < $before AND hub = $hub AND kind BETWEEN 1 AND 6 ORDER BY id";
