@@ -5,7 +5,8 @@ using Microsoft.Data.Sqlite;
 namespace SqliteBackplane.Internal.Storage;
 
 /// <summary>
-/// What a file must be before the backplane uses it: WAL mode, the five tables with the configured prefix, and a
+/// What a file must be before the backplane uses it: WAL mode, the five tables with the configured prefix (six with
+/// resume, whose table files from before it lack; <see cref="EnsureSchema"/>), and a
 /// schema version this build understands. The node and the maintenance API check through here.
 /// </summary>
 internal static partial class SchemaSetup
