@@ -129,7 +129,7 @@ public sealed partial class SqliteBackplaneMaintenance
                         return default;
                     }
 
-                    var connections = NodeRowRemoval.Remove(context, dead.Status.NodeId, reaped: true);
+                    var connections = NodeRowRemoval.Remove(context, dead.Status.NodeId, reaped: true, _database.Options.EnableResume);
                     return (Status: WithConnectionCount(dead.Status, connections), dead.WakeEndpoint);
                 });
 

@@ -61,6 +61,10 @@ public static class TestServerApp
                 options.HeartbeatInterval = settings.HeartbeatInterval;
                 options.NodeTimeout = settings.NodeTimeout;
                 options.RunCheckpoints = settings.RunCheckpoints;
+                options.EnableResume = settings.EnableResume;
+                options.ResumeWindow = settings.ResumeWindow;
+                options.MaxLogRows = settings.MaxLogRows ?? options.MaxLogRows;
+                options.MaxPendingMessagesPerConnection = settings.MaxPendingMessagesPerConnection ?? options.MaxPendingMessagesPerConnection;
                 foreach (var key in settings.EncryptionKeys)
                 {
                     options.EncryptionKeys.Add(key);

@@ -113,4 +113,16 @@ internal static partial class BackplaneLog
 
     [LoggerMessage(42, LogLevel.Error, "A presence change handler failed on a {ChangeKind} change (node {NodeId}); later changes are still delivered to it.", EventName = "PresenceHandlerFailed")]
     public static partial void PresenceHandlerFailed(ILogger logger, string changeKind, string nodeId, Exception exception);
+
+    [LoggerMessage(50, LogLevel.Information, "Connection {ConnectionId} resumed connection {ResumedConnectionId}: replayed {Count} messages after log position {Position}.", EventName = "ConnectionResumed")]
+    public static partial void ConnectionResumed(ILogger logger, string connectionId, string resumedConnectionId, int count, long position);
+
+    [LoggerMessage(51, LogLevel.Information, "Connection {ConnectionId} asked to resume connection {ResumedConnectionId}, which is impossible ({Reason}); the client was told and starts without the missed messages.", EventName = "ResumeGap")]
+    public static partial void ResumeGap(ILogger logger, string connectionId, string resumedConnectionId, string reason);
+
+    [LoggerMessage(52, LogLevel.Warning, "Connection {ConnectionId} presented a resume token that is malformed, forged or for another hub; it was refused and the client starts fresh. Check that every process on the file uses the same EncryptionKeys.", EventName = "ResumeTokenRefused")]
+    public static partial void ResumeTokenRefused(ILogger logger, string connectionId);
+
+    [LoggerMessage(53, LogLevel.Warning, "Could not read the log to replay connection {ResumedConnectionId}'s missed messages to connection {ConnectionId}; the client was told of a gap and starts fresh.", EventName = "ResumeReplayFailed")]
+    public static partial void ResumeReplayFailed(ILogger logger, string connectionId, string resumedConnectionId, Exception exception);
 }

@@ -16,12 +16,22 @@ public sealed class FakeClient : IAsyncDisposable
     private readonly DuplexPipe _application;
     private readonly IHubProtocol _protocol;
 
-    public FakeClient(string? userId = null, HubProtocolKind protocol = HubProtocolKind.Json)
+    /// <param name="userId">The connection's user.</param>
+    /// <param name="protocol">The connection's hub protocol.</param>
+    /// <param name="query">The query string of the connection's HTTP request (for example the resume parameter), or null for none.</param>
+    public FakeClient(string? userId = null, HubProtocolKind protocol = HubProtocolKind.Json, string? query = null)
     {
         var (transport, application) = DuplexPipe.CreatePair();
         _application = application;
         _protocol = TestHubProtocols.Create(protocol);
         var context = new DefaultConnectionContext(Guid.NewGuid().ToString("N"), transport, application);
+        if (query is not null)
+        {
+            var http = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+            http.Request.QueryString = new Microsoft.AspNetCore.Http.QueryString(query);
+            context.Features.Set<Microsoft.AspNetCore.Http.Connections.Features.IHttpContextFeature>(new HttpRequestOfConnection { HttpContext = http });
+        }
+
         Connection = new FakeHubConnectionContext(context, _protocol) { UserIdentifier = userId };
     }
 
@@ -99,5 +109,10 @@ public sealed class FakeClient : IAsyncDisposable
                 throw new InvalidOperationException($"Fake client {ConnectionId}: the connection was closed while a message was expected.");
             }
         }
+    }
+
+    private sealed class HttpRequestOfConnection : Microsoft.AspNetCore.Http.Connections.Features.IHttpContextFeature
+    {
+        public Microsoft.AspNetCore.Http.HttpContext? HttpContext { get; set; }
     }
 }

@@ -13,6 +13,10 @@ internal sealed class FakeClientBinder : IInvocationBinder
         ClientMethods.Receive => [typeof(string)],
         ClientMethods.ReceivePayload => [typeof(TestPayload)],
         ClientMethods.Compute => [typeof(int)],
+        // The resume mechanism's reserved methods (docs/resume.md).
+        "sqlitebackplane:token" => [typeof(string), typeof(long)],
+        "sqlitebackplane:pos" => [typeof(long)],
+        "sqlitebackplane:gap" => [typeof(string)],
         _ => throw new InvalidOperationException($"The fake client has no method '{methodName}'."),
     };
 

@@ -22,7 +22,7 @@ internal sealed class RowDispatcher
     private readonly HashSet<EnvelopeFormatError> _loggedErrors = [];
 
     // The highest kind this version reads; rows of later kinds (a newer version sharing the file) are skipped silently.
-    private const int LastKnownKind = (int)MessageKind.NodeJoined;
+    private const int LastKnownKind = (int)MessageKind.Attach;
 
     public RowDispatcher(string nodeId, TimeProvider timeProvider, ILogger logger, BackplaneMetrics metrics, PayloadProtection? protection)
     {

@@ -10,7 +10,7 @@ namespace SqliteBackplane.Internal.Node;
 /// revival when other nodes declared it dead (its row, connections and groups are written back), reaping nodes that
 /// fell silent, and the wake endpoints of the live ones.
 /// </summary>
-internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, RowDispatcher hubs, ILogger logger)
+internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, RowDispatcher hubs, ILogger logger, ResumeTokens resumeTokens)
 {
     private readonly SqliteBackplaneOptions _options = database.Options;
     private long _startedAtMs;
@@ -41,13 +41,18 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
         using var transaction = new WriteTransaction(connection, writeLock, _options.BusyTimeout, database.Path, logger);
         return transaction.Run(() =>
         {
-            SchemaSetup.EnsureSchema(connection, database.Queries, _options.AutoCreateSchema, database.Path);
+            SchemaSetup.EnsureSchema(connection, database.Queries, _options.AutoCreateSchema, database.Path, _options.EnableResume);
             if (_startedAtMs == 0)
             {
                 _startedAtMs = context.NowMs;
             }
 
             Register(context);
+            if (_options.EnableResume)
+            {
+                resumeTokens.EnsureKey(context, reload: true);
+            }
+
             if (restoreConnections)
             {
                 RestoreLocalConnections(context);
@@ -88,7 +93,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
     }
 
     /// <summary>The operation that removes this node from the file at shutdown; returns the connections removed.</summary>
-    public WriteOperation<int> Leave() => new DelegateWriteOperation<int>(context => NodeRowRemoval.Remove(context, nodeId, reaped: false));
+    public WriteOperation<int> Leave() => new DelegateWriteOperation<int>(context => NodeRowRemoval.Remove(context, nodeId, reaped: false, _options.EnableResume));
 
     /// <summary>
     /// The operation that removes the nodes among <paramref name="gone"/> that are still registered (another node may
@@ -101,7 +106,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
         {
             if (context.Scalar(context.Queries.SelectNodeProcess, (Columns.Node, peer.NodeId)) is not null)
             {
-                reaped.Add(new ReapedNode(peer.NodeId, peer.Endpoint, NodeRowRemoval.Remove(context, peer.NodeId, reaped: true)));
+                reaped.Add(new ReapedNode(peer.NodeId, peer.Endpoint, NodeRowRemoval.Remove(context, peer.NodeId, reaped: true, _options.EnableResume)));
             }
         }
 
@@ -146,7 +151,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
         var reaped = new List<ReapedNode>(dead.Count);
         foreach (var (deadNodeId, endpoint) in dead)
         {
-            reaped.Add(new ReapedNode(deadNodeId, endpoint, NodeRowRemoval.Remove(context, deadNodeId, reaped: true)));
+            reaped.Add(new ReapedNode(deadNodeId, endpoint, NodeRowRemoval.Remove(context, deadNodeId, reaped: true, _options.EnableResume)));
         }
 
         var liveNodes = Convert.ToInt32(context.Scalar(queries.CountNodes), System.Globalization.CultureInfo.InvariantCulture);

@@ -119,8 +119,12 @@ internal sealed class RegisterConnectionOperation(string hub, string connectionI
     protected override bool Run(WriterContext context) => PresenceRows.Register(context, hub, connectionId, userId);
 }
 
-/// <summary>Removes a connection and its group memberships, with its presence row.</summary>
-internal sealed class RemoveConnectionOperation(string hub, string connectionId) : WriteOperation<bool>
+/// <summary>
+/// Removes a connection and its group memberships, with its presence row. A connection that opted in to resume
+/// (<paramref name="resumable"/>) first leaves its resume record behind (departure time and groups), unless it was
+/// already resumed elsewhere.
+/// </summary>
+internal sealed class RemoveConnectionOperation(string hub, string connectionId, bool resumable = false) : WriteOperation<bool>
 {
     protected override bool Run(WriterContext context)
     {
@@ -128,6 +132,11 @@ internal sealed class RemoveConnectionOperation(string hub, string connectionId)
         if (context.Scalar(queries.SelectConnectionUser, (Columns.Hub, hub), (Columns.Connection, connectionId)) is not string userId)
         {
             return false;
+        }
+
+        if (resumable)
+        {
+            context.Execute(queries.MarkDeparted, (Columns.Now, context.NowMs), (Columns.Hub, hub), (Columns.Connection, connectionId));
         }
 
         context.Execute(queries.DeleteGroupsOfConnection, (Columns.Hub, hub), (Columns.Connection, connectionId));

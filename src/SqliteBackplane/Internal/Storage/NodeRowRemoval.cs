@@ -12,11 +12,19 @@ internal static class NodeRowRemoval
     /// Deletes the node with its connections and groups, and appends <see cref="MessageKind.ConnectionLeft"/> rows for its
     /// connections and then a <see cref="MessageKind.NodeGone"/> row, so every reader fails what waits on it (client
     /// results) and presence subscribers see who left. <paramref name="reaped"/>: another node (or the maintenance API)
-    /// removes it, not the node itself. Runs inside the caller's write transaction. Returns the number of connections removed.
+    /// removes it, not the node itself. With <paramref name="markResumable"/> (resume enabled), the resume records of its
+    /// connections are marked departed first. Runs inside the caller's write transaction. Returns the number of
+    /// connections removed.
     /// </summary>
-    public static int Remove(WriterContext context, string nodeId, bool reaped)
+    public static int Remove(WriterContext context, string nodeId, bool reaped, bool markResumable)
     {
         var queries = context.Queries;
+        if (markResumable)
+        {
+            // Before the rows go: connections that opted in to resume leave their records (time and groups) behind.
+            context.Execute(queries.MarkDepartedOfNode, (Columns.Now, context.NowMs), (Columns.Node, nodeId));
+        }
+
         var leaving = new List<(string Hub, string ConnectionId, string UserId)>();
         using (var reader = context.Command(queries.SelectConnectionsOfNode, [(Columns.Node, nodeId)]).ExecuteReader())
         {

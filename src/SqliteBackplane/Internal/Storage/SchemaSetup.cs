@@ -5,7 +5,8 @@ using Microsoft.Data.Sqlite;
 namespace SqliteBackplane.Internal.Storage;
 
 /// <summary>
-/// What a file must be before the backplane uses it: WAL mode, the five tables with the configured prefix, and a
+/// What a file must be before the backplane uses it: WAL mode, the five tables with the configured prefix (six with
+/// resume, whose table files from before it lack; <see cref="EnsureSchema"/>), and a
 /// schema version this build understands. The node and the maintenance API check through here.
 /// </summary>
 internal static partial class SchemaSetup
@@ -27,7 +28,11 @@ internal static partial class SchemaSetup
     }
 
     /// <summary>Creates the schema (when <paramref name="create"/>) or checks it exists, then checks its version. Runs in a write transaction.</summary>
-    public static void EnsureSchema(SqliteConnection connection, SqliteQueries queries, bool create, string path)
+    /// <remarks>
+    /// The resume table (added after the first release) is created with the rest; without <paramref name="create"/> it
+    /// is required only by <paramref name="resume"/>, so older files keep working for everything else.
+    /// </remarks>
+    public static void EnsureSchema(SqliteConnection connection, SqliteQueries queries, bool create, string path, bool resume = false)
     {
         if (create)
         {
@@ -36,6 +41,10 @@ internal static partial class SchemaSetup
         else if (CountTables(connection, queries) < TableCount)
         {
             throw BackplaneErrors.SchemaMissing(path, queries.TablePrefix);
+        }
+        else if (resume && Convert.ToInt64(Scalar(connection, queries.CountResumableTable), CultureInfo.InvariantCulture) == 0)
+        {
+            throw BackplaneErrors.ResumeTableMissing(path, queries.TablePrefix);
         }
 
         ThrowIfUnsupportedVersion(connection, queries, path);
