@@ -20,7 +20,7 @@ export interface SqliteBackplaneResumeState {
     readonly token: string | null;
     /** The last log position received in full. */
     readonly position: number;
-    /** Connects begun: the first start, each manual start, each automatic reconnect (however many attempts it takes). */
+    /** Transport connects begun: the first start, each automatic reconnect attempt, each manual start. */
     readonly connects: number;
     /** Reconnects on which the server resumed the old connection. */
     readonly resumes: number;

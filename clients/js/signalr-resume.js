@@ -9,9 +9,9 @@
  *   const connection = builder.build();
  *
  * What it does to the connection that builder builds:
- * - before every connect (first start, each automatic reconnect attempt, a manual start after close) it sets the
- *   `sqlitebackplane-resume` query parameter of the hub URL: `1` until the server issued a token, then
- *   `<token>.<position>`;
+ * - on every connect (first start, each automatic reconnect attempt, a manual start after close) it sets the
+ *   `sqlitebackplane-resume` query parameter of the hub URL, whatever URL the application set: `1` until the server
+ *   issued a token, then `<token>.<position>`;
  * - it wraps the hub protocol (the builder's, or JsonHubProtocol) to watch the server's invocations in arrival order:
  *   `sqlitebackplane:pos(id)` marks the next message, which commits the position when it arrives;
  *   `sqlitebackplane:token(token, position)` stores the token; `sqlitebackplane:gap(reason)` reports that resume
@@ -49,7 +49,6 @@
       this.gaps = 0;
       this.resumes = 0;
       this.connects = 0;
-      this.onChange = () => {};
     }
 
     /** The query parameter's value for the next connect. */
@@ -77,7 +76,6 @@
         if (!message.invocationId && this.pending !== null) {
           this.position = Math.max(this.position, this.pending);
           this.pending = null;
-          this.onChange();
         }
         return;
       }
@@ -102,14 +100,12 @@
         this.token = args[0];
         this.position = Math.max(this.position, id);
         this.pending = null;
-        this.onChange();
       } else {
         // Resume was impossible: the server starts this connection fresh and sends a new token next.
         this.gaps++;
         this.token = null;
         this.position = 0;
         this.pending = null;
-        this.onChange();
       }
     }
   }
@@ -174,29 +170,20 @@
 
   /** Hooks `connection` so that every connect carries the current ticket, and registers the reserved handlers. */
   function attach(connection, state, options) {
-    const applyUrl = () => {
-      connection.baseUrl = withResumeParameter(connection.baseUrl, state.ticket());
-    };
-    // Messages can arrive during a reconnect attempt that then fails (the state stays Reconnecting and the next
-    // attempt starts without onreconnecting): the next attempt must carry the new ticket. While Connected the URL
-    // cannot change; it is set before the next connect.
-    state.onChange = () => {
-      if (connection.state === "Reconnecting" || connection.state === "Disconnected") {
-        applyUrl();
-      }
-    };
-    const start = connection.start;
-    connection.start = function () {
-      if (connection.state === "Disconnected") {
-        state.beginConnect();
-        applyUrl();
-      }
-      return start.call(connection);
-    };
-    connection.onreconnecting(() => {
+    // HubConnection starts its IConnection (HttpConnection) for the first start, for every automatic reconnect
+    // attempt and for a manual start after close, always reading HttpConnection.baseUrl then. Setting the parameter
+    // right there keeps it on whatever URL the application chose (for example another server in a retry policy),
+    // and carries the newest ticket even when an attempt received messages and then failed.
+    const transport = connection.connection;
+    if (!transport || typeof transport.start !== "function" || typeof transport.baseUrl !== "string") {
+      throw new Error("withSqliteBackplaneResume does not support this version of @microsoft/signalr: the HubConnection has no HttpConnection it can add the resume ticket to. Use @microsoft/signalr 8 or later.");
+    }
+    const start = transport.start;
+    transport.start = function (transferFormat) {
       state.beginConnect();
-      applyUrl();
-    });
+      transport.baseUrl = withResumeParameter(transport.baseUrl, state.ticket());
+      return start.call(transport, transferFormat);
+    };
     connection.on(TOKEN_METHOD, () => {});
     connection.on(POSITION_METHOD, () => {});
     // Raised from the handler so that it runs in message order with the application's handlers.

@@ -245,6 +245,39 @@ test("a real HubConnection: a manual start after close carries the ticket; a rec
   await connection.stop();
 });
 
+test("a real HubConnection: the ticket stays on the URL a retry policy switches to (another server)", async () => {
+  let connection;
+  const { connection: built } = buildConnection({}, (b) =>
+    b.withAutomaticReconnect({
+      nextRetryDelayInMilliseconds: (retry) => {
+        // As the chat sample does: from the second attempt on, try the other server.
+        if (retry.previousRetryCount > 0 && connection.state === signalR.HubConnectionState.Reconnecting) {
+          connection.baseUrl = "http://127.0.0.2:9/hubs/chat?user=alice";
+        }
+        return 0;
+      },
+    }),
+  );
+  connection = built;
+  let handshake = nextHandshake();
+  await connection.start();
+  const first = await handshake;
+  first.serve(token("tok0", 3), pos(4), send("a"));
+  const reconnected = new Promise((resolve) => connection.onreconnected(resolve));
+  let attempts = 0;
+  ScriptedWebSocket.onHandshake = (socket) => {
+    if (++attempts === 1) socket.drop();
+    else socket.serve(token("tok1", 4));
+  };
+  first.drop();
+  await reconnected;
+  const last = ScriptedWebSocket.instances.at(-1);
+  assert.equal(new URL(last.url).host, "127.0.0.2:9");
+  assert.equal(resumeParameter(last), "tok0.4");
+  assert.equal(new URL(last.url).searchParams.getAll(RESUME_QUERY_PARAMETER).length, 1);
+  await connection.stop();
+});
+
 test("misuse fails with a message that says what to do", () => {
   assert.throws(() => withSqliteBackplaneResume(undefined), /needs a HubConnectionBuilder/);
   assert.throws(() => withSqliteBackplaneResume(new signalR.HubConnectionBuilder(), { onGap: "reload" }), /onGap must be a function/);
