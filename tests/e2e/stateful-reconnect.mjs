@@ -6,8 +6,7 @@
 // alice (server 1) uses withStatefulReconnect(). Her WebSocket is dropped without a close frame; the reconnect
 // is held until server 1 has dispatched messages sent meanwhile (a control client on server 1 receives the last
 // of them), then released. alice must receive every message exactly once, in order, on the same connection.
-import WebSocket from "ws";
-import { connectTestHub, fail, ok, run, signalR, step, withTimeout } from "./lib.mjs";
+import { connectTestHub, createDroppableWebSocket, fail, ok, run, signalR, step, withTimeout } from "./lib.mjs";
 
 const [url1, url2] = process.argv.slice(2);
 if (!url1 || !url2) {
@@ -15,73 +14,7 @@ if (!url1 || !url2) {
   process.exit(2);
 }
 
-/**
- * A WebSocket (the `ws` package) the test can drop like a network failure, and whose connecting can be held
- * behind a gate. The SignalR client constructs one per transport connection, including its stateful reconnect.
- */
-class DroppableWebSocket {
-  static CONNECTING = 0;
-  static OPEN = 1;
-  static CLOSING = 2;
-  static CLOSED = 3;
-  static instances = [];
-  static gate = null;
-  static onCreated = () => {};
-
-  constructor(url, protocols, options) {
-    this.url = url;
-    this.onopen = this.onmessage = this.onerror = this.onclose = null;
-    this.inner = null;
-    this.closeRequested = false;
-    this.opened = new Promise((resolve) => (this.markOpened = resolve));
-    DroppableWebSocket.instances.push(this);
-    const gate = DroppableWebSocket.gate ?? Promise.resolve();
-    DroppableWebSocket.onCreated(this);
-    gate.then(() => {
-      if (this.closeRequested) {
-        this.onclose?.({ code: 1006, reason: "closed before connecting", wasClean: false });
-        return;
-      }
-      const socket = new WebSocket(url, protocols, options);
-      if (this.requestedBinaryType) socket.binaryType = this.requestedBinaryType;
-      socket.onopen = (event) => {
-        this.markOpened();
-        this.onopen?.(event);
-      };
-      socket.onmessage = (event) => this.onmessage?.(event);
-      socket.onerror = (event) => this.onerror?.(event);
-      socket.onclose = (event) => this.onclose?.(event);
-      this.inner = socket;
-    });
-  }
-
-  get readyState() {
-    return this.inner ? this.inner.readyState : DroppableWebSocket.CONNECTING;
-  }
-
-  get binaryType() {
-    return this.inner ? this.inner.binaryType : this.requestedBinaryType;
-  }
-
-  set binaryType(value) {
-    this.requestedBinaryType = value;
-    if (this.inner) this.inner.binaryType = value;
-  }
-
-  send(data) {
-    this.inner.send(data);
-  }
-
-  close(code, reason) {
-    if (this.inner) this.inner.close(code, reason);
-    else this.closeRequested = true;
-  }
-
-  /** Destroys the TCP connection at once: no close frame, as when the network fails. */
-  drop() {
-    this.inner.terminate();
-  }
-}
+const DroppableWebSocket = createDroppableWebSocket();
 
 await run(async (connections) => {
   let alice, control, sender;
