@@ -130,7 +130,7 @@ public sealed partial class SqliteBackplaneMaintenance
                         return default;
                     }
 
-                    var connections = NodeRowRemoval.Remove(context, dead.Status.NodeId);
+                    var connections = NodeRowRemoval.Remove(context, dead.Status.NodeId, _database.Options.EnableResume);
                     return (Status: WithConnectionCount(dead.Status, connections), dead.WakeEndpoint);
                 });
 

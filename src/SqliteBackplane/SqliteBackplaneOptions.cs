@@ -155,6 +155,25 @@ public sealed class SqliteBackplaneOptions
     /// </summary>
     public IList<string> EncryptionKeys { get; } = new List<string>();
 
+    /// <summary>
+    /// Gets or sets whether clients that opt in (through the <c>SqliteBackplane.Client</c> helper or the npm helper)
+    /// can resume: a client that reconnects, to any process on the file, within <see cref="ResumeWindow"/> receives
+    /// every message its old connection would have received meanwhile, exactly once and in order, and keeps its
+    /// groups; when that is impossible it is told. Connections that do not opt in are not affected. Enable it in every
+    /// process on the file. See docs/resume.md. Defaults to <see langword="false"/>.
+    /// </summary>
+    public bool EnableResume { get; set; }
+
+    /// <summary>
+    /// Gets or sets how long after a connection leaves it can be resumed (see <see cref="EnableResume"/>). Must be
+    /// more than zero and at most <see cref="MessageExpiry"/>, since the messages to replay must still be in the log.
+    /// Null (the default) uses <see cref="MessageExpiry"/>.
+    /// </summary>
+    public TimeSpan? ResumeWindow { get; set; }
+
+    /// <summary><see cref="ResumeWindow"/>, or <see cref="MessageExpiry"/> when it is null.</summary>
+    internal TimeSpan EffectiveResumeWindow => ResumeWindow ?? MessageExpiry;
+
     /// <summary>The clock for heartbeats, expiry and cleanup; tests replace it.</summary>
     internal TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 

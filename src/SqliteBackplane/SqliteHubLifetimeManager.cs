@@ -27,6 +27,8 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     private readonly ILogger _logger;
     private readonly string _hubName = typeof(THub).FullName!;
     private readonly int _maxMessageBytes;
+    private readonly bool _resumeEnabled;
+    private readonly long _resumeWindowMs;
     private long _lastInvocationId;
     private int _disposed;
 
@@ -59,7 +61,10 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         _node = BackplaneNodeRegistry.Acquire(options.Value, logger);
         _writer = new ConnectionWriter(_node, options.Value.MaxPendingMessagesPerConnection, logger);
         _clientResults = new ClientResultRelay(_hubName, _node, _serializer, logger);
-        _local = new LocalHub(_writer, _clientResults, _node.NodeId);
+        _resumeEnabled = options.Value.EnableResume;
+        _resumeWindowMs = (long)options.Value.EffectiveResumeWindow.TotalMilliseconds;
+        var resume = _resumeEnabled ? new ResumeDelivery(_hubName, _node, logger, options.Value.MaxPendingMessagesPerConnection) : null;
+        _local = new LocalHub(_writer, _clientResults, _node.NodeId, resume);
         _node.RegisterHub(_hubName, _local);
         // Start in the background, as the Redis backplane connects: construction never blocks, and errors surface on first use.
         _node.EnsureStartedAsync().ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
@@ -78,15 +83,29 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     public override async Task OnConnectedAsync(HubConnectionContext connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        var entry = _local.Add(connection);
+        var ticket = _resumeEnabled ? connection.GetHttpContext()?.Request.Query[ResumeTicket.QueryParameter].ToString() : null;
+        var entry = string.IsNullOrEmpty(ticket) ? _local.Add(connection) : _local.AddAwaitingAttach(connection);
         try
         {
-            await _node.WriteAsync(new RegisterConnectionOperation(_hubName, connection.ConnectionId, connection.UserIdentifier));
+            if (entry.Resumable)
+            {
+                // Delivery to it starts when the reader applies the attach row this writes (after any replay).
+                await _node.WriteAsync(new AttachConnectionOperation(_hubName, connection.ConnectionId, connection.UserIdentifier, ResumeTicket.Parse(ticket!),
+                    _node.ResumeTokens, _resumeWindowMs));
+            }
+            else
+            {
+                await _node.WriteAsync(new RegisterConnectionOperation(_hubName, connection.ConnectionId, connection.UserIdentifier));
+            }
         }
         catch (Exception ex)
         {
             // The connection still works for local messages; the file's problem is reported by the write path.
             BackplaneLog.ConnectionRegistrationFailed(_logger, connection.ConnectionId, ex);
+            if (entry.Resumable)
+            {
+                _local.AttachNow(connection);
+            }
         }
 
         // SignalR runs the hub's OnDisconnectedAsync before ours: removing the row as soon as the connection aborts
@@ -146,7 +165,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         {
             return entry.Removal ??= _node.IsStopped
                 ? Task.CompletedTask
-                : _node.WriteAsync(new RemoveConnectionOperation(_hubName, connectionId));
+                : _node.WriteAsync(new RemoveConnectionOperation(_hubName, connectionId, entry.Resumable));
         }
     }
 
@@ -167,7 +186,8 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         ArgumentNullException.ThrowIfNull(connectionId);
         Identifiers.ThrowIfNotValidUnicode(connectionId, nameof(connectionId));
         var connection = _local[connectionId];
-        if (connection is not null)
+        // A connection that opted in to resume receives through the log, so the message is marked and replayable.
+        if (connection is not null && !(_resumeEnabled && _writer.IsResumable(connectionId)))
         {
             // Local connections skip the file, as the Redis backplane skips Redis; the wait keeps this process's order.
             return _writer.SendDirectAsync(connection, new InvocationMessage(methodName, args), cancellationToken);

@@ -104,4 +104,13 @@ internal static partial class BackplaneLog
 
     [LoggerMessage(33, LogLevel.Warning, "Writing message row {RowId} to local connection {ConnectionId} failed; the other connections still receive it. Logged once per connection.", EventName = "DeliveryFailed")]
     public static partial void DeliveryFailed(ILogger logger, long rowId, string connectionId, Exception exception);
+
+    [LoggerMessage(50, LogLevel.Information, "Connection {ConnectionId} resumed connection {ResumedConnectionId}: replayed {Count} messages after log position {Position}.", EventName = "ConnectionResumed")]
+    public static partial void ConnectionResumed(ILogger logger, string connectionId, string resumedConnectionId, int count, long position);
+
+    [LoggerMessage(51, LogLevel.Information, "Connection {ConnectionId} asked to resume connection {ResumedConnectionId}, which is impossible ({Reason}); the client was told and starts without the missed messages.", EventName = "ResumeGap")]
+    public static partial void ResumeGap(ILogger logger, string connectionId, string resumedConnectionId, string reason);
+
+    [LoggerMessage(52, LogLevel.Warning, "Connection {ConnectionId} presented a resume token that is malformed, forged or for another hub; it was refused and the client starts fresh. Check that every process on the file uses the same EncryptionKeys.", EventName = "ResumeTokenRefused")]
+    public static partial void ResumeTokenRefused(ILogger logger, string connectionId);
 }

@@ -21,6 +21,7 @@ internal sealed class BackplaneMetrics : IDisposable
     private readonly Histogram<double> _commitDuration;
     private readonly Histogram<double> _deliveryLag;
     private readonly Counter<long> _failedAfterAccept;
+    private readonly Counter<long> _resumeAttempts;
     private readonly Histogram<double> _sendWait;
 
     public BackplaneMetrics(IMeterFactory? meterFactory, string nodeId, Func<long> readerBacklog, Func<int> liveNodes, Func<int> connections)
@@ -56,6 +57,8 @@ internal sealed class BackplaneMetrics : IDisposable
             "Time from a row's commit to its dispatch by this node's reader.");
         _failedAfterAccept = _meter.CreateCounter<long>("sqlitebackplane.messages.failed", "{message}",
             "Messages whose send had returned (it was queued) and that then could not be written to the file; each is also logged.");
+        _resumeAttempts = _meter.CreateCounter<long>("sqlitebackplane.resume.attempts", "{attempt}",
+            "Reconnects that asked to resume an old connection, by outcome (resumed, gap) and, for a gap, its reason.");
         _sendWait = _meter.CreateHistogram<double>("sqlitebackplane.send.wait", "s",
             "Time a send waited before it was queued, because the queue, the reader or a local connection was at its bound (backpressure).");
         _meter.CreateObservableGauge("sqlitebackplane.reader.backlog", readerBacklog, "{row}",
@@ -93,6 +96,19 @@ internal sealed class BackplaneMetrics : IDisposable
     public void UndecodableSkipped() => _undecodableSkipped.Add(1);
 
     public void FailedAfterAccept() => _failedAfterAccept.Add(1);
+
+    /// <summary>One resume attempt; <paramref name="gapReason"/> is null when it resumed.</summary>
+    public void ResumeAttempt(string? gapReason)
+    {
+        if (gapReason is null)
+        {
+            _resumeAttempts.Add(1, new KeyValuePair<string, object?>("outcome", "resumed"));
+        }
+        else
+        {
+            _resumeAttempts.Add(1, new KeyValuePair<string, object?>("outcome", "gap"), new KeyValuePair<string, object?>("reason", gapReason));
+        }
+    }
 
     public void SendWaited(TimeSpan waited) => _sendWait.Record(waited.TotalSeconds);
 

@@ -48,6 +48,13 @@ internal sealed partial class SqliteBackplaneOptionsValidator : IValidateOptions
                 $"Raise {nameof(SqliteBackplaneOptions.NodeTimeout)} or lower {nameof(SqliteBackplaneOptions.HeartbeatInterval)}.");
         }
 
+        if (options.ResumeWindow is { } window && (window <= TimeSpan.Zero || window > options.MessageExpiry))
+        {
+            failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.ResumeWindow)} ({window}) must be more than zero and at most " +
+                $"{nameof(SqliteBackplaneOptions.MessageExpiry)} ({options.MessageExpiry}): the messages a resumed client missed must still be in the log. " +
+                $"Lower {nameof(SqliteBackplaneOptions.ResumeWindow)}, raise {nameof(SqliteBackplaneOptions.MessageExpiry)}, or leave it null to use {nameof(SqliteBackplaneOptions.MessageExpiry)}.");
+        }
+
         for (var i = 0; i < (options.EncryptionKeys?.Count ?? 0); i++)
         {
             if (string.IsNullOrEmpty(options.EncryptionKeys![i]))

@@ -16,4 +16,7 @@ internal sealed class ConnectionEntry : PacedConnection
     public bool LoggedDropping;
 
     public bool LoggedFailure;
+
+    /// <summary>Opted in to resume: every log message to it is preceded by a position marker, and it leaves a resume record.</summary>
+    public bool Resumable;
 }

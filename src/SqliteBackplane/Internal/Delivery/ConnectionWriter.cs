@@ -47,6 +47,9 @@ internal sealed class ConnectionWriter
         return entry;
     }
 
+    /// <summary>Whether the tracked connection opted in to resume (its sends go through the log, to be replayable).</summary>
+    public bool IsResumable(string connectionId) => _entries.TryGetValue(connectionId, out var entry) && entry.Resumable;
+
     public bool Untrack(string connectionId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ConnectionEntry? entry) =>
         _entries.TryRemove(connectionId, out entry);
 
@@ -85,12 +88,12 @@ internal sealed class ConnectionWriter
                 {
                     if (_laneTargets[i] is { } targets)
                     {
-                        var (owner, message, id) = (writer, _message!, rowId);
+                        var (owner, message, id, marked) = (writer, _message!, rowId, IsMarked);
                         lanes[i].Post(() =>
                         {
                             foreach (var (connection, entry) in targets)
                             {
-                                owner.Write(connection, message, entry, id, counted: true);
+                                owner.Write(connection, message, entry, id, counted: true, marked);
                             }
                         });
                     }
@@ -138,7 +141,7 @@ internal sealed class ConnectionWriter
             var lanes = writer._lanes;
             if (lanes is null)
             {
-                writer.Write(connection, _message, entry, rowId, counted: false);
+                writer.Write(connection, _message, entry, rowId, counted: false, IsMarked);
                 return;
             }
 
@@ -150,14 +153,17 @@ internal sealed class ConnectionWriter
             }
             else if (lanes[index].IsIdle)
             {
-                writer.Write(connection, _message, entry, rowId, counted: false);
+                writer.Write(connection, _message, entry, rowId, counted: false, IsMarked);
             }
             else
             {
-                var (owner, message, id, queued) = (writer, _message, rowId, writer.CountPending(entry));
-                lanes[index].Post(() => owner.Write(connection, message, queued, id, counted: true));
+                var (owner, message, id, queued, marked) = (writer, _message, rowId, writer.CountPending(entry), IsMarked);
+                lanes[index].Post(() => owner.Write(connection, message, queued, id, counted: true, marked));
             }
         }
+
+        // Client-result invocations are never replayed, so they carry no position marker (docs/resume.md).
+        private readonly bool IsMarked => envelope.Kind != MessageKind.ClientInvocation;
 
         private readonly bool HasPayloadFor(string protocolName)
         {
@@ -189,12 +195,18 @@ internal sealed class ConnectionWriter
     // entry.PendingWrites until it does; one queued in a lane was counted when it was queued (counted). A slow connection
     // must not hold up the caller: HubConnectionContext queues writes in order (and logs failures itself), so an
     // incomplete write is only awaited in the background.
-    private void Write(HubConnectionContext connection, SerializedHubMessage message, ConnectionEntry? entry, long rowId, bool counted)
+    private void Write(HubConnectionContext connection, SerializedHubMessage message, ConnectionEntry? entry, long rowId, bool counted, bool marked)
     {
         var admission = _node.Admission;
         ValueTask write;
         try
         {
+            if (marked && entry is { Resumable: true })
+            {
+                // Queued by the connection in order, right before the message; a failure shows on the message's write too.
+                _ = connection.WriteAsync(ResumeMethods.Marker(rowId)).AsTask();
+            }
+
             write = connection.WriteAsync(message);
         }
         catch (Exception ex)

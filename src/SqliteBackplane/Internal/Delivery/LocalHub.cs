@@ -8,12 +8,15 @@ namespace SqliteBackplane.Internal.Delivery;
 /// This process's connections to one hub, with their groups and users, and how a log row reaches them: the reader
 /// hands each row for the hub to <see cref="Apply"/> (on the reader thread, in log order), which finds the local
 /// recipients and writes through the <see cref="ConnectionWriter"/>.
+/// Connections that opted in to resume wait outside the delivery sets until the reader applies their attach row
+/// (<see cref="ResumeDelivery"/>), so they receive nothing before it and everything after it.
 /// </summary>
-internal sealed class LocalHub(ConnectionWriter writer, ClientResultRelay clientResults, string nodeId) : IHubRowHandler
+internal sealed class LocalHub(ConnectionWriter writer, ClientResultRelay clientResults, string nodeId, ResumeDelivery? resume = null) : IHubRowHandler
 {
     private readonly HubConnectionStore _connections = new();
     private readonly LocalSubscriptions _groups = new();
     private readonly LocalSubscriptions _users = new();
+    private readonly Dictionary<string, HubConnectionContext> _awaitingAttach = new(StringComparer.Ordinal);
 
     public int LocalConnectionCount => _connections.Count;
 
@@ -31,10 +34,77 @@ internal sealed class LocalHub(ConnectionWriter writer, ClientResultRelay client
         return writer.Track(connection.ConnectionId);
     }
 
+    /// <summary>
+    /// Tracks a connection that opted in to resume without delivering to it: it joins the delivery sets when the reader
+    /// applies its <see cref="MessageKind.Attach"/> row (or <see cref="AttachNow"/> when that row could not be written).
+    /// </summary>
+    public ConnectionEntry AddAwaitingAttach(HubConnectionContext connection)
+    {
+        var entry = writer.Track(connection.ConnectionId);
+        entry.Resumable = true;
+        lock (_awaitingAttach)
+        {
+            _awaitingAttach[connection.ConnectionId] = connection;
+        }
+
+        return entry;
+    }
+
+    /// <summary>Delivers to a connection still awaiting its attach row from now on, without a replay or token.</summary>
+    public void AttachNow(HubConnectionContext connection) => JoinDeliverySets(connection, Envelope.NoStrings);
+
+    private bool JoinDeliverySets(HubConnectionContext connection, IReadOnlyList<string> groups)
+    {
+        // Under the lock, so a disconnect that raced the attach either finds the connection in the sets or keeps it out.
+        lock (_awaitingAttach)
+        {
+            if (!_awaitingAttach.Remove(connection.ConnectionId))
+            {
+                return false;
+            }
+
+            _connections.Add(connection);
+            if (connection.UserIdentifier is { } userId)
+            {
+                _users.Add(connection, userId);
+            }
+
+            foreach (var group in groups)
+            {
+                _groups.Add(connection, group);
+            }
+        }
+
+        return true;
+    }
+
+    private void ApplyAttach(long rowId, Envelope envelope)
+    {
+        HubConnectionContext? connection;
+        lock (_awaitingAttach)
+        {
+            if (resume is null || envelope.Targets.Count < 2 || !_awaitingAttach.TryGetValue(envelope.Targets[0], out connection))
+            {
+                return;
+            }
+        }
+
+        resume.Attach(rowId, envelope, connection);
+        JoinDeliverySets(connection, envelope.Excluded);
+    }
+
     /// <summary>Forgets a connection; returns its entry when it was still tracked.</summary>
     public ConnectionEntry? Remove(HubConnectionContext connection)
     {
         var connectionId = connection.ConnectionId;
+        if (resume is not null)
+        {
+            lock (_awaitingAttach)
+            {
+                _awaitingAttach.Remove(connectionId);
+            }
+        }
+
         _connections.Remove(connection);
         _users.RemoveConnection(connectionId);
         _groups.RemoveConnection(connectionId);
@@ -90,6 +160,9 @@ internal sealed class LocalHub(ConnectionWriter writer, ClientResultRelay client
                 break;
             case MessageKind.ClientCompletion:
                 clientResults.ApplyCompletion(envelope);
+                break;
+            case MessageKind.Attach:
+                ApplyAttach(rowId, envelope);
                 break;
         }
     }

@@ -29,4 +29,12 @@ internal enum MessageKind : byte
 
     /// <summary>Targets = [node id]: the node is gone (stopped or reaped); fail what waits on it.</summary>
     NodeGone = 9,
+
+    /// <summary>
+    /// Targets = [new connection id, resumed connection id or ""]: a connection that opted in to resume starts receiving
+    /// here. <see cref="Envelope.Excluded"/> = the groups it carries over; <see cref="Envelope.InvocationId"/> = the log
+    /// position its replay starts after (resumes only); <see cref="Envelope.ReplyNodeId"/> = the gap reason when a
+    /// resume was refused. Only the node holding the new connection acts on it. See docs/resume.md.
+    /// </summary>
+    Attach = 10,
 }

@@ -42,6 +42,7 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
         _timeProvider = options.TimeProvider;
         Database = new BackplaneDatabase(options);
         Protection = PayloadProtection.Create(options.EncryptionKeys);
+        ResumeTokens = new ResumeTokens(options.EncryptionKeys);
         CapacityPolicy = new MessageLogCapacityPolicy(options);
         Metrics = new BackplaneMetrics(meterFactory, NodeId, ReaderBacklog, LiveNodes, LocalConnectionCount);
         Admission = new SendAdmission(options.MaxQueuedMessages, options.MaxReaderLag, options.MaxPendingMessagesPerConnection, ReaderBacklog, Metrics);
@@ -61,6 +62,14 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
 
     /// <summary>Encrypts and decrypts payloads; null when no keys are configured.</summary>
     public PayloadProtection? Protection { get; }
+
+    /// <summary>Issues and checks resume tokens (docs/resume.md).</summary>
+    public ResumeTokens ResumeTokens { get; }
+
+    public (long Min, long Max) LogBounds() => _reader!.LogBounds();
+
+    public void ReadHubRows(string hub, long after, long before, bool groupChangesOnly, Func<long, byte[], bool> row) =>
+        _reader!.ReadHubRows(hub, after, before, groupChangesOnly, row);
 
     private long ReaderBacklog()
     {

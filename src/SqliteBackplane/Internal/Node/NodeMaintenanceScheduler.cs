@@ -5,7 +5,7 @@ namespace SqliteBackplane.Internal.Node;
 
 /// <summary>
 /// A node's background work on a timer: a heartbeat every <see cref="SqliteBackplaneOptions.HeartbeatInterval"/>, and
-/// every fifth beat the deletion of expired rows (in small transactions) and a passive WAL checkpoint.
+/// every fifth beat the deletion of expired rows (and of resume records past the resume window) (in small transactions) and a passive WAL checkpoint.
 /// </summary>
 internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, NodeMembership membership, Action<WriteOperation> enqueue,
     SqliteWorker queries, ILogger logger)
@@ -41,6 +41,16 @@ internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, N
     {
         try
         {
+            if (options.EnableResume)
+            {
+                // Resume records outlive their connection by the resume window, and no longer.
+                var windowMs = (long)options.EffectiveResumeWindow.TotalMilliseconds;
+                var forget = new DelegateWriteOperation<int>(context =>
+                    context.Execute(context.Queries.DeleteExpiredResumable, (Columns.Deadline, context.NowMs - windowMs)));
+                enqueue(forget);
+                await forget.Task;
+            }
+
             for (var batch = 0; batch < MaxCleanupBatchesPerCycle; batch++)
             {
                 // Small separate transactions, so the write lock is never held for long.

@@ -85,7 +85,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
     }
 
     /// <summary>The operation that removes this node from the file at shutdown; returns the connections removed.</summary>
-    public WriteOperation<int> Leave() => new DelegateWriteOperation<int>(context => NodeRowRemoval.Remove(context, nodeId));
+    public WriteOperation<int> Leave() => new DelegateWriteOperation<int>(context => NodeRowRemoval.Remove(context, nodeId, _options.EnableResume));
 
     private sealed record ReapedNode(string NodeId, string? Endpoint, int Connections);
 
@@ -115,7 +115,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
         var reaped = new List<ReapedNode>(dead.Count);
         foreach (var (deadNodeId, endpoint) in dead)
         {
-            reaped.Add(new ReapedNode(deadNodeId, endpoint, NodeRowRemoval.Remove(context, deadNodeId)));
+            reaped.Add(new ReapedNode(deadNodeId, endpoint, NodeRowRemoval.Remove(context, deadNodeId, _options.EnableResume)));
         }
 
         var liveNodes = Convert.ToInt32(context.Scalar(queries.CountNodes), System.Globalization.CultureInfo.InvariantCulture);

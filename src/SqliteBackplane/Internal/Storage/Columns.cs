@@ -21,6 +21,20 @@ internal static class Columns
     public const string Cursor = "$cursor";
     public const string Count = "$count";
     public const string Path = "$path";
+    public const string Resumer = "$resumer";
+    public const string After = "$after";
+    public const string Before = "$before";
+    public const string Value = "$value";
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectResumable"/>.</summary>
+    public static class ResumableRecord
+    {
+        public const int UserId = 0;
+        public const int DepartedAt = 1;
+        public const int Groups = 2;
+        public const int ResumedBy = 3;
+        public const int ConnectionExists = 4;
+    }
 
     /// <summary>Ordinals of <see cref="SqliteQueries.SelectDeadNodes"/>.</summary>
     public static class DeadNode

@@ -121,11 +121,19 @@ internal sealed class RegisterConnectionOperation(string hub, string connectionI
             (Columns.Node, context.NodeId), (Columns.Now, context.NowMs)) > 0;
 }
 
-/// <summary>Removes a connection and its group memberships.</summary>
-internal sealed class RemoveConnectionOperation(string hub, string connectionId) : WriteOperation<bool>
+/// <summary>
+/// Removes a connection and its group memberships. A connection that opted in to resume (<paramref name="resumable"/>)
+/// first leaves its resume record behind (departure time and groups), unless it was already resumed elsewhere.
+/// </summary>
+internal sealed class RemoveConnectionOperation(string hub, string connectionId, bool resumable = false) : WriteOperation<bool>
 {
     protected override bool Run(WriterContext context)
     {
+        if (resumable)
+        {
+            context.Execute(context.Queries.MarkDeparted, (Columns.Now, context.NowMs), (Columns.Hub, hub), (Columns.Connection, connectionId));
+        }
+
         context.Execute(context.Queries.DeleteGroupsOfConnection, (Columns.Hub, hub), (Columns.Connection, connectionId));
         return context.Execute(context.Queries.DeleteConnection, (Columns.Hub, hub), (Columns.Connection, connectionId)) > 0;
     }

@@ -17,6 +17,7 @@ internal sealed class SqliteQueries
         Connections = Quote(tablePrefix + "connections");
         Groups = Quote(tablePrefix + "groups");
         Meta = Quote(tablePrefix + "meta");
+        Resumable = Quote(tablePrefix + "resumable");
         var groupsByConnection = Quote(tablePrefix + "groups_by_connection");
         var connectionsByNode = Quote(tablePrefix + "connections_by_node");
         var connectionsByUser = Quote(tablePrefix + "connections_by_user");
@@ -53,6 +54,14 @@ internal sealed class SqliteQueries
                 connection_id TEXT NOT NULL,
                 PRIMARY KEY (hub, group_name, connection_id)) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS {groupsByConnection} ON {Groups} (hub, connection_id);
+            CREATE TABLE IF NOT EXISTS {Resumable} (
+                hub TEXT NOT NULL,
+                connection_id TEXT NOT NULL,
+                user_id TEXT NULL,
+                departed_at INTEGER NULL,
+                groups TEXT NULL,
+                resumed_by TEXT NULL,
+                PRIMARY KEY (hub, connection_id)) WITHOUT ROWID;
             INSERT OR IGNORE INTO {Meta} (key, value) VALUES ('schema_version', '{SchemaVersion}');
             """;
 
@@ -86,6 +95,29 @@ internal sealed class SqliteQueries
         InsertGroupMember = $"INSERT OR IGNORE INTO {Groups} (hub, group_name, connection_id) VALUES ($hub, $group, $connection)";
         DeleteGroupMember = $"DELETE FROM {Groups} WHERE hub = $hub AND group_name = $group AND connection_id = $connection";
 
+        // Resume (docs/resume.md): one record per opted-in connection; departed_at and groups are set when it leaves.
+        InsertResumable = $"INSERT OR REPLACE INTO {Resumable} (hub, connection_id, user_id, departed_at, groups, resumed_by) VALUES ($hub, $connection, $user, NULL, NULL, NULL)";
+        SelectResumable = $"SELECT user_id, departed_at, groups, resumed_by, EXISTS (SELECT 1 FROM {Connections} WHERE hub = $hub AND connection_id = $connection) FROM {Resumable} WHERE hub = $hub AND connection_id = $connection";
+        MarkResumed = $"UPDATE {Resumable} SET resumed_by = $resumer, departed_at = coalesce(departed_at, $now) WHERE hub = $hub AND connection_id = $connection";
+        MarkDeparted = $"""
+            UPDATE {Resumable} SET departed_at = $now,
+                groups = (SELECT json_group_array(g.group_name) FROM {Groups} g WHERE g.hub = $hub AND g.connection_id = $connection)
+            WHERE hub = $hub AND connection_id = $connection AND departed_at IS NULL AND resumed_by IS NULL
+            """;
+        MarkDepartedOfNode = $"""
+            UPDATE {Resumable} SET departed_at = $now,
+                groups = (SELECT json_group_array(g.group_name) FROM {Groups} g WHERE g.hub = {Resumable}.hub AND g.connection_id = {Resumable}.connection_id)
+            WHERE departed_at IS NULL AND resumed_by IS NULL
+              AND (hub, connection_id) IN (SELECT hub, connection_id FROM {Connections} WHERE node_id = $node)
+            """;
+        DeleteExpiredResumable = $"DELETE FROM {Resumable} WHERE departed_at < $deadline";
+        SelectLogBounds = $"SELECT coalesce((SELECT min(id) FROM {Messages}), 0), coalesce((SELECT max(id) FROM {Messages}), 0)";
+        // Sends and group changes (kinds 1 to 6) of one hub between two positions, for a replay.
+        SelectHubRowsBetween = $"SELECT id, kind, body FROM {Messages} WHERE id > $after AND id < $before AND hub = $hub AND kind BETWEEN 1 AND 6 ORDER BY id";
+        SelectHubGroupChangesBetween = $"SELECT id, kind, body FROM {Messages} WHERE id > $after AND id < $before AND hub = $hub AND kind IN (5, 6) ORDER BY id DESC";
+        SelectResumeKey = $"SELECT value FROM {Meta} WHERE key = 'resume_token_key'";
+        InsertResumeKey = $"INSERT OR IGNORE INTO {Meta} (key, value) VALUES ('resume_token_key', $value)";
+
         CountConnections = $"SELECT count(*) FROM {Connections} WHERE hub = $hub";
         SelectOnlineUsers = $"SELECT DISTINCT user_id FROM {Connections} WHERE hub = $hub AND user_id IS NOT NULL ORDER BY user_id";
         SelectUserConnections = $"SELECT connection_id FROM {Connections} WHERE hub = $hub AND user_id = $user ORDER BY connection_id";
@@ -105,6 +137,18 @@ internal sealed class SqliteQueries
     public string Connections { get; }
     public string Groups { get; }
     public string Meta { get; }
+    public string Resumable { get; }
+    public string InsertResumable { get; }
+    public string SelectResumable { get; }
+    public string MarkResumed { get; }
+    public string MarkDeparted { get; }
+    public string MarkDepartedOfNode { get; }
+    public string DeleteExpiredResumable { get; }
+    public string SelectLogBounds { get; }
+    public string SelectHubRowsBetween { get; }
+    public string SelectHubGroupChangesBetween { get; }
+    public string SelectResumeKey { get; }
+    public string InsertResumeKey { get; }
 
     public string CreateSchema { get; }
     public string SelectSchemaVersion { get; }

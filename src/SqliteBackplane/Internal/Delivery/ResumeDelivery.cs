@@ -1,0 +1,142 @@
+using System.Globalization;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Protocol;
+using Microsoft.Extensions.Logging;
+using SqliteBackplane.Internal.Messaging;
+using SqliteBackplane.Internal.Storage;
+
+namespace SqliteBackplane.Internal.Delivery;
+
+/// <summary>The reserved client methods of the resume mechanism (docs/resume.md); the client helpers consume them.</summary>
+internal static class ResumeMethods
+{
+    public const string Token = "sqlitebackplane:token";
+    public const string Position = "sqlitebackplane:pos";
+    public const string Gap = "sqlitebackplane:gap";
+
+    /// <summary>The marker written to an opted-in connection immediately before a message from log row <paramref name="rowId"/>.</summary>
+    public static InvocationMessage Marker(long rowId) => new(Position, [rowId]);
+}
+
+/// <summary>
+/// What happens when the reader applies the <see cref="MessageKind.Attach"/> row of a local connection that opted in to
+/// resume, before the connection joins the delivery sets: the replay of what its old connection missed (or the gap
+/// message), then its token. Runs on the reader thread, in log order, so nothing can come between the replay and the
+/// live rows that follow the attach row.
+/// </summary>
+internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ILogger logger, int maxReplay)
+{
+    public void Attach(long rowId, Envelope attach, HubConnectionContext connection)
+    {
+        var resumed = attach.Targets.Count > 1 ? attach.Targets[1] : "";
+        var gap = attach.ReplyNodeId;
+        if (gap is null && resumed.Length > 0)
+        {
+            var from = long.Parse(attach.InvocationId ?? "0", NumberStyles.None, CultureInfo.InvariantCulture);
+            gap = Replay(rowId, from, resumed, attach.Excluded, connection, out var count);
+            if (gap is null)
+            {
+                BackplaneLog.ConnectionResumed(logger, connection.ConnectionId, resumed, count, from);
+                node.Metrics.ResumeAttempt(null);
+            }
+        }
+
+        if (gap is not null)
+        {
+            if (gap == ResumeGap.Token)
+            {
+                BackplaneLog.ResumeTokenRefused(logger, connection.ConnectionId);
+            }
+            else
+            {
+                BackplaneLog.ResumeGap(logger, connection.ConnectionId, resumed, gap);
+            }
+
+            node.Metrics.ResumeAttempt(gap);
+            Forget(connection.WriteAsync(new InvocationMessage(ResumeMethods.Gap, [gap])));
+        }
+
+        var token = node.ResumeTokens.Issue(hub, connection.ConnectionId, rowId);
+        Forget(connection.WriteAsync(new InvocationMessage(ResumeMethods.Token, [token, rowId])));
+    }
+
+    private string? Replay(long attachId, long from, string resumed, IReadOnlyList<string> groupsAtEnd, HubConnectionContext connection, out int count)
+    {
+        count = 0;
+        var matcher = new ReplayMatcher(resumed, connection.UserIdentifier, groupsAtEnd);
+        node.ReadHubRows(hub, from, attachId, groupChangesOnly: true, (_, body) =>
+        {
+            if (TryRead(body) is { } change)
+            {
+                matcher.Rewind(change);
+            }
+
+            return true;
+        });
+
+        var replay = new List<(long Id, Envelope Envelope)>();
+        var overflow = false;
+        node.ReadHubRows(hub, from, attachId, groupChangesOnly: false, (id, body) =>
+        {
+            if (TryRead(body) is { } envelope && matcher.Matches(envelope))
+            {
+                overflow = replay.Count >= maxReplay;
+                replay.Add((id, envelope));
+            }
+
+            return !overflow;
+        });
+
+        if (overflow)
+        {
+            return ResumeGap.Overflow;
+        }
+
+        // Checked after reading: the log only loses rows from its head, so rows gone during the reads show here.
+        var (min, max) = node.LogBounds();
+        if (AttachConnectionOperation.IsTruncated(from, min, max))
+        {
+            return ResumeGap.Truncated;
+        }
+
+        var protocol = connection.Protocol.Name;
+        foreach (var (id, envelope) in replay)
+        {
+            var payload = envelope.Payloads.FirstOrDefault(p => string.Equals(p.ProtocolName, protocol, StringComparison.OrdinalIgnoreCase));
+            if (payload.ProtocolName is null)
+            {
+                BackplaneLog.ProtocolPayloadMissing(logger, id, protocol, connection.ConnectionId);
+                continue;
+            }
+
+            Forget(connection.WriteAsync(ResumeMethods.Marker(id)));
+            Forget(connection.WriteAsync(HubMessageSerializer.ToSerializedHubMessage([payload])));
+            count++;
+        }
+
+        return null;
+    }
+
+    private Envelope? TryRead(byte[] body)
+    {
+        try
+        {
+            return EnvelopeProtocol.Read(body, node.Protection);
+        }
+        catch (EnvelopeFormatException)
+        {
+            // The live reader skips, counts and logs the same row.
+            return null;
+        }
+    }
+
+    // HubConnectionContext queues writes in order and logs (and aborts on) a failed one itself.
+    private static void Forget(ValueTask write)
+    {
+        if (!write.IsCompletedSuccessfully)
+        {
+            write.AsTask().ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+        }
+    }
+}
