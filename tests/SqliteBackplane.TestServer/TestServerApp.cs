@@ -61,6 +61,8 @@ public static class TestServerApp
                 options.HeartbeatInterval = settings.HeartbeatInterval;
                 options.NodeTimeout = settings.NodeTimeout;
                 options.RunCheckpoints = settings.RunCheckpoints;
+                options.EnableResume = settings.EnableResume;
+                options.ResumeWindow = settings.ResumeWindow;
                 foreach (var key in settings.EncryptionKeys)
                 {
                     options.EncryptionKeys.Add(key);

@@ -58,6 +58,12 @@ public sealed record TestServerSettings
     /// <summary>When set, the server stops as soon as this process exits, so a crashed test run leaves no servers behind.</summary>
     public int? ParentProcessId { get; init; }
 
+    /// <summary>SqliteBackplaneOptions.EnableResume: clients that opt in can resume (docs/resume.md).</summary>
+    public bool EnableResume { get; init; }
+
+    /// <summary>SqliteBackplaneOptions.ResumeWindow; null keeps the default (MessageExpiry).</summary>
+    public TimeSpan? ResumeWindow { get; init; }
+
     /// <summary>The connection string the backplane uses.</summary>
     public string ConnectionString => $"Data Source={DatabasePath}";
 
@@ -109,6 +115,15 @@ public sealed record TestServerSettings
             arguments.Add("--shutdown-timeout-ms");
             arguments.Add(((int)shutdownTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
         }
+        if (EnableResume)
+        {
+            arguments.Add("--resume");
+        }
+        if (ResumeWindow is TimeSpan resumeWindow)
+        {
+            arguments.Add("--resume-window-ms");
+            arguments.Add(((int)resumeWindow.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
+        }
         if (ParentProcessId is int parent)
         {
             arguments.Add("--parent-pid");
@@ -136,12 +151,14 @@ public sealed record TestServerSettings
                 case "--content-root": settings = settings with { ContentRoot = ValueAfter(args, ref i) }; break;
                 case "--shutdown-timeout-ms": settings = settings with { ShutdownTimeout = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
                 case "--parent-pid": settings = settings with { ParentProcessId = IntegerAfter(args, ref i) }; break;
+                case "--resume": settings = settings with { EnableResume = true }; break;
+                case "--resume-window-ms": settings = settings with { ResumeWindow = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
                 case "--no-backplane": settings = settings with { UseBackplane = false }; break;
                 case "--no-checkpoints": settings = settings with { RunCheckpoints = false }; break;
                 case "--redis": settings = settings with { RedisConfiguration = ValueAfter(args, ref i) }; break;
                 case "--no-messagepack": settings = settings with { MessagePack = false }; break;
                 case "--encryption-key": settings = settings with { EncryptionKeys = [.. settings.EncryptionKeys, ValueAfter(args, ref i)] }; break;
-                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--send <kind>:[<target>:]<message>]... [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--no-checkpoints] [--redis <host:port>] [--no-messagepack] [--encryption-key <key>]...");
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--send <kind>:[<target>:]<message>]... [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--no-checkpoints] [--redis <host:port>] [--no-messagepack] [--encryption-key <key>]... [--resume] [--resume-window-ms <ms>]");
             }
         }
         if (databasePath is null)

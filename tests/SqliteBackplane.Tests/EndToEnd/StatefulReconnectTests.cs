@@ -1,8 +1,4 @@
-using System.Net;
-using System.Net.Sockets;
-using System.Net.WebSockets;
 using Microsoft.AspNetCore.Http.Connections;
-using Microsoft.AspNetCore.Http.Connections.Client;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
@@ -73,92 +69,6 @@ public sealed class StatefulReconnectTests(ITestOutputHelper output) : MultiProc
         {
             await sender.InvokeAsync(nameof(TestHub.SendGroup), group, $"m{n}");
             expected.Add($"m{n}");
-        }
-    }
-
-    /// <summary>
-    /// The client's WebSockets over TCP sockets the test owns: it can cut them like a network failure (no close
-    /// frame) and hold new connections behind a gate. The client opens one per transport connection, including
-    /// its stateful reconnect.
-    /// </summary>
-    private sealed class DroppableNetwork
-    {
-        private readonly Lock _lock = new();
-        private readonly List<Socket> _sockets = [];
-        private TaskCompletionSource _gate = CompletedGate();
-        private int _connections;
-
-        public int Connections => Volatile.Read(ref _connections);
-
-        public void Configure(HttpConnectionOptions options) => options.WebSocketFactory = ConnectAsync;
-
-        public void HoldConnects()
-        {
-            lock (_lock)
-            {
-                _gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-        }
-
-        public void ReleaseConnects()
-        {
-            lock (_lock)
-            {
-                _gate.TrySetResult();
-            }
-        }
-
-        public void DropAll()
-        {
-            lock (_lock)
-            {
-                foreach (var socket in _sockets)
-                {
-                    socket.Close(0);
-                }
-                _sockets.Clear();
-            }
-        }
-
-        private async ValueTask<WebSocket> ConnectAsync(WebSocketConnectionContext context, CancellationToken cancellationToken)
-        {
-            Task gate;
-            lock (_lock)
-            {
-                gate = _gate.Task;
-            }
-            await gate.WaitAsync(cancellationToken);
-            var handler = new SocketsHttpHandler { ConnectCallback = ConnectTcpAsync };
-            var webSocket = new ClientWebSocket();
-            await webSocket.ConnectAsync(context.Uri, new HttpMessageInvoker(handler), cancellationToken);
-            Interlocked.Increment(ref _connections);
-            return webSocket;
-        }
-
-        private async ValueTask<Stream> ConnectTcpAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
-        {
-            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-            lock (_lock)
-            {
-                _sockets.Add(socket);
-            }
-            return new NetworkStream(socket, ownsSocket: true);
-        }
-
-        private static TaskCompletionSource CompletedGate()
-        {
-            var gate = new TaskCompletionSource();
-            gate.SetResult();
-            return gate;
         }
     }
 }

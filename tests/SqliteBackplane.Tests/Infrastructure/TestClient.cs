@@ -57,7 +57,8 @@ public sealed class TestClient : IAsyncDisposable
     /// <paramref name="hubUri"/> and returns once the server has finished OnConnectedAsync, which a completed hub
     /// invocation proves. <paramref name="configureHttp"/> can route the connection (an in-memory TestServer) or
     /// replace its WebSockets; <paramref name="statefulReconnect"/> asks for SignalR's stateful reconnect;
-    /// <paramref name="clientLog"/> receives the client's own log (Debug and above).
+    /// <paramref name="clientLog"/> receives the client's own log (Debug and above); <paramref name="configureBuilder"/>
+    /// adds to the builder (the resume helper, automatic reconnect).
     /// </summary>
     public static async Task<TestClient> ConnectAsync(
         Uri hubUri,
@@ -67,10 +68,12 @@ public sealed class TestClient : IAsyncDisposable
         string description,
         Action<HttpConnectionOptions>? configureHttp = null,
         bool statefulReconnect = false,
-        OutputLog? clientLog = null)
+        OutputLog? clientLog = null,
+        Action<IHubConnectionBuilder>? configureBuilder = null)
     {
         var builder = new HubConnectionBuilder()
             .WithUrl(WithUser(hubUri, user), transport, options => configureHttp?.Invoke(options));
+        configureBuilder?.Invoke(builder);
         if (statefulReconnect)
         {
             builder.WithStatefulReconnect();
@@ -94,6 +97,13 @@ public sealed class TestClient : IAsyncDisposable
             await client.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>Asks the hub for this client's connection id again (it changes when the client reconnects) and returns it.</summary>
+    public async Task<string> RefreshConnectionIdAsync()
+    {
+        ConnectionId = await InvokeAsync<string>(nameof(TestHub.GetConnectionId));
+        return ConnectionId;
     }
 
     /// <summary>Invokes a hub method and waits for it to complete.</summary>

@@ -1,0 +1,225 @@
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Http.Connections;
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Data.Sqlite;
+using SqliteBackplane.Tests.Infrastructure;
+using SqliteBackplane.TestServer;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace SqliteBackplane.Tests.MultiProcess;
+
+/// <summary>
+/// Resume (docs/resume.md) with real server processes and the official .NET client with the
+/// <c>WithSqliteBackplaneResume</c> helper: a sender streams numbered messages to a group, to All and to the receiver's
+/// user while the receiver's transport drops or its server stops or dies; the receiver reconnects to the OTHER process
+/// and must end with every number exactly once, in order, without a gap report.
+/// </summary>
+[Collection(MultiProcessCollection.Name)]
+public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(output)
+{
+    private TestServerSettings Settings => new() { DatabasePath = Database.Path, EnableResume = true };
+
+    public enum Failure
+    {
+        TransportDrop,
+        GracefulStop,
+        Kill,
+    }
+
+    [Theory]
+    [InlineData(Failure.TransportDrop)]
+    [InlineData(Failure.GracefulStop)]
+    [InlineData(Failure.Kill)]
+    public async Task A_client_that_reconnects_to_the_other_process_receives_every_message_exactly_once_in_order(Failure failure)
+    {
+        var first = await StartAsync(Settings, "server A");
+        var second = await StartAsync(Settings, "server B");
+        var alice = await ConnectResumingAsync(first, "alice");
+        var bob = await ConnectAsync(second, "bob");
+        var oldId = alice.Client.ConnectionId;
+        var group = $"room-{Guid.NewGuid():N}";
+        await bob.InvokeAsync(nameof(TestHub.AddToGroup), oldId, group);
+
+        var expected = new List<string>();
+        await StreamAsync(bob, group, 0, 10, expected);
+        Assert.Equal(expected, await alice.Client.ReceiveAsync(expected.Count));
+
+        // The reconnect is held until the sender has sent on while alice had no server; then it goes to server B.
+        alice.Network.HoldConnects();
+        alice.Network.RouteTo(second.Address);
+        switch (failure)
+        {
+            case Failure.TransportDrop:
+                alice.Network.DropAll();
+                await StreamAsync(bob, group, 10, 30, expected);
+                break;
+            case Failure.GracefulStop:
+                // A stopping server may close the connection without allowing a reconnect: then the app restarts it.
+                alice.Client.Connection.Closed += _ => alice.Client.Connection.StartAsync();
+                var stopping = first.StopAsync();
+                await StreamAsync(bob, group, 10, 30, expected);
+                await stopping;
+                break;
+            case Failure.Kill:
+                var killing = first.KillAsync();
+                await StreamAsync(bob, group, 10, 30, expected);
+                await killing;
+                break;
+        }
+
+        alice.Network.ReleaseConnects();
+        await StreamAsync(bob, group, 40, 10, expected);
+
+        var afterFailure = expected.Skip(10).ToList();
+        Assert.Equal(afterFailure, await alice.Client.ReceiveAsync(afterFailure.Count));
+        Assert.NotEqual(oldId, await alice.Client.RefreshConnectionIdAsync());
+        Assert.False(alice.Gaps.Reader.TryRead(out var gap), $"The resume reported a gap ({gap}).");
+        Assert.Equal(2, alice.Network.Connections);
+        await TestClient.AssertNoMoreMessagesAsync(bob, alice.Client);
+        Output.WriteLine($"alice received all {expected.Count} messages once, in order, over {failure}: connection {oldId} on {first.Name}, then {alice.Client.ConnectionId} on {second.Name}.");
+    }
+
+    [Fact]
+    public async Task A_reconnect_after_the_resume_window_reports_the_gap_and_starts_fresh()
+    {
+        var settings = Settings with { ResumeWindow = TimeSpan.FromSeconds(1) };
+        var first = await StartAsync(settings, "server A");
+        var second = await StartAsync(settings, "server B");
+        var alice = await ConnectResumingAsync(first, "alice");
+        var bob = await ConnectAsync(second, "bob");
+        var oldId = alice.Client.ConnectionId;
+
+        alice.Network.HoldConnects();
+        alice.Network.RouteTo(second.Address);
+        alice.Network.DropAll();
+        await bob.InvokeAsync(nameof(TestHub.SendUser), "alice", "lost");
+        await Eventually.BecomesTrueAsync(() => DepartedAt(oldId) is not null, TaskTimeoutExtensions.DefaultTimeoutValue, "server A to record alice's departure");
+        // The point of the test: the window (1 s) must pass before the reconnect.
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        alice.Network.ReleaseConnects();
+
+        Assert.Equal("expired", await alice.Gaps.Reader.ReadAsync().AsTask().DefaultTimeout("the gap report"));
+        await alice.Client.RefreshConnectionIdAsync();
+        await bob.InvokeAsync(nameof(TestHub.SendUser), "alice", "after");
+        await alice.Client.AssertReceivesAsync("after");
+    }
+
+    [Fact]
+    public async Task A_forged_token_and_another_users_token_are_refused_with_a_gap()
+    {
+        var server = await StartAsync(Settings, "server");
+        var forged = await ConnectRawAsync(server, "mallory", "AAAA~1~AAAA.5");
+        Assert.Equal("token", await forged.Gap.Task.DefaultTimeout("the forged token's gap"));
+        var (token, position) = await forged.Token.Task.DefaultTimeout("a fresh token after the gap");
+        Assert.True(position > 0);
+
+        // alice's genuine token, presented by mallory after alice left.
+        var alice = await ConnectRawAsync(server, "alice", "1");
+        var (aliceToken, alicePosition) = await alice.Token.Task.DefaultTimeout("alice's token");
+        var aliceId = await alice.Connection.InvokeAsync<string>(nameof(TestHub.GetConnectionId)).DefaultTimeout();
+        await alice.Connection.DisposeAsync();
+        await Eventually.BecomesTrueAsync(() => DepartedAt(aliceId) is not null, TaskTimeoutExtensions.DefaultTimeoutValue, "alice's departure to be recorded");
+        var thief = await ConnectRawAsync(server, "mallory", $"{aliceToken}.{alicePosition}");
+        Assert.Equal("user", await thief.Gap.Task.DefaultTimeout("the foreign token's gap"));
+        Assert.NotEqual(token, (await thief.Token.Task.DefaultTimeout()).Token);
+
+        // The genuine owner can still resume it once: the refusals did not consume the record.
+        var owner = await ConnectRawAsync(server, "alice", $"{aliceToken}.{alicePosition}");
+        await owner.Token.Task.DefaultTimeout("the owner's resume");
+        Assert.False(owner.Gap.Task.IsCompleted, "The owner's resume reported a gap.");
+        var again = await ConnectRawAsync(server, "alice", $"{aliceToken}.{alicePosition}");
+        Assert.Equal("resumed", await again.Gap.Task.DefaultTimeout("the second resume's gap"));
+    }
+
+    [Fact]
+    public async Task A_client_without_the_helper_receives_no_reserved_messages_on_a_resume_enabled_server()
+    {
+        var first = await StartAsync(Settings, "server A");
+        var second = await StartAsync(Settings, "server B");
+        var plain = await ConnectAsync(first, "plain");
+        var reserved = 0;
+        foreach (var (method, parameters) in new[] { ("sqlitebackplane:pos", new[] { typeof(long) }), ("sqlitebackplane:token", [typeof(string), typeof(long)]), ("sqlitebackplane:gap", [typeof(string)]) })
+        {
+            plain.Connection.On(method, parameters, _ =>
+            {
+                Interlocked.Increment(ref reserved);
+                return Task.CompletedTask;
+            });
+        }
+
+        var bob = await ConnectAsync(second, "bob");
+        await bob.InvokeAsync(nameof(TestHub.AddToGroup), plain.ConnectionId, "room");
+        await bob.InvokeAsync(nameof(TestHub.SendGroup), "room", "one");
+        await bob.InvokeAsync(nameof(TestHub.SendUser), "plain", "two");
+        await plain.InvokeAsync(nameof(TestHub.SendConnection), plain.ConnectionId, "three");
+        Assert.Equal(["one", "two", "three"], await plain.ReceiveAsync(3));
+        await TestClient.AssertNoMoreMessagesAsync(bob, plain);
+        Assert.Equal(0, Volatile.Read(ref reserved));
+    }
+
+    private sealed record ResumingClient(TestClient Client, DroppableNetwork Network, Channel<string> Gaps);
+
+    private async Task<ResumingClient> ConnectResumingAsync(ServerProcess server, string user)
+    {
+        var network = new DroppableNetwork();
+        var gaps = Channel.CreateUnbounded<string>();
+        var client = DisposeAfterTest(await TestClient.ConnectAsync(
+            new UriBuilder(server.Address) { Path = HubPaths.Test }.Uri, user, HubProtocolKind.Json, HttpTransportType.WebSockets, $"{user} (resuming) on {server.Name}",
+            options =>
+            {
+                network.Configure(options);
+                // The WebSocket request is then the only one, so the network can send it to another server.
+                options.SkipNegotiation = true;
+            },
+            configureBuilder: builder => builder
+                .WithAutomaticReconnect(new RetryEvery100Milliseconds())
+                .WithSqliteBackplaneResume(options => options.OnGap = reason => gaps.Writer.TryWrite(reason))));
+        return new ResumingClient(client, network, gaps);
+    }
+
+    private sealed record RawClient(HubConnection Connection, TaskCompletionSource<string> Gap, TaskCompletionSource<(string Token, long Position)> Token);
+
+    /// <summary>A client without the helper that sends the resume parameter itself and records the reserved messages.</summary>
+    private async Task<RawClient> ConnectRawAsync(ServerProcess server, string user, string ticket)
+    {
+        var uri = new UriBuilder(server.Address) { Path = HubPaths.Test, Query = $"user={user}&sqlitebackplane-resume={Uri.EscapeDataString(ticket)}" }.Uri;
+        var connection = new HubConnectionBuilder().WithUrl(uri).Build();
+        var raw = new RawClient(connection, new(TaskCreationOptions.RunContinuationsAsynchronously), new(TaskCreationOptions.RunContinuationsAsynchronously));
+        connection.On<string>("sqlitebackplane:gap", reason => raw.Gap.TrySetResult(reason));
+        connection.On<string, long>("sqlitebackplane:token", (token, position) => raw.Token.TrySetResult((token, position)));
+        DisposeAfterTest(connection);
+        await connection.StartAsync().DefaultTimeout($"{user} to connect");
+        return raw;
+    }
+
+    private static async Task StreamAsync(TestClient sender, string group, int from, int count, List<string> expected)
+    {
+        for (var n = from; n < from + count; n++)
+        {
+            var message = $"m{n}";
+            await ((n % 3) switch
+            {
+                0 => sender.InvokeAsync(nameof(TestHub.SendGroup), group, message),
+                1 => sender.InvokeAsync(nameof(TestHub.SendAll), message),
+                _ => sender.InvokeAsync(nameof(TestHub.SendUser), "alice", message),
+            });
+            expected.Add(message);
+        }
+    }
+
+    private long? DepartedAt(string connectionId)
+    {
+        using var connection = new SqliteConnection(Database.ReadOnlyConnectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT departed_at FROM \"{SqliteBackplaneOptions.DefaultTablePrefix}resumable\" WHERE connection_id = $id";
+        command.Parameters.AddWithValue("$id", connectionId);
+        return command.ExecuteScalar() is long departed ? departed : null;
+    }
+
+    private sealed class RetryEvery100Milliseconds : IRetryPolicy
+    {
+        public TimeSpan? NextRetryDelay(RetryContext retryContext) => TimeSpan.FromMilliseconds(100);
+    }
+}
