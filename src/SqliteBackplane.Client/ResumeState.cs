@@ -58,7 +58,8 @@ internal sealed class ResumeState
         {
             if (_pending is { } pending)
             {
-                _position = pending;
+                // Never backwards: SignalR's stateful reconnect may hand the receive loop a marker it has seen before.
+                _position = Math.Max(_position, pending);
                 _pending = null;
             }
         }

@@ -40,6 +40,11 @@ internal static class BackplaneErrors
         $"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.AutoCreateSchema)} is false. " +
         "Set AutoCreateSchema to true once, or create the schema in a deployment step.");
 
+    public static InvalidOperationException ResumeTableMissing(string databasePath, string tablePrefix) => new(
+        $"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.EnableResume)} needs the table '{tablePrefix}resumable' in '{databasePath}', which does not exist, and " +
+        $"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.AutoCreateSchema)} is false. " +
+        "Start once with AutoCreateSchema true (it adds the missing table and touches nothing else), or create it in a deployment step.");
+
     public static InvalidOperationException SchemaTooNew(string databasePath, string version) => new(
         $"The SQLite backplane database '{databasePath}' has schema version {version}, newer than this library understands. " +
         "Upgrade the SqliteBackplane package in this application, or point it at another file or table prefix.");

@@ -57,6 +57,19 @@ public class OptionsValidationTests
         Assert.Contains(failures, f => f.Contains(optionName, StringComparison.Ordinal) && f.Contains("set it between", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(61)]
+    public void A_resume_window_outside_zero_to_the_message_expiry_is_rejected(int seconds)
+    {
+        var failure = Assert.Single(SqliteBackplaneOptionsValidator.Check(new SqliteBackplaneOptions { EnableResume = true, ResumeWindow = TimeSpan.FromSeconds(seconds) }));
+
+        Assert.Contains("SqliteBackplaneOptions.ResumeWindow", failure);
+        Assert.Contains("must be more than zero and at most MessageExpiry (00:01:00)", failure);
+        Assert.Empty(SqliteBackplaneOptionsValidator.Check(new SqliteBackplaneOptions { EnableResume = true, ResumeWindow = TimeSpan.FromSeconds(60) }));
+    }
+
     [Fact]
     public void Node_timeout_shorter_than_two_heartbeats_is_rejected()
     {

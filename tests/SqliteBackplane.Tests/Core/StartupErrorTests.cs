@@ -71,6 +71,34 @@ public class StartupErrorTests
     }
 
     [Fact]
+    public async Task A_file_from_before_resume_works_without_auto_create_and_resume_says_how_to_add_its_table()
+    {
+        using var database = new TempDatabase();
+        await using (var creator = DirectManagers.Create(database))
+        {
+            await creator.Node.EnsureStartedAsync().DefaultTimeout();
+        }
+
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection(database.ConnectionString))
+        {
+            connection.Open();
+            using var drop = connection.CreateCommand();
+            drop.CommandText = "DROP TABLE signalr_resumable";
+            drop.ExecuteNonQuery();
+        }
+
+        await using (var old = DirectManagers.Create(database, o => o.AutoCreateSchema = false))
+        {
+            await old.Node.EnsureStartedAsync().DefaultTimeout();
+        }
+
+        await using var resuming = DirectManagers.Create(database, o => { o.AutoCreateSchema = false; o.EnableResume = true; });
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => resuming.Node.EnsureStartedAsync()).DefaultTimeout();
+        Assert.Contains("EnableResume needs the table 'signalr_resumable'", ex.Message);
+        Assert.Contains("AutoCreateSchema", ex.Message);
+    }
+
+    [Fact]
     public async Task A_failed_start_is_retried_once_the_problem_is_fixed()
     {
         using var database = new TempDatabase();

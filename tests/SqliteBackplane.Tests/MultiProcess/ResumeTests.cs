@@ -28,14 +28,15 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
     }
 
     [Theory]
-    [InlineData(Failure.TransportDrop)]
-    [InlineData(Failure.GracefulStop)]
-    [InlineData(Failure.Kill)]
-    public async Task A_client_that_reconnects_to_the_other_process_receives_every_message_exactly_once_in_order(Failure failure)
+    [InlineData(Failure.TransportDrop, HubProtocolKind.Json)]
+    [InlineData(Failure.TransportDrop, HubProtocolKind.MessagePack)]
+    [InlineData(Failure.GracefulStop, HubProtocolKind.Json)]
+    [InlineData(Failure.Kill, HubProtocolKind.Json)]
+    public async Task A_client_that_reconnects_to_the_other_process_receives_every_message_exactly_once_in_order(Failure failure, HubProtocolKind protocol)
     {
         var first = await StartAsync(Settings, "server A");
         var second = await StartAsync(Settings, "server B");
-        var alice = await ConnectResumingAsync(first, "alice");
+        var alice = await ConnectResumingAsync(first, "alice", protocol);
         var bob = await ConnectAsync(second, "bob");
         var oldId = alice.Client.ConnectionId;
         var group = $"room-{Guid.NewGuid():N}";
@@ -160,12 +161,12 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
 
     private sealed record ResumingClient(TestClient Client, DroppableNetwork Network, Channel<string> Gaps);
 
-    private async Task<ResumingClient> ConnectResumingAsync(ServerProcess server, string user)
+    private async Task<ResumingClient> ConnectResumingAsync(ServerProcess server, string user, HubProtocolKind protocol = HubProtocolKind.Json)
     {
         var network = new DroppableNetwork();
         var gaps = Channel.CreateUnbounded<string>();
         var client = DisposeAfterTest(await TestClient.ConnectAsync(
-            new UriBuilder(server.Address) { Path = HubPaths.Test }.Uri, user, HubProtocolKind.Json, HttpTransportType.WebSockets, $"{user} (resuming) on {server.Name}",
+            new UriBuilder(server.Address) { Path = HubPaths.Test }.Uri, user, protocol, HttpTransportType.WebSockets, $"{user} (resuming) on {server.Name}",
             options =>
             {
                 network.Configure(options);

@@ -38,7 +38,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
         using var transaction = new WriteTransaction(connection, writeLock, _options.BusyTimeout, database.Path, logger);
         return transaction.Run(() =>
         {
-            SchemaSetup.EnsureSchema(connection, database.Queries, _options.AutoCreateSchema, database.Path);
+            SchemaSetup.EnsureSchema(connection, database.Queries, _options.AutoCreateSchema, database.Path, _options.EnableResume);
             if (_startedAtMs == 0)
             {
                 _startedAtMs = context.NowMs;

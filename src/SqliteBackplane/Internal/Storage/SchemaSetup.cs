@@ -27,7 +27,11 @@ internal static partial class SchemaSetup
     }
 
     /// <summary>Creates the schema (when <paramref name="create"/>) or checks it exists, then checks its version. Runs in a write transaction.</summary>
-    public static void EnsureSchema(SqliteConnection connection, SqliteQueries queries, bool create, string path)
+    /// <remarks>
+    /// The resume table (added after the first release) is created with the rest; without <paramref name="create"/> it
+    /// is required only by <paramref name="resume"/>, so older files keep working for everything else.
+    /// </remarks>
+    public static void EnsureSchema(SqliteConnection connection, SqliteQueries queries, bool create, string path, bool resume = false)
     {
         if (create)
         {
@@ -36,6 +40,10 @@ internal static partial class SchemaSetup
         else if (CountTables(connection, queries) < TableCount)
         {
             throw BackplaneErrors.SchemaMissing(path, queries.TablePrefix);
+        }
+        else if (resume && Convert.ToInt64(Scalar(connection, queries.CountResumableTable), CultureInfo.InvariantCulture) == 0)
+        {
+            throw BackplaneErrors.ResumeTableMissing(path, queries.TablePrefix);
         }
 
         ThrowIfUnsupportedVersion(connection, queries, path);

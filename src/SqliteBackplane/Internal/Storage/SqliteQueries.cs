@@ -66,6 +66,7 @@ internal sealed class SqliteQueries
             """;
 
         SelectSchemaVersion = $"SELECT value FROM {Meta} WHERE key = 'schema_version'";
+        CountResumableTable = $"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{tablePrefix}resumable'";
         CountBackplaneTables = $"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('{tablePrefix}messages', '{tablePrefix}nodes', '{tablePrefix}connections', '{tablePrefix}groups', '{tablePrefix}meta')";
 
         // Bound by position on the hot path (WriterContext.AppendMessage): ?1 hub, ?2 kind, ?3 node, ?4 created, ?5 expires, ?6 body.
@@ -153,6 +154,7 @@ internal sealed class SqliteQueries
     public string CreateSchema { get; }
     public string SelectSchemaVersion { get; }
     public string CountBackplaneTables { get; }
+    public string CountResumableTable { get; }
     public string InsertMessage { get; }
     public string SelectMaxMessageId { get; }
     public string SelectMessagesAfter { get; }
