@@ -1,6 +1,6 @@
 // Resume with the repository's @microsoft/signalr helper (clients/js) across two TestServer processes with
 // EnableResume: a client that reconnects to the OTHER process gets every message it missed, exactly once, in order.
-// Usage: node resume.mjs <server1 base url> <server2 base url> <drop|stop|kill|gap> [server 1 pid]
+// Usage: node resume.mjs <server1 base url> <server2 base url> <drop|stop|kill|gap> [server 1 pid] [--messagepack]
 //
 // alice (helper) and bob (no helper) connect to server 1, join group "g", and reconnect to server 2 when they lose
 // server 1 (their retry policy points at server 2, as a load balancer would). A sender on server 2 numbers its
@@ -12,14 +12,17 @@
 //   gap   alice stops her connection and starts it again (manual start, to server 2) after the server's resume
 //         window (1 s in the test that runs this mode): she is told of the gap and starts fresh
 // alice must end with every number sent to her exactly once, in order, with her group kept; bob behaves as without
-// the feature: he misses what was sent while he was away and sees no reserved invocation.
+// the feature: he misses what was sent while he was away and sees no reserved invocation. With --messagepack, alice
+// and bob use the MessagePack hub protocol (the helper wraps it) instead of JSON.
+import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 import { getSqliteBackplaneResumeState, withSqliteBackplaneResume } from "@sqlite-backplane/signalr-resume";
 import { connectTestHub, createDroppableWebSocket, fail, ok, run, signalR, step, withTimeout } from "./lib.mjs";
 
-const [url1, url2, mode, pidText] = process.argv.slice(2);
+const messagePack = process.argv.includes("--messagepack");
+const [url1, url2, mode, pidText] = process.argv.slice(2).filter((argument) => argument !== "--messagepack");
 const modes = ["drop", "stop", "kill", "gap"];
 if (!url1 || !url2 || !modes.includes(mode) || ((mode === "stop" || mode === "kill") && !pidText)) {
-  console.log("FAIL usage: node resume.mjs <server1 base url> <server2 base url> <drop|stop|kill|gap> [server 1 pid, for stop and kill]");
+  console.log("FAIL usage: node resume.mjs <server1 base url> <server2 base url> <drop|stop|kill|gap> [server 1 pid, for stop and kill] [--messagepack]");
   process.exit(2);
 }
 /** The resume window of the servers in gap mode, plus a margin. */
@@ -51,6 +54,7 @@ async function connectClient(user, { resume, onGap }) {
   const client = await connectTestHub(url1, user, {
     httpOptions: { WebSocket: Sockets },
     configure: (builder) => {
+      if (messagePack) builder.withHubProtocol(new MessagePackHubProtocol());
       builder
         .configureLogging(leakLogger(leaks))
         .withAutomaticReconnect({ nextRetryDelayInMilliseconds: (retry) => (retry.previousRetryCount === 0 ? 0 : 250) });
@@ -70,7 +74,7 @@ async function connectClient(user, { resume, onGap }) {
 await run(async (connections) => {
   const gaps = [];
   let alice, bob, sender;
-  await step(`connect alice (resume helper) and bob (no helper) to server 1, a sender to server 2; mode ${mode}`, async () => {
+  await step(`connect alice (resume helper) and bob (no helper) to server 1, a sender to server 2; mode ${mode}, ${messagePack ? "MessagePack" : "JSON"}`, async () => {
     [alice, bob] = await Promise.all([
       // Records each gap with how many messages alice had received then: it must come before the new connection's.
       connectClient("alice", { resume: true, onGap: (reason) => gaps.push({ reason, receivedBefore: alice.inbox.items.length }) }),
@@ -82,7 +86,7 @@ await run(async (connections) => {
     await bob.invoke("AddToGroup", bob.connectionId, "g");
     const state = getSqliteBackplaneResumeState(alice.connection);
     if (!state?.token) fail(`alice has no resume token after connecting (is EnableResume on?): ${JSON.stringify(state)}`);
-    ok(`alice ${alice.connectionId} and bob ${bob.connectionId} on server 1 in group g; alice holds a resume token`);
+    ok(`alice ${alice.connectionId} and bob ${bob.connectionId} on server 1 in group g (${messagePack ? "messagepack" : "json"} protocol); alice holds a resume token`);
   });
 
   // Numbered messages from the sender (server 2), each by one route; what alice and bob should receive.

@@ -10,7 +10,8 @@ namespace SqliteBackplane.Tests.EndToEnd;
 /// two TestServer processes with EnableResume: tests/e2e/resume.mjs. The receiving client reconnects to the other
 /// process after its transport drops, after its server stops gracefully, and after its server is killed; it ends with
 /// every numbered message exactly once, in order. A client without the helper behaves as without the feature; past
-/// the resume window the helper reports the gap. Also runs the helper's own unit tests (node --test).
+/// the resume window the helper reports the gap. JSON, and MessagePack for the kill case. Also runs the helper's own
+/// unit tests (node --test).
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
 public sealed class NodeResumeTests(ITestOutputHelper output) : MultiProcessTest(output)
@@ -21,14 +22,20 @@ public sealed class NodeResumeTests(ITestOutputHelper output) : MultiProcessTest
     private static readonly TimeSpan ShortResumeWindow = TimeSpan.FromSeconds(1);
 
     [Theory]
-    [InlineData("drop")]
-    [InlineData("stop")]
-    [InlineData("kill")]
-    public async Task Node_client_with_the_helper_resumes_on_the_other_process_with_every_message_once_in_order(string mode)
+    [InlineData("drop", false)]
+    [InlineData("stop", false)]
+    [InlineData("kill", false)]
+    [InlineData("kill", true)]
+    public async Task Node_client_with_the_helper_resumes_on_the_other_process_with_every_message_once_in_order(string mode, bool messagePack)
     {
         var (server1, server2) = await StartServersAsync(resumeWindow: null);
+        List<string> arguments = [server1.Address.ToString(), server2.Address.ToString(), mode, server1.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        if (messagePack)
+        {
+            arguments.Add("--messagepack");
+        }
 
-        var result = await NodeScripts.RunAsync("resume.mjs", [server1.Address.ToString(), server2.Address.ToString(), mode, server1.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)], ScriptTimeout, Output);
+        var result = await NodeScripts.RunAsync("resume.mjs", arguments, ScriptTimeout, Output);
 
         result.AssertPassed(
             "alice ",
@@ -38,6 +45,7 @@ public sealed class NodeResumeTests(ITestOutputHelper output) : MultiProcessTest
             "alice reconnected to server 2 as ",
             "alice received all 36 messages sent to her exactly once, in order (12 of them sent while she was away), group kept",
             "bob (no helper) received 11 messages, none of those sent while he was away; no reserved invocation surfaced in a client");
+        Assert.Contains(messagePack ? "(messagepack protocol)" : "(json protocol)", result.Checks[0], StringComparison.Ordinal);
     }
 
     [Fact]

@@ -29,7 +29,7 @@ public static class NodeScripts
     /// <summary>Runs <c>node &lt;script&gt; &lt;arguments&gt;</c> in <see cref="ScriptDirectory"/>, killing it after <paramref name="timeout"/>.</summary>
     public static async Task<NodeScriptResult> RunAsync(string script, IReadOnlyList<string> arguments, TimeSpan timeout, ITestOutputHelper output)
     {
-        await EnsureInstalledAsync(ScriptDirectory, ["@microsoft/signalr", "@sqlite-backplane/signalr-resume", "playwright-core", "ws"], output);
+        await EnsureInstalledAsync(ScriptDirectory, ["@microsoft/signalr", "@microsoft/signalr-protocol-msgpack", "@sqlite-backplane/signalr-resume", "playwright-core", "ws"], output);
         // The linked helper's own packages (its default protocol comes from its @microsoft/signalr).
         await EnsureInstalledAsync(ResumeHelperDirectory, ["@microsoft/signalr", "@microsoft/signalr-protocol-msgpack"], output);
         var result = await RunProcessAsync("node", [script, .. arguments], ScriptDirectory, timeout, output, $"node {script}");
