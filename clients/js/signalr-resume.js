@@ -49,6 +49,7 @@
       this.gaps = 0;
       this.resumes = 0;
       this.connects = 0;
+      this.ticketPresented = false;
     }
 
     /** The query parameter's value for the next connect. */
@@ -60,6 +61,7 @@
     beginConnect() {
       this.pending = null;
       this.connects++;
+      this.ticketPresented = this.token !== null;
     }
 
     /**
@@ -93,16 +95,11 @@
           warn(logger, `Ignoring ${TOKEN_METHOD} without a token string and a position.`);
           return;
         }
-        if (this.token !== null) {
-          // A token after a ticket without a gap: the old connection was resumed (a gap clears the token).
-          this.resumes++;
-        }
         this.token = args[0];
         this.position = Math.max(this.position, id);
         this.pending = null;
       } else {
         // Resume was impossible: the server starts this connection fresh and sends a new token next.
-        this.gaps++;
         this.token = null;
         this.position = 0;
         this.pending = null;
@@ -184,10 +181,20 @@
       transport.baseUrl = withResumeParameter(transport.baseUrl, state.ticket());
       return start.call(transport, transferFormat);
     };
-    connection.on(TOKEN_METHOD, () => {});
+    // The counters and onGap live in handlers: HubConnection runs each message's handlers once, after stateful
+    // reconnect dropped what the server resent (the protocol wrapper sees resent messages again).
+    connection.on(TOKEN_METHOD, () => {
+      if (state.ticketPresented) {
+        // A token on a connect that presented a ticket, without a gap: the old connection was resumed.
+        state.resumes++;
+        state.ticketPresented = false;
+      }
+    });
     connection.on(POSITION_METHOD, () => {});
-    // Raised from the handler so that it runs in message order with the application's handlers.
+    // onGap runs from the handler so that it runs in message order with the application's handlers.
     connection.on(GAP_METHOD, (reason) => {
+      state.gaps++;
+      state.ticketPresented = false;
       if (typeof options.onGap === "function") {
         options.onGap(String(reason));
       }

@@ -66,6 +66,24 @@ public sealed class NodeResumeTests(ITestOutputHelper output) : MultiProcessTest
     }
 
     [Fact]
+    public async Task Node_client_with_the_helper_and_stateful_reconnect_loses_and_duplicates_nothing_across_a_transport_drop()
+    {
+        // The helper's reserved invocations must count in the stateful-reconnect sequence like any other message.
+        var (server1, server2) = await StartServersAsync(resumeWindow: null);
+
+        var result = await NodeScripts.RunAsync("stateful-reconnect.mjs", [server1.Address.ToString(), server2.Address.ToString(), "--resume"], ScriptTimeout, Output);
+
+        result.AssertPassed(
+            "alice ",
+            "alice received 11 messages from server 2 in order",
+            "alice's socket was destroyed; her client started a stateful reconnect (held)",
+            "server 1 dispatched 10 messages while alice's transport was down",
+            "alice received all 31 messages exactly once, in order, on connection",
+            "no message lost or duplicated across the drop (31 from server 2 + alice's own marker); 1 reconnect",
+            "alice's resume helper: 1 connect, no resume, no gap, position ");
+    }
+
+    [Fact]
     public async Task Npm_resume_helper_unit_tests_pass()
     {
         var (exitCode, testOutput) = await NodeScripts.RunResumeHelperTestsAsync(ScriptTimeout, Output);
