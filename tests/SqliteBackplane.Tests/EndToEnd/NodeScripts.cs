@@ -39,7 +39,7 @@ public static class NodeScripts
     /// <summary>Runs the resume helper's unit tests (<c>node --test test/</c> in <see cref="ResumeHelperDirectory"/>); returns the exit code and output.</summary>
     public static async Task<(int ExitCode, string Output)> RunResumeHelperTestsAsync(TimeSpan timeout, ITestOutputHelper output)
     {
-        await EnsureInstalledAsync(ResumeHelperDirectory, ["@microsoft/signalr", "@microsoft/signalr-protocol-msgpack"], output);
+        await EnsureInstalledAsync(ResumeHelperDirectory, ["@microsoft/signalr", "@microsoft/signalr-protocol-msgpack", "typescript"], output);
         return await RunProcessAsync("node", ["--test", "--test-reporter=tap", "test/"], ResumeHelperDirectory, timeout, output, "node --test (clients/js)");
     }
 
