@@ -305,3 +305,22 @@ test("in a page, the file defines the global sqliteBackplaneResume next to signa
   );
   assert.equal(page.sqliteBackplaneResume.getSqliteBackplaneResumeState(connection).token, null);
 });
+
+test("CommonJS: require of the package name gives the same API; without withHubProtocol the JSON protocol is wrapped", () => {
+  return import("node:module").then(({ createRequire }) => {
+    const require = createRequire(import.meta.url);
+    const cjs = require("@sqlite-backplane/signalr-resume");
+    assert.equal(cjs.withSqliteBackplaneResume, withSqliteBackplaneResume);
+    const builder = new signalR.HubConnectionBuilder().withUrl("http://127.0.0.1:9/hub");
+    let seen;
+    const build = builder.build;
+    // Look at the protocol the helper hands to HubConnectionBuilder.build (the builder's own stays unset).
+    builder.build = function () {
+      seen = this.protocol;
+      return build.call(this);
+    };
+    cjs.withSqliteBackplaneResume(builder).build();
+    assert.equal(seen.name, "json");
+    assert.equal(builder.protocol, undefined);
+  });
+});
