@@ -23,6 +23,7 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
     public enum Failure
     {
         TransportDrop,
+        TransportDropBackToTheSameServer,
         GracefulStop,
         Kill,
     }
@@ -30,6 +31,7 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
     [Theory]
     [InlineData(Failure.TransportDrop, HubProtocolKind.Json)]
     [InlineData(Failure.TransportDrop, HubProtocolKind.MessagePack)]
+    [InlineData(Failure.TransportDropBackToTheSameServer, HubProtocolKind.Json)]
     [InlineData(Failure.GracefulStop, HubProtocolKind.Json)]
     [InlineData(Failure.Kill, HubProtocolKind.Json)]
     public async Task A_client_that_reconnects_to_the_other_process_receives_every_message_exactly_once_in_order(Failure failure, HubProtocolKind protocol)
@@ -47,11 +49,12 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
         Assert.Equal(expected, await alice.Client.ReceiveAsync(expected.Count));
 
         // The reconnect is held until the sender has sent on while alice had no server; then it goes to server B.
+        var next = failure == Failure.TransportDropBackToTheSameServer ? first : second;
         alice.Network.HoldConnects();
-        alice.Network.RouteTo(second.Address);
+        alice.Network.RouteTo(next.Address);
         switch (failure)
         {
-            case Failure.TransportDrop:
+            case Failure.TransportDrop or Failure.TransportDropBackToTheSameServer:
                 alice.Network.DropAll();
                 await StreamAsync(bob, group, 10, 30, expected);
                 break;
@@ -77,8 +80,11 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
         Assert.NotEqual(oldId, await alice.Client.RefreshConnectionIdAsync());
         Assert.False(alice.Gaps.Reader.TryRead(out var gap), $"The resume reported a gap ({gap}).");
         Assert.Equal(2, alice.Network.Connections);
+        // The group membership carried over to the new connection: a live send to the group reaches it.
+        await bob.InvokeAsync(nameof(TestHub.SendGroup), group, "live to the group");
+        await alice.Client.AssertReceivesAsync("live to the group");
         await TestClient.AssertNoMoreMessagesAsync(bob, alice.Client);
-        Output.WriteLine($"alice received all {expected.Count} messages once, in order, over {failure}: connection {oldId} on {first.Name}, then {alice.Client.ConnectionId} on {second.Name}.");
+        Output.WriteLine($"alice received all {expected.Count} messages once, in order, over {failure}: connection {oldId} on {first.Name}, then {alice.Client.ConnectionId} on {next.Name}.");
     }
 
     [Fact]

@@ -47,7 +47,7 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
         Metrics = new BackplaneMetrics(meterFactory, NodeId, ReaderBacklog, LiveNodes, LocalConnectionCount);
         Admission = new SendAdmission(options.MaxQueuedMessages, options.MaxReaderLag, options.MaxPendingMessagesPerConnection, ReaderBacklog, Metrics);
         Dispatcher = new RowDispatcher(NodeId, _timeProvider, logger, Metrics, Protection);
-        _membership = new NodeMembership(NodeId, Database, Dispatcher, logger);
+        _membership = new NodeMembership(NodeId, Database, Dispatcher, logger, ResumeTokens);
     }
 
     private readonly NodeMembership _membership;

@@ -10,7 +10,7 @@ namespace SqliteBackplane.Internal.Node;
 /// revival when other nodes declared it dead (its row, connections and groups are written back), reaping nodes that
 /// fell silent, and the wake endpoints of the live ones.
 /// </summary>
-internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, RowDispatcher hubs, ILogger logger)
+internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, RowDispatcher hubs, ILogger logger, ResumeTokens resumeTokens)
 {
     private readonly SqliteBackplaneOptions _options = database.Options;
     private long _startedAtMs;
@@ -45,6 +45,11 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
             }
 
             Register(context);
+            if (_options.EnableResume)
+            {
+                resumeTokens.EnsureKey(context, reload: true);
+            }
+
             if (restoreConnections)
             {
                 RestoreLocalConnections(context);

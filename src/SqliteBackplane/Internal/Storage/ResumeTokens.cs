@@ -17,22 +17,25 @@ internal sealed class ResumeTokens
     private const char Separator = '~';
     private static readonly byte[] DerivationInfo = Encoding.ASCII.GetBytes("SqliteBackplane resume token key v1");
 
+    private readonly bool _keysFromOptions;
     private byte[][]? _keys;
 
     public ResumeTokens(IEnumerable<string>? encryptionKeys)
     {
         var derived = (encryptionKeys ?? []).Select(secret =>
             HKDF.DeriveKey(HashAlgorithmName.SHA256, Encoding.UTF8.GetBytes(secret), 32, salt: [], info: DerivationInfo)).ToArray();
-        _keys = derived.Length == 0 ? null : derived;
+        _keysFromOptions = derived.Length > 0;
+        _keys = _keysFromOptions ? derived : null;
     }
 
-    /// <summary>Whether a key is loaded (after the first <see cref="EnsureKey"/>).</summary>
-    public bool HasKey => Volatile.Read(ref _keys) is not null;
-
-    /// <summary>Loads the key from the meta table, creating it on first use. Writer thread, inside a transaction.</summary>
-    public void EnsureKey(WriterContext context)
+    /// <summary>
+    /// Loads the key from the meta table, creating it when the file has none. Writer thread, inside a transaction. The
+    /// node calls it with <paramref name="reload"/> in its join transaction (which is retried whole when it fails, so
+    /// a key created by a transaction that rolled back is never kept); registrations call it as a fallback.
+    /// </summary>
+    public void EnsureKey(WriterContext context, bool reload = false)
     {
-        if (HasKey)
+        if (_keysFromOptions || !reload && Volatile.Read(ref _keys) is not null)
         {
             return;
         }
