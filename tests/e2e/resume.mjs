@@ -1,6 +1,6 @@
 // Resume with the repository's @microsoft/signalr helper (clients/js) across two TestServer processes with
 // EnableResume: a client that reconnects to the OTHER process gets every message it missed, exactly once, in order.
-// Usage: node resume.mjs <server1 base url> <server2 base url> <drop|stop|kill|gap> [server 1 pid] [--messagepack]
+// Usage: node resume.mjs <server1 base url> <server2 base url> <drop|stop|kill|gap> [server 1 pid] [--messagepack] [--same-server]
 //
 // alice (helper) and bob (no helper) connect to server 1, join group "g", and reconnect to server 2 when they lose
 // server 1 (their retry policy points at server 2, as a load balancer would). A sender on server 2 numbers its
@@ -13,16 +13,19 @@
 //         window (1 s in the test that runs this mode): she is told of the gap and starts fresh
 // alice must end with every number sent to her exactly once, in order, with her group kept; bob behaves as without
 // the feature: he misses what was sent while he was away and sees no reserved invocation. With --messagepack, alice
-// and bob use the MessagePack hub protocol (the helper wraps it) instead of JSON.
+// and bob use the MessagePack hub protocol (the helper wraps it) instead of JSON. With --same-server (drop only), they
+// reconnect to server 1 again instead of moving to server 2.
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 import { getSqliteBackplaneResumeState, withSqliteBackplaneResume } from "@sqlite-backplane/signalr-resume";
 import { connectTestHub, createDroppableWebSocket, fail, ok, run, signalR, step, withTimeout } from "./lib.mjs";
 
+const flags = ["--messagepack", "--same-server"];
 const messagePack = process.argv.includes("--messagepack");
-const [url1, url2, mode, pidText] = process.argv.slice(2).filter((argument) => argument !== "--messagepack");
+const sameServer = process.argv.includes("--same-server");
+const [url1, url2, mode, pidText] = process.argv.slice(2).filter((argument) => !flags.includes(argument));
 const modes = ["drop", "stop", "kill", "gap"];
-if (!url1 || !url2 || !modes.includes(mode) || ((mode === "stop" || mode === "kill") && !pidText)) {
-  console.log("FAIL usage: node resume.mjs <server1 base url> <server2 base url> <drop|stop|kill|gap> [server 1 pid, for stop and kill] [--messagepack]");
+if (!url1 || !url2 || !modes.includes(mode) || ((mode === "stop" || mode === "kill") && !pidText) || (sameServer && mode !== "drop")) {
+  console.log("FAIL usage: node resume.mjs <server1 base url> <server2 base url> <drop|stop|kill|gap> [server 1 pid, for stop and kill] [--messagepack] [--same-server, with drop]");
   process.exit(2);
 }
 /** The resume window of the servers in gap mode, plus a margin. */
@@ -31,6 +34,9 @@ const GAP_WAIT_MS = Number(process.env.E2E_RESUME_GAP_WAIT_MS || 2500);
 const origin = (url) => new URL(url).origin;
 /** The same hub URL on server 2. */
 const onServer2 = (url) => url.replace(origin(url1), origin(url2));
+/** Where alice reconnects: server 2, or server 1 again with --same-server. */
+const reconnectUrl = sameServer ? url1 : url2;
+const reconnectName = sameServer ? "server 1" : "server 2";
 
 /**
  * A logger that records warnings and errors mentioning the reserved methods (the client warns "No client method with
@@ -64,7 +70,7 @@ async function connectClient(user, { resume, onGap }) {
   const connection = client.connection;
   // Go where a load balancer would send a client whose server went away: server 2 (the app sets the URL; the helper
   // adds its ticket to whatever URL is set).
-  connection.onreconnecting(() => (connection.baseUrl = onServer2(connection.baseUrl)));
+  if (!sameServer) connection.onreconnecting(() => (connection.baseUrl = onServer2(connection.baseUrl)));
   let reconnected;
   client.reconnected = new Promise((resolve) => (reconnected = resolve));
   connection.onreconnected(() => reconnected());
@@ -157,7 +163,7 @@ await run(async (connections) => {
     ok(`sent ${counter - 12} messages while alice was away`);
   });
 
-  await step(mode === "gap" ? "alice starts again, on server 2" : "alice and bob reconnect to server 2", async () => {
+  await step(mode === "gap" ? "alice starts again, on server 2" : `alice and bob reconnect to ${reconnectName}`, async () => {
     if (mode === "gap") {
       alice.connection.baseUrl = onServer2(alice.connection.baseUrl);
       await withTimeout(alice.connection.start(), "alice to start again on server 2");
@@ -171,10 +177,10 @@ await run(async (connections) => {
       bobRoutes = ["all"];
     }
     const aliceUrl = alice.connection.baseUrl;
-    if (origin(aliceUrl) !== origin(url2)) fail(`alice is not on server 2: ${aliceUrl}`);
+    if (origin(aliceUrl) !== origin(reconnectUrl)) fail(`alice is not on ${reconnectName}: ${aliceUrl}`);
     alice.connectionId = await alice.invoke("GetConnectionId");
     if (alice.connectionId === oldAliceId) fail(`alice kept connection id ${oldAliceId}: that is not a new connection`);
-    ok(`alice reconnected to server 2 as ${alice.connectionId}`);
+    ok(`alice reconnected to ${reconnectName} as ${alice.connectionId}`);
   });
 
   await step(mode === "gap" ? "after: 12 more messages; alice hears of the gap first" : "after: 12 more messages; alice's group carried over", async () => {

@@ -8,7 +8,7 @@ namespace SqliteBackplane.Tests.EndToEnd;
 /// <summary>
 /// Resume with the npm helper (clients/js, @sqlite-backplane/signalr-resume) on @microsoft/signalr in Node, against
 /// two TestServer processes with EnableResume: tests/e2e/resume.mjs. The receiving client reconnects to the other
-/// process after its transport drops, after its server stops gracefully, and after its server is killed; it ends with
+/// process (or the same one) after its transport drops, after its server stops gracefully, and after its server is killed; it ends with
 /// every numbered message exactly once, in order. A client without the helper behaves as without the feature; past
 /// the resume window the helper reports the gap. JSON, and MessagePack for the kill case. Also runs the helper's own
 /// unit tests (node --test).
@@ -22,17 +22,22 @@ public sealed class NodeResumeTests(ITestOutputHelper output) : MultiProcessTest
     private static readonly TimeSpan ShortResumeWindow = TimeSpan.FromSeconds(1);
 
     [Theory]
-    [InlineData("drop", false)]
-    [InlineData("stop", false)]
-    [InlineData("kill", false)]
-    [InlineData("kill", true)]
-    public async Task Node_client_with_the_helper_resumes_on_the_other_process_with_every_message_once_in_order(string mode, bool messagePack)
+    [InlineData("drop", false, false)]
+    [InlineData("drop", false, true)]
+    [InlineData("stop", false, false)]
+    [InlineData("kill", false, false)]
+    [InlineData("kill", true, false)]
+    public async Task Node_client_with_the_helper_resumes_with_every_message_once_in_order(string mode, bool messagePack, bool sameServer)
     {
         var (server1, server2) = await StartServersAsync(resumeWindow: null);
         List<string> arguments = [server1.Address.ToString(), server2.Address.ToString(), mode, server1.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)];
         if (messagePack)
         {
             arguments.Add("--messagepack");
+        }
+        if (sameServer)
+        {
+            arguments.Add("--same-server");
         }
 
         var result = await NodeScripts.RunAsync("resume.mjs", arguments, ScriptTimeout, Output);
@@ -42,7 +47,7 @@ public sealed class NodeResumeTests(ITestOutputHelper output) : MultiProcessTest
             "alice received 12 and bob 7 messages in order",
             $"server 1 is gone for alice and bob ({mode}); both clients are reconnecting (held)",
             "sent 12 messages while alice was away",
-            "alice reconnected to server 2 as ",
+            sameServer ? "alice reconnected to server 1 as " : "alice reconnected to server 2 as ",
             "alice received all 36 messages sent to her exactly once, in order (12 of them sent while she was away), group kept",
             "bob (no helper) received 11 messages, none of those sent while he was away; no reserved invocation surfaced in a client");
         Assert.Contains(messagePack ? "(messagepack protocol)" : "(json protocol)", result.Checks[0], StringComparison.Ordinal);
