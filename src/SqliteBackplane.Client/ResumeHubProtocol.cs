@@ -6,21 +6,25 @@ using Microsoft.AspNetCore.SignalR.Protocol;
 namespace SqliteBackplane.Client;
 
 /// <summary>
-/// Wraps the connection's hub protocol: consumes the reserved <c>sqlitebackplane:*</c> invocations (the app never sees
-/// them) and watches the others to commit the log position. Writing is unchanged.
+/// Wraps the connection's hub protocol to follow the log position: it reads the reserved <c>sqlitebackplane:*</c>
+/// invocations and watches the others. The reserved ones still go on to the connection, where the helper's own no-op
+/// handlers take them (the app's handlers never see them), so SignalR's stateful reconnect counts every message the
+/// server sent. Writing is unchanged.
 /// </summary>
 internal sealed class ResumeHubProtocol(IHubProtocol inner, ResumeState state, SqliteBackplaneResumeOptions options) : IHubProtocol
 {
-    private const string ReservedPrefix = "sqlitebackplane:";
-    private const string Token = "sqlitebackplane:token";
-    private const string Position = "sqlitebackplane:pos";
-    private const string Gap = "sqlitebackplane:gap";
+    public const string ReservedPrefix = "sqlitebackplane:";
+    public const string Token = "sqlitebackplane:token";
+    public const string Position = "sqlitebackplane:pos";
+    public const string Gap = "sqlitebackplane:gap";
 
-    private static readonly Type[] TokenParameters = [typeof(string), typeof(long)];
-    private static readonly Type[] PositionParameters = [typeof(long)];
-    private static readonly Type[] GapParameters = [typeof(string)];
-
-    private ReservedBinder? _binder;
+    /// <summary>The reserved methods with their parameter types, for the helper's handlers.</summary>
+    public static readonly (string Method, Type[] Parameters)[] ReservedMethods =
+    [
+        (Token, [typeof(string), typeof(long)]),
+        (Position, [typeof(long)]),
+        (Gap, [typeof(string)]),
+    ];
 
     public string Name => inner.Name;
 
@@ -36,25 +40,24 @@ internal sealed class ResumeHubProtocol(IHubProtocol inner, ResumeState state, S
 
     public bool TryParseMessage(ref ReadOnlySequence<byte> input, IInvocationBinder binder, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out HubMessage? message)
     {
-        // One receive loop per connection parses at a time; the binder is the connection's, so the wrapper is reused.
-        var wrapped = _binder is { } cached && ReferenceEquals(cached.Inner, binder) ? cached : _binder = new ReservedBinder(binder);
-        while (inner.TryParseMessage(ref input, wrapped, out message))
+        if (!inner.TryParseMessage(ref input, binder, out message))
         {
-            if (message is not InvocationMessage { InvocationId: null } invocation)
-            {
-                return true;
-            }
-
-            if (!invocation.Target.StartsWith(ReservedPrefix, StringComparison.Ordinal))
-            {
-                state.OnDelivered();
-                return true;
-            }
-
-            Handle(invocation);
+            return false;
         }
 
-        return false;
+        if (message is InvocationMessage { InvocationId: null } invocation)
+        {
+            if (invocation.Target.StartsWith(ReservedPrefix, StringComparison.Ordinal))
+            {
+                Handle(invocation);
+            }
+            else
+            {
+                state.OnDelivered();
+            }
+        }
+
+        return true;
     }
 
     private void Handle(InvocationMessage invocation)
@@ -80,24 +83,5 @@ internal sealed class ResumeHubProtocol(IHubProtocol inner, ResumeState state, S
 
                 break;
         }
-    }
-
-    private sealed class ReservedBinder(IInvocationBinder inner) : IInvocationBinder
-    {
-        public IInvocationBinder Inner => inner;
-
-        public IReadOnlyList<Type> GetParameterTypes(string methodName) => methodName switch
-        {
-            Position => PositionParameters,
-            Token => TokenParameters,
-            Gap => GapParameters,
-            _ => inner.GetParameterTypes(methodName),
-        };
-
-        public Type GetReturnType(string invocationId) => inner.GetReturnType(invocationId);
-
-        public Type GetStreamItemType(string streamId) => inner.GetStreamItemType(streamId);
-
-        string? IInvocationBinder.GetTarget(ReadOnlySpan<byte> utf8Bytes) => inner.GetTarget(utf8Bytes);
     }
 }

@@ -38,9 +38,16 @@ public static class SqliteBackplaneResumeHubConnectionBuilderExtensions
             var protocol = new ResumeHubProtocol(services.GetRequiredService<IHubProtocol>(), state, options);
             var endpoint = services.GetRequiredService<EndPoint>();
             var loggerFactory = services.GetRequiredService<ILoggerFactory>();
-            return services.GetService<IRetryPolicy>() is { } retry
+            var connection = services.GetService<IRetryPolicy>() is { } retry
                 ? new HubConnection(factory, protocol, endpoint, services, loggerFactory, retry)
                 : new HubConnection(factory, protocol, endpoint, services, loggerFactory);
+            // The protocol has read them already; these handlers only take them, so the app's never see them.
+            foreach (var (method, parameters) in ResumeHubProtocol.ReservedMethods)
+            {
+                connection.On(method, parameters, static _ => Task.CompletedTask);
+            }
+
+            return connection;
         }));
         return builder;
     }
