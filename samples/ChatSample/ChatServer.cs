@@ -39,7 +39,10 @@ public static class ChatServer
             .AllowAnyHeader()));
         builder.Services.AddSignalR()
             .AddMessagePackProtocol()
-            .AddSqliteBackplane(new SqliteConnectionStringBuilder { DataSource = commandLine.DatabasePath }.ToString());
+            // EnableResume: a page that reconnects (to any instance, even after one was killed) first gets every
+            // message it missed, exactly once, in order; the page opts in with the npm resume helper (wwwroot/js/app.js).
+            .AddSqliteBackplane(new SqliteConnectionStringBuilder { DataSource = commandLine.DatabasePath }.ToString(),
+                options => options.EnableResume = true);
 
         if (commandLine.ParentProcessId is int parentProcessId)
         {

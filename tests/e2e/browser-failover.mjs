@@ -1,12 +1,13 @@
 // The chat sample's failover in Debian's Chromium, driven by playwright-core, against the sample's launcher.
 // Usage: node browser-failover.mjs <instance 1 base url> <instance 2 base url> <artifact directory>
 // alice's page is on instance 1, bob's on instance 2, and carol is a script (@microsoft/signalr, no reconnect) on
-// instance 2. The script kills instance 2 with SIGKILL (the pid bob's page shows) and checks that bob's page
-// reconnects to instance 1 and says so, that alice's page shows carol and instance 2's server leaving, that the
-// launcher restarts instance 2 and alice's page shows its new server, and that a message from a page opened on the
-// restarted instance reaches alice and bob (and theirs reach it).
+// instance 2. The script kills instance 2 with SIGKILL (the pid bob's page shows) and holds bob's reconnect while
+// alice sends five messages. It checks that bob's page reconnects to instance 1 and says so, and resumes (the page
+// uses the npm resume helper): the five messages appear once each, in order, with no gap reported; that alice's page
+// shows carol and instance 2's server leaving; that the launcher restarts instance 2 and alice's page shows its new
+// server; and that a message from a page opened on the restarted instance reaches alice and bob (and theirs reach it).
 import { fail, ok, run, signalR, step, withTimeout, STEP_TIMEOUT_MS } from "./lib.mjs";
-import { assertNoPageErrors, expectMessage, saveScreenshots, send, withChromium } from "./browser-lib.mjs";
+import { assertNoPageErrors, expectMessage, roomMessages, saveScreenshots, send, withChromium } from "./browser-lib.mjs";
 
 const [url1, url2, artifactDir] = process.argv.slice(2);
 if (!url1 || !url2 || !artifactDir) {
@@ -39,9 +40,32 @@ await run((connections) => withChromium(artifactDir, async (session) => {
   });
 
   const killedPid = Number(bob.pid);
-  await step("kill instance 2 with SIGKILL; bob's page reconnects to instance 1 and says so", async () => {
+  const stamp = Date.now();
+  const beforeKill = `before the kill (${stamp})`;
+  const whileDead = [1, 2, 3, 4, 5].map((n) => `while instance 2 is dead ${n} (${stamp})`);
+  await step("kill instance 2 with SIGKILL; messages sent while bob's page reconnects reach it once, in order; it says where it is", async () => {
+    // Sends from alice's composer and waits until the send completed (the composer is cleared) and her page shows it.
+    const sendFromAlice = async (text) => {
+      await send(alice, text);
+      await alice.page.waitForFunction(() => document.getElementById("message").value === "");
+      await expectMessage(alice, "alice", text, 1);
+    };
+    await sendFromAlice(beforeKill);
+    await expectMessage(bob, "alice", beforeKill, 1);
+    // Hold bob's reconnect (its negotiate requests) until alice has sent while his instance is dead.
+    let releaseNegotiate;
+    const negotiateGate = new Promise((resolve) => (releaseNegotiate = resolve));
+    const negotiateUrls = [];
+    await bob.page.route(/\/hubs\/chat\/negotiate/, async (route) => {
+      negotiateUrls.push(route.request().url());
+      await negotiateGate;
+      await route.continue();
+    });
     process.kill(killedPid, "SIGKILL");
     ok(`killed instance 2 (pid ${killedPid}) with SIGKILL`);
+    await bob.page.locator('#status[data-state="reconnecting"]').waitFor();
+    for (const text of whileDead) await sendFromAlice(text);
+    releaseNegotiate();
     await bob.page.locator('#instance[data-instance="1"]').waitFor();
     await bob.page.locator('#status[data-state="connected"]').waitFor();
     const badge = await bob.page.locator("#instance").textContent();
@@ -49,6 +73,14 @@ await run((connections) => withChromium(artifactDir, async (session) => {
     await bob.page.locator('#messages li[data-kind="system"]', { hasText: "Reconnected to instance 1" }).waitFor();
     bob.instance = "1";
     ok(`bob's page reconnected to instance 1 and shows "${badge.trim()}"`);
+    // The page's resume helper presented a ticket (token.position), and the server replayed what he missed.
+    if (!negotiateUrls.some((url) => /[?&]sqlitebackplane-resume=[^&]+\.\d+(&|$)/.test(url))) fail(`bob's page reconnected without a resume ticket: ${JSON.stringify(negotiateUrls)}`);
+    await bob.page.unroute(/\/hubs\/chat\/negotiate/);
+    await expectMessage(bob, "alice", whileDead.at(-1), 1);
+    const fromAlice = (await roomMessages(bob.page, "alice").locator(".text").allTextContents()).map((text) => text.trim()).filter((text) => text.endsWith(`(${stamp})`));
+    if (JSON.stringify(fromAlice) !== JSON.stringify([beforeKill, ...whileDead])) fail(`bob's page shows alice's messages ${JSON.stringify(fromAlice)}; expected ${JSON.stringify([beforeKill, ...whileDead])}, each once, in order`);
+    if ((await bob.page.locator("#messages li", { hasText: "could not be recovered" }).count()) !== 0) fail("bob's page reported a resume gap");
+    ok(`bob's page shows the ${whileDead.length} messages alice sent while instance 2 was dead, each once, in order, after the one before the kill`);
   });
 
   await step("alice's page shows carol and instance 2's server leaving, pushed by the backplane", async () => {

@@ -2,6 +2,7 @@
 // and loud failures. Each script prints "OK <what>" per check and exits 0 after "PASS", or prints "FAIL <details>"
 // and exits 1. The xunit tests in tests/SqliteBackplane.Tests/EndToEnd run them and assert on both.
 import * as signalR from "@microsoft/signalr";
+import WebSocket from "ws";
 
 export { signalR };
 
@@ -96,6 +97,78 @@ export async function connectTestHub(baseUrl, user, { configure, httpOptions } =
   await withTimeout(connection.start(), `${name} to connect`);
   const connectionId = await withTimeout(connection.invoke("GetConnectionId"), `${name} GetConnectionId`);
   return { connection, inbox, name, user, connectionId, invoke: (method, ...args) => withTimeout(connection.invoke(method, ...args), `${name} invoking ${method}`) };
+}
+
+/**
+ * Returns a new WebSocket class (the `ws` package) whose sockets the test can drop like a network failure, and whose
+ * connecting can be held behind a gate. Pass it as the `WebSocket` HTTP option of one client: the SignalR client
+ * constructs one per transport connection (each reconnect, including a stateful one); the class records them all in
+ * `instances`, calls `onCreated(socket)` for each, and holds each one's connecting until `gate` (if set) resolves.
+ */
+export function createDroppableWebSocket() {
+  return class DroppableWebSocket {
+    static CONNECTING = 0;
+    static OPEN = 1;
+    static CLOSING = 2;
+    static CLOSED = 3;
+    static instances = [];
+    static gate = null;
+    static onCreated = () => {};
+
+    constructor(url, protocols, options) {
+      this.url = url;
+      this.onopen = this.onmessage = this.onerror = this.onclose = null;
+      this.inner = null;
+      this.closeRequested = false;
+      this.opened = new Promise((resolve) => (this.markOpened = resolve));
+      DroppableWebSocket.instances.push(this);
+      const gate = DroppableWebSocket.gate ?? Promise.resolve();
+      DroppableWebSocket.onCreated(this);
+      gate.then(() => {
+        if (this.closeRequested) {
+          this.onclose?.({ code: 1006, reason: "closed before connecting", wasClean: false });
+          return;
+        }
+        const socket = new WebSocket(url, protocols, options);
+        if (this.requestedBinaryType) socket.binaryType = this.requestedBinaryType;
+        socket.onopen = (event) => {
+          this.markOpened();
+          this.onopen?.(event);
+        };
+        socket.onmessage = (event) => this.onmessage?.(event);
+        socket.onerror = (event) => this.onerror?.(event);
+        socket.onclose = (event) => this.onclose?.(event);
+        this.inner = socket;
+      });
+    }
+
+    get readyState() {
+      return this.inner ? this.inner.readyState : DroppableWebSocket.CONNECTING;
+    }
+
+    get binaryType() {
+      return this.inner ? this.inner.binaryType : this.requestedBinaryType;
+    }
+
+    set binaryType(value) {
+      this.requestedBinaryType = value;
+      if (this.inner) this.inner.binaryType = value;
+    }
+
+    send(data) {
+      this.inner.send(data);
+    }
+
+    close(code, reason) {
+      if (this.inner) this.inner.close(code, reason);
+      else this.closeRequested = true;
+    }
+
+    /** Destroys the TCP connection at once: no close frame, as when the network fails. */
+    drop() {
+      this.inner.terminate();
+    }
+  }
 }
 
 /** Runs `main`, prints PASS or FAIL with details, stops the given connections, and sets the exit code. */

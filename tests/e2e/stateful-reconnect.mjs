@@ -1,93 +1,31 @@
 // Stateful reconnect across a transport drop, with every message coming through the SQLite backplane from the
 // OTHER server process (the bug class of dotnet/aspnetcore#55575: backplane messages must count in the server's
 // stateful-reconnect sequence, or the client loses or duplicates messages when it reconnects).
-// Usage: node stateful-reconnect.mjs <server1 base url> <server2 base url>
+// Usage: node stateful-reconnect.mjs <server1 base url> <server2 base url> [--resume]
 //
 // alice (server 1) uses withStatefulReconnect(). Her WebSocket is dropped without a close frame; the reconnect
 // is held until server 1 has dispatched messages sent meanwhile (a control client on server 1 receives the last
 // of them), then released. alice must receive every message exactly once, in order, on the same connection.
-import WebSocket from "ws";
-import { connectTestHub, fail, ok, run, signalR, step, withTimeout } from "./lib.mjs";
+// With --resume (servers with EnableResume), alice also uses the npm resume helper: its reserved invocations must
+// count in the stateful-reconnect sequence like any other, and the helper must see no resume and no gap.
+import { getSqliteBackplaneResumeState, withSqliteBackplaneResume } from "@sqlite-backplane/signalr-resume";
+import { connectTestHub, createDroppableWebSocket, fail, ok, run, signalR, step, withTimeout } from "./lib.mjs";
 
-const [url1, url2] = process.argv.slice(2);
+const resume = process.argv.includes("--resume");
+const [url1, url2] = process.argv.slice(2).filter((argument) => argument !== "--resume");
 if (!url1 || !url2) {
   console.log("FAIL usage: node stateful-reconnect.mjs <server1 base url> <server2 base url>");
   process.exit(2);
 }
 
-/**
- * A WebSocket (the `ws` package) the test can drop like a network failure, and whose connecting can be held
- * behind a gate. The SignalR client constructs one per transport connection, including its stateful reconnect.
- */
-class DroppableWebSocket {
-  static CONNECTING = 0;
-  static OPEN = 1;
-  static CLOSING = 2;
-  static CLOSED = 3;
-  static instances = [];
-  static gate = null;
-  static onCreated = () => {};
-
-  constructor(url, protocols, options) {
-    this.url = url;
-    this.onopen = this.onmessage = this.onerror = this.onclose = null;
-    this.inner = null;
-    this.closeRequested = false;
-    this.opened = new Promise((resolve) => (this.markOpened = resolve));
-    DroppableWebSocket.instances.push(this);
-    const gate = DroppableWebSocket.gate ?? Promise.resolve();
-    DroppableWebSocket.onCreated(this);
-    gate.then(() => {
-      if (this.closeRequested) {
-        this.onclose?.({ code: 1006, reason: "closed before connecting", wasClean: false });
-        return;
-      }
-      const socket = new WebSocket(url, protocols, options);
-      if (this.requestedBinaryType) socket.binaryType = this.requestedBinaryType;
-      socket.onopen = (event) => {
-        this.markOpened();
-        this.onopen?.(event);
-      };
-      socket.onmessage = (event) => this.onmessage?.(event);
-      socket.onerror = (event) => this.onerror?.(event);
-      socket.onclose = (event) => this.onclose?.(event);
-      this.inner = socket;
-    });
-  }
-
-  get readyState() {
-    return this.inner ? this.inner.readyState : DroppableWebSocket.CONNECTING;
-  }
-
-  get binaryType() {
-    return this.inner ? this.inner.binaryType : this.requestedBinaryType;
-  }
-
-  set binaryType(value) {
-    this.requestedBinaryType = value;
-    if (this.inner) this.inner.binaryType = value;
-  }
-
-  send(data) {
-    this.inner.send(data);
-  }
-
-  close(code, reason) {
-    if (this.inner) this.inner.close(code, reason);
-    else this.closeRequested = true;
-  }
-
-  /** Destroys the TCP connection at once: no close frame, as when the network fails. */
-  drop() {
-    this.inner.terminate();
-  }
-}
+const DroppableWebSocket = createDroppableWebSocket();
 
 await run(async (connections) => {
+  const gaps = [];
   let alice, control, sender;
   await step("connect alice (stateful reconnect) and a control client to server 1, a sender to server 2", async () => {
     alice = await connectTestHub(url1, "alice", {
-      configure: (builder) => builder.withStatefulReconnect(),
+      configure: (builder) => (resume ? withSqliteBackplaneResume(builder.withStatefulReconnect(), { onGap: (reason) => gaps.push(reason) }) : builder.withStatefulReconnect()),
       httpOptions: { WebSocket: DroppableWebSocket },
     });
     connections.push(alice.connection);
@@ -177,4 +115,14 @@ await run(async (connections) => {
     if (aliceClosed) fail(`alice's connection closed: ${aliceClosed}`);
     ok(`no message lost or duplicated across the drop (${expectedByAlice.length} from server 2 + alice's own marker); 1 reconnect`);
   });
+
+  if (resume) {
+    await step("the resume helper saw one connection: no resume, no gap, its position advanced", async () => {
+      const state = getSqliteBackplaneResumeState(alice.connection);
+      if (gaps.length !== 0 || state.gaps !== 0 || state.resumes !== 0 || state.connects !== 1 || !(state.position > 0)) {
+        fail(`alice's resume state after a stateful reconnect: ${JSON.stringify(state)}, gaps ${JSON.stringify(gaps)}`);
+      }
+      ok(`alice's resume helper: 1 connect, no resume, no gap, position ${state.position}`);
+    });
+  }
 });

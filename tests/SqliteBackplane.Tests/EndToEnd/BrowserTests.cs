@@ -58,6 +58,7 @@ public sealed class BrowserTests(ITestOutputHelper output)
             "alice's page (instance 1, pid",
             "killed instance 2",
             "bob's page reconnected to instance 1",
+            "bob's page shows the 5 messages alice sent while instance 2 was dead, each once, in order, after the one before the kill",
             "alice's page shows \"carol left\" and \"Server pid",
             "instance 2 is back as pid",
             "dave's message from the restarted instance 2 reaches alice and bob, and alice's reaches dave; no page errors",

@@ -6,48 +6,60 @@ using Xunit.Abstractions;
 namespace SqliteBackplane.Tests.EndToEnd;
 
 /// <summary>
-/// Runs the Node scripts in <c>tests/e2e</c> (the @microsoft/signalr client and the playwright-core browser driver).
-/// The first use installs their packages with <c>npm ci</c> from the committed lockfile when node_modules lacks them.
+/// Runs the Node scripts in <c>tests/e2e</c> (the @microsoft/signalr client and the playwright-core browser driver),
+/// and the unit tests of the npm resume helper in <c>clients/js</c>. The first use of each directory installs its
+/// packages with <c>npm ci</c> from the committed lockfile when node_modules lacks them.
 /// Every script prints <c>OK ...</c> per check, then <c>PASS</c> (exit 0) or <c>FAIL details</c> (exit 1).
 /// </summary>
 public static class NodeScripts
 {
     private static readonly TimeSpan InstallTimeout = TimeSpan.FromMinutes(5);
     private static readonly SemaphoreSlim InstallLock = new(1, 1);
-    private static bool _installed;
+    private static readonly HashSet<string> Installed = [];
 
     /// <summary>The Node project of the end-to-end scripts.</summary>
     public static string ScriptDirectory => Path.Combine(RepositoryRoot.Path, "tests", "e2e");
 
+    /// <summary>The npm resume helper, @sqlite-backplane/signalr-resume (the end-to-end project links it).</summary>
+    public static string ResumeHelperDirectory => Path.Combine(RepositoryRoot, "clients", "js");
+
     /// <summary>Runs <c>node &lt;script&gt; &lt;arguments&gt;</c> in <see cref="ScriptDirectory"/>, killing it after <paramref name="timeout"/>.</summary>
     public static async Task<NodeScriptResult> RunAsync(string script, IReadOnlyList<string> arguments, TimeSpan timeout, ITestOutputHelper output)
     {
-        await EnsureInstalledAsync(output);
-        var result = await RunProcessAsync("node", [script, .. arguments], timeout, output, $"node {script}");
+        await EnsureInstalledAsync(ScriptDirectory, ["@microsoft/signalr", "@microsoft/signalr-protocol-msgpack", "@sqlite-backplane/signalr-resume", "playwright-core", "ws"], output);
+        // The linked helper's own packages (its default protocol comes from its @microsoft/signalr).
+        await EnsureInstalledAsync(ResumeHelperDirectory, ["@microsoft/signalr", "@microsoft/signalr-protocol-msgpack"], output);
+        var result = await RunProcessAsync("node", [script, .. arguments], ScriptDirectory, timeout, output, $"node {script}");
         return new NodeScriptResult(script, result.ExitCode, result.Output);
     }
 
-    private static async Task EnsureInstalledAsync(ITestOutputHelper output)
+    /// <summary>Runs the resume helper's unit tests (<c>node --test test/</c> in <see cref="ResumeHelperDirectory"/>); returns the exit code and output.</summary>
+    public static async Task<(int ExitCode, string Output)> RunResumeHelperTestsAsync(TimeSpan timeout, ITestOutputHelper output)
+    {
+        await EnsureInstalledAsync(ResumeHelperDirectory, ["@microsoft/signalr", "@microsoft/signalr-protocol-msgpack", "typescript"], output);
+        return await RunProcessAsync("node", ["--test", "--test-reporter=tap", "test/"], ResumeHelperDirectory, timeout, output, "node --test (clients/js)");
+    }
+
+    private static async Task EnsureInstalledAsync(string directory, string[] required, ITestOutputHelper output)
     {
         await InstallLock.WaitAsync();
         try
         {
-            if (_installed)
+            if (Installed.Contains(directory))
             {
                 return;
             }
-            string[] required = ["@microsoft/signalr", "playwright-core", "ws"];
-            var missing = required.Where(package => !File.Exists(Path.Combine(ScriptDirectory, "node_modules", package, "package.json"))).ToList();
+            var missing = required.Where(package => !File.Exists(Path.Combine(directory, "node_modules", package, "package.json"))).ToList();
             if (missing.Count > 0)
             {
-                output.WriteLine($"Installing the end-to-end Node packages ({string.Join(", ", missing)} missing): npm ci in {ScriptDirectory}");
-                var install = await RunProcessAsync("npm", ["ci", "--no-audit", "--no-fund"], InstallTimeout, output, "npm ci");
+                output.WriteLine($"Installing Node packages ({string.Join(", ", missing)} missing): npm ci in {directory}");
+                var install = await RunProcessAsync("npm", ["ci", "--no-audit", "--no-fund"], directory, InstallTimeout, output, "npm ci");
                 if (install.ExitCode != 0)
                 {
-                    throw new InvalidOperationException($"npm ci in {ScriptDirectory} failed with exit code {install.ExitCode}:{Environment.NewLine}{install.Output}");
+                    throw new InvalidOperationException($"npm ci in {directory} failed with exit code {install.ExitCode}:{Environment.NewLine}{install.Output}");
                 }
             }
-            _installed = true;
+            Installed.Add(directory);
         }
         finally
         {
@@ -55,11 +67,11 @@ public static class NodeScripts
         }
     }
 
-    private static async Task<(int ExitCode, string Output)> RunProcessAsync(string fileName, IReadOnlyList<string> arguments, TimeSpan timeout, ITestOutputHelper output, string name)
+    private static async Task<(int ExitCode, string Output)> RunProcessAsync(string fileName, IReadOnlyList<string> arguments, string workingDirectory, TimeSpan timeout, ITestOutputHelper output, string name)
     {
         var startInfo = new ProcessStartInfo(fileName)
         {
-            WorkingDirectory = ScriptDirectory,
+            WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,

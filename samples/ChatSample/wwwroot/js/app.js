@@ -103,7 +103,7 @@ async function connect(rawName) {
 
   const hubUrl = (baseUrl) => `${baseUrl}/hubs/chat?user=${encodeURIComponent(name)}`;
   let currentUrl = location.origin;
-  const connection = new signalR.HubConnectionBuilder()
+  const builder = new signalR.HubConnectionBuilder()
     // No cookies: another instance's CORS policy allows this page's origin without credentials.
     .withUrl(hubUrl(currentUrl), { withCredentials: false })
     // Never give up: try the same instance once, then every other instance of the launcher in turn, then wait and
@@ -120,8 +120,12 @@ async function connect(rawName) {
       },
     })
     .withStatefulReconnect()
-    .configureLogging(signalR.LogLevel.Warning)
-    .build();
+    .configureLogging(signalR.LogLevel.Warning);
+  // Resume (the npm helper, lib/signalr-resume.js): after a reconnect, to any instance and even after the old one was
+  // killed, the server first sends what this page missed, exactly once and in order; those messages reach the
+  // handlers below like live ones. When it cannot (away longer than the resume window), the page says so.
+  sqliteBackplaneResume.withSqliteBackplaneResume(builder, { onGap: showResumeGap });
+  const connection = builder.build();
 
   connection.on("roomMessage", (message) => addMessage("room", message));
   connection.on("directMessage", (message) => addMessage("direct", message));
@@ -167,6 +171,12 @@ async function connect(rawName) {
     $("connect").disabled = false;
     await connection.stop();
   }
+}
+
+/** Resume was impossible: messages sent while the page was disconnected may be missing from the timeline. */
+function showResumeGap(reason) {
+  addMessage("system", { text: `Messages sent while this page was disconnected could not be recovered (${reason}); the timeline may have a gap.` });
+  schedulePresenceRefresh();
 }
 
 /** Asks the server who we are and which instance holds the connection, and shows it. */
