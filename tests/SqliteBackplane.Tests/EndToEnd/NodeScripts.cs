@@ -21,7 +21,7 @@ public static class NodeScripts
     public static string ScriptDirectory => Path.Combine(RepositoryRoot.Path, "tests", "e2e");
 
     /// <summary>The npm resume helper, @sqlite-backplane/signalr-resume (the end-to-end project links it).</summary>
-    public static string ResumeHelperDirectory => Path.Combine(RepositoryRoot, "clients", "js");
+    public static string ResumeHelperDirectory => Path.Combine(RepositoryRoot.Path, "clients", "js");
 
     /// <summary>Runs <c>node &lt;script&gt; &lt;arguments&gt;</c> in <see cref="ScriptDirectory"/>, killing it after <paramref name="timeout"/>.</summary>
     public static async Task<NodeScriptResult> RunAsync(string script, IReadOnlyList<string> arguments, TimeSpan timeout, ITestOutputHelper output)
