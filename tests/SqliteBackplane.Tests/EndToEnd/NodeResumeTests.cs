@@ -14,6 +14,7 @@ namespace SqliteBackplane.Tests.EndToEnd;
 /// unit tests (node --test).
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class NodeResumeTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private static readonly TimeSpan ScriptTimeout = TimeSpan.FromSeconds(180);

@@ -16,6 +16,7 @@ namespace SqliteBackplane.Tests.MultiProcess;
 /// and must end with every number exactly once, in order, without a gap report.
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.MultiProcess)]
 public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private TestServerSettings Settings => new() { DatabasePath = Database.Path, EnableResume = true };
