@@ -62,9 +62,9 @@ public static class BenchServer
         var db = Arg(args, "--db");
         var prefix = Arg(args, "--prefix") ?? "signalr_";
         var redis = Arg(args, "--redis");
-        if (mode is not ("sqlite" or "none" or "sqlite-poll" or "redis"))
+        if (mode is not ("sqlite" or "none" or "sqlite-poll" or "sqlite-resume" or "redis"))
         {
-            await Console.Error.WriteLineAsync($"--backplane must be sqlite, none, sqlite-poll or redis, not '{mode}'.");
+            await Console.Error.WriteLineAsync($"--backplane must be sqlite, none, sqlite-poll, sqlite-resume or redis, not '{mode}'.");
             return 2;
         }
         if (mode == "redis" && string.IsNullOrEmpty(redis))
@@ -72,7 +72,7 @@ public static class BenchServer
             await Console.Error.WriteLineAsync("--redis <host:port> is required with the Redis backplane.");
             return 2;
         }
-        if (mode is "sqlite" or "sqlite-poll" && string.IsNullOrEmpty(db))
+        if (mode is "sqlite" or "sqlite-poll" or "sqlite-resume" && string.IsNullOrEmpty(db))
         {
             await Console.Error.WriteLineAsync("--db <file> is required with a SQLite backplane.");
             return 2;
@@ -98,6 +98,8 @@ public static class BenchServer
             {
                 options.ConnectionString = $"Data Source={db}";
                 options.TablePrefix = prefix;
+                // Resume on, for the cost of clients that opt in (issue 14); the clients of this setup use the .NET helper.
+                options.EnableResume = mode == "sqlite-resume";
                 if (mode == "sqlite-poll")
                 {
                     // The seeds' design: no wake-ups, other processes find new rows by polling every 100 ms.

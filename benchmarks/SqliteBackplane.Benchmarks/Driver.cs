@@ -19,7 +19,7 @@ public sealed record Plan(
     public static Plan Full { get; } = new(
         Smoke: false,
         LoadRates: [1000, 10000], LoadSeconds: 10, LoadWarmupSeconds: 2, FloodSeconds: 5, FloodWarmupMessages: 500,
-        LoadSetups: ["none:1", "redis:2", "sqlite:2"],
+        LoadSetups: ["none:1", "redis:2", "sqlite:2", "sqlite-resume:2"],
         LatencyRates: [1000, 10000], LatencySeconds: 10, LatencyWarmupSeconds: 2, LatencySenders: 2,
         LatencySetups: ["none:1", "redis:2", "sqlite:2", "sqlite:1", "sqlite-poll:2"],
         ThroughputMessages: 200_000, ThroughputSetups: ["none:1", "redis:2", "sqlite:1", "sqlite:2", "sqlite:4", "sqlite:2:1", "sqlite:4:1", "sqlite-poll:1", "sqlite-poll:2", "sqlite-poll:4"],
@@ -31,7 +31,7 @@ public sealed record Plan(
     public static Plan SmokePlan { get; } = new(
         Smoke: true,
         LoadRates: [1000], LoadSeconds: 1, LoadWarmupSeconds: 0.3, FloodSeconds: 1, FloodWarmupMessages: 50,
-        LoadSetups: ["none:1", "redis:2", "sqlite:2"],
+        LoadSetups: ["none:1", "redis:2", "sqlite:2", "sqlite-resume:2"],
         LatencyRates: [1000], LatencySeconds: 1, LatencyWarmupSeconds: 0.3, LatencySenders: 2,
         LatencySetups: ["sqlite:2"],
         ThroughputMessages: 5_000, ThroughputSetups: ["sqlite:2"],
@@ -557,11 +557,16 @@ public sealed partial class Driver : IAsyncDisposable
     }
 
     /// <summary>The official .NET client as an application uses it: negotiate, then WebSockets, JSON protocol.</summary>
-    internal static HubConnection CreateConnection(Uri hubUri)
+    /// With <paramref name="resume"/>, the client opts in to resume through the SqliteBackplane.Client helper.
+    internal static HubConnection CreateConnection(Uri hubUri, bool resume = false)
     {
-        var connection = new HubConnectionBuilder()
-            .WithUrl(hubUri, HttpTransportType.WebSockets)
-            .Build();
+        var builder = new HubConnectionBuilder().WithUrl(hubUri, HttpTransportType.WebSockets);
+        if (resume)
+        {
+            builder.WithSqliteBackplaneResume();
+        }
+
+        var connection = builder.Build();
         connection.ServerTimeout = TimeSpan.FromMinutes(2);
         return connection;
     }
@@ -681,7 +686,7 @@ public sealed class ServerSet : List<ServerProcess>, IAsyncDisposable
         }
     }
 
-    private static string? DbFor(string mode, string db) => mode is "sqlite" or "sqlite-poll" ? db : null;
+    private static string? DbFor(string mode, string db) => mode is "sqlite" or "sqlite-poll" or "sqlite-resume" ? db : null;
 
     private static string FirstFailure(string log) =>
         log.Split(Environment.NewLine).FirstOrDefault(l => l.Contains("fail:", StringComparison.Ordinal) || l.Contains("Exception", StringComparison.Ordinal)) ?? "";

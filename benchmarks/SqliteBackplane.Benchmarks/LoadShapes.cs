@@ -132,8 +132,8 @@ public sealed partial class Driver
         var senderSeen = new SequenceTracker();
 
         // The sender is on the first server, the receiver on the last (the other process whenever there are two).
-        var sender = CreateConnection(servers[0].LoadHubUri);
-        var receiver = CreateConnection(servers[^1].LoadHubUri);
+        var sender = CreateConnection(servers[0].LoadHubUri, resume: mode == "sqlite-resume");
+        var receiver = CreateConnection(servers[^1].LoadHubUri, resume: mode == "sqlite-resume");
         try
         {
             receiver.On<LoadMessage>(LoadHub.Method, message =>
@@ -223,7 +223,7 @@ public sealed partial class Driver
     {
         await using var servers = await ServerSet.StartAsync(mode, processes, NewDb(), this);
         var clients = Enumerable.Range(0, FloodClients)
-            .Select(i => new FloodClient(i, CreateConnection(servers[i % servers.Count].LoadHubUri), FloodClients))
+            .Select(i => new FloodClient(i, CreateConnection(servers[i % servers.Count].LoadHubUri, resume: mode == "sqlite-resume"), FloodClients))
             .ToList();
         try
         {

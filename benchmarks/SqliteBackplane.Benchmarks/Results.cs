@@ -343,6 +343,9 @@ public static class Setups
 
     public static string PollName(int processes) => $"sqlite-poll 100 ms (baseline), {processes} proc";
 
+    /// <summary>SqliteBackplane with EnableResume, every client opted in through the .NET helper (issue 14's cost).</summary>
+    public static string ResumeName(int processes) => $"sqlite, {processes} proc, resume (clients opted in)";
+
     public static string RedisName(int processes) => $"redis, {processes} proc (Microsoft StackExchangeRedis)";
 
     public static string Name(string mode, int processes) => mode switch
@@ -350,6 +353,7 @@ public static class Setups
         "none" => NoneName,
         "sqlite" => SqliteName(processes),
         "redis" => RedisName(processes),
+        "sqlite-resume" => ResumeName(processes),
         _ => PollName(processes),
     };
 }

@@ -195,7 +195,7 @@ public class LogBehaviourTests
         InsertRawRow(database, TestHubName, MessageKind.All, [], future);
         // Kinds of a later version, with bodies this version cannot read: skipped, but neither counted nor logged.
         InsertRawRow(database, TestHubName, (MessageKind)200, [0x01, 200, 0xFF], future);
-        InsertRawRow(database, "", (MessageKind)13, [0x01, 13], future);
+        InsertRawRow(database, "", MessageKind.Attach + 1, [0x01, (byte)(MessageKind.Attach + 1)], future);
         await sender.SendAllAsync(ClientMethods.Receive, ["second"]).DefaultTimeout();
 
         await client.AssertReceivesAsync("first");
