@@ -27,6 +27,14 @@ public enum SqliteBackplanePresenceChangeKind
     /// <see cref="SqliteBackplaneOptions.NodeTimeout"/>.
     /// </summary>
     NodeReaped,
+
+    /// <summary>
+    /// This subscription's handler fell so far behind that changes were dropped (its queue holds at most 10,000): the
+    /// changes before this one were delivered, some after them were not. Read the current state again with the query
+    /// methods of <see cref="ISqliteBackplanePresence{THub}"/>; the changes that follow are newer than that state.
+    /// <see cref="SqliteBackplanePresenceChange.NodeId"/> is this process's node; connection and user are null.
+    /// </summary>
+    ChangesDropped,
 }
 
 /// <summary>

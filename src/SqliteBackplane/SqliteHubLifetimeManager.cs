@@ -103,7 +103,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         catch (Exception ex)
         {
             // The connection still works for local messages; the file's problem is reported by the write path.
-            BackplaneLog.ConnectionRegistrationFailed(_logger, connection.ConnectionId, ex);
+            BackplaneEvents.ConnectionRegistrationFailed(_logger, connection.ConnectionId, ex);
             if (entry.Resumable)
             {
                 _local.AttachNow(connection);
@@ -153,7 +153,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         }
         catch (Exception ex) when (!_node.IsStopped)
         {
-            BackplaneLog.ConnectionRemovalFailed(_logger, connectionId, ex);
+            BackplaneEvents.ConnectionRemovalFailed(_logger, connectionId, ex);
         }
         catch (Exception)
         {

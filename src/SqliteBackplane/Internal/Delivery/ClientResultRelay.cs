@@ -33,7 +33,7 @@ internal sealed class ClientResultRelay(string hubName, IDeliveryNode node, HubM
         }
         catch (Exception ex)
         {
-            BackplaneLog.ClientResultForwardFailed(logger, completion.InvocationId ?? "", proxied.OriginNodeId, ex);
+            BackplaneEvents.ClientResultForwardFailed(logger, completion.InvocationId ?? "", proxied.OriginNodeId, ex);
         }
     }
 
@@ -59,7 +59,7 @@ internal sealed class ClientResultRelay(string hubName, IDeliveryNode node, HubM
         CompletionMessage completion;
         if (protocol is null)
         {
-            BackplaneLog.ClientResultProtocolUnknown(logger, payload.ProtocolName, envelope.InvocationId);
+            BackplaneEvents.ClientResultProtocolUnknown(logger, payload.ProtocolName, envelope.InvocationId);
             completion = CompletionMessage.WithError(envelope.InvocationId, $"The client's result arrived in hub protocol '{payload.ProtocolName}', which this server does not have.");
         }
         else
@@ -75,7 +75,7 @@ internal sealed class ClientResultRelay(string hubName, IDeliveryNode node, HubM
     {
         foreach (var failed in Router.FailForNode(nodeId))
         {
-            BackplaneLog.ClientResultNodeGone(logger, failed.InvocationId, failed.ConnectionId, nodeId);
+            BackplaneEvents.ClientResultNodeGone(logger, failed.InvocationId, failed.ConnectionId, nodeId);
         }
     }
 }

@@ -27,7 +27,7 @@ internal sealed class ConnectionWriter
         _node = node;
         _logger = logger;
         _maxPendingPerConnection = maxPendingPerConnection;
-        _lanes = ConnectionLanes.ForThisMachine(ex => BackplaneLog.LaneWriteFailed(logger, ex));
+        _lanes = ConnectionLanes.ForThisMachine(ex => BackplaneEvents.LaneWriteFailed(logger, ex));
     }
 
     /// <summary>Whether large fan-outs are written through lanes (more than one processor).</summary>
@@ -125,7 +125,7 @@ internal sealed class ConnectionWriter
 
             if (!HasPayloadFor(connection.Protocol.Name))
             {
-                BackplaneLog.ProtocolPayloadMissing(writer._logger, rowId, connection.Protocol.Name, connection.ConnectionId);
+                BackplaneEvents.ProtocolPayloadMissing(writer._logger, rowId, connection.Protocol.Name, connection.ConnectionId);
                 return;
             }
 
@@ -270,7 +270,7 @@ internal sealed class ConnectionWriter
         if (!entry.LoggedDropping)
         {
             entry.LoggedDropping = true;
-            BackplaneLog.SlowConnectionDropping(_logger, connection.ConnectionId, Volatile.Read(ref entry.PendingWrites));
+            BackplaneEvents.SlowConnectionDropping(_logger, connection.ConnectionId, Volatile.Read(ref entry.PendingWrites));
         }
     }
 
@@ -281,7 +281,7 @@ internal sealed class ConnectionWriter
         var connectionId = connection.ConnectionId;
         if (!_entries.TryGetValue(connectionId, out var entry) || !Interlocked.Exchange(ref entry.LoggedFailure, true))
         {
-            BackplaneLog.DeliveryFailed(_logger, rowId, connectionId, ex);
+            BackplaneEvents.DeliveryFailed(_logger, rowId, connectionId, ex);
         }
     }
 }

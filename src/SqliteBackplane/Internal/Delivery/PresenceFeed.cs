@@ -8,10 +8,19 @@ namespace SqliteBackplane.Internal.Delivery;
 /// <summary>
 /// Turns the log's presence rows into <see cref="SqliteBackplanePresenceChange"/>s for this process's subscribers. The
 /// reader only queues them: each subscription has its own queue and runs its handler on the thread pool, one change at
-/// a time, so a slow or failing handler never holds up delivery or the other subscribers.
+/// a time, so a slow or failing handler never holds up delivery or the other subscribers. A queue holds at most
+/// <paramref name="maxQueuedChanges"/>: beyond that, changes are dropped, logged and counted, and once the handler has
+/// caught up it receives <see cref="SqliteBackplanePresenceChangeKind.ChangesDropped"/> so the app can read the state again.
 /// </summary>
-internal sealed class PresenceFeed(ILogger logger)
+internal sealed class PresenceFeed(ILogger logger, string nodeId, int maxQueuedChanges = PresenceFeed.DefaultMaxQueuedChanges)
 {
+    /// <summary>Changes one subscription may have waiting for its handler.</summary>
+    public const int DefaultMaxQueuedChanges = 10_000;
+
+    private readonly ILogger _logger = logger;
+    private readonly string _nodeId = nodeId;
+    private readonly int _maxQueuedChanges = maxQueuedChanges;
+
     private readonly object _lock = new();
     private Subscription[] _subscriptions = [];
 
@@ -24,7 +33,7 @@ internal sealed class PresenceFeed(ILogger logger)
     public IDisposable Subscribe(string hub, Func<SqliteBackplanePresenceChange, Task> handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        var subscription = new Subscription(this, hub, handler, logger);
+        var subscription = new Subscription(this, hub, handler);
         lock (_lock)
         {
             _subscriptions = [.. _subscriptions, subscription];
@@ -100,23 +109,33 @@ internal sealed class PresenceFeed(ILogger logger)
     {
         private readonly PresenceFeed _feed;
         private readonly Func<SqliteBackplanePresenceChange, Task> _handler;
-        private readonly ILogger _logger;
-        private readonly Channel<SqliteBackplanePresenceChange> _queue =
-            Channel.CreateUnbounded<SqliteBackplanePresenceChange>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        private readonly Channel<SqliteBackplanePresenceChange> _queue;
+        private long _dropped;
         private volatile bool _disposed;
 
-        public Subscription(PresenceFeed feed, string hub, Func<SqliteBackplanePresenceChange, Task> handler, ILogger logger)
+        public Subscription(PresenceFeed feed, string hub, Func<SqliteBackplanePresenceChange, Task> handler)
         {
             _feed = feed;
             Hub = hub;
             _handler = handler;
-            _logger = logger;
+            _queue = Channel.CreateBounded<SqliteBackplanePresenceChange>(new BoundedChannelOptions(feed._maxQueuedChanges)
+            {
+                SingleReader = true,
+                SingleWriter = true,
+                FullMode = BoundedChannelFullMode.Wait, // TryWrite then fails instead of waiting: the reader never waits.
+            });
             _ = Task.Run(RunAsync);
         }
 
         public string Hub { get; }
 
-        public void Post(SqliteBackplanePresenceChange change) => _queue.Writer.TryWrite(change);
+        public void Post(SqliteBackplanePresenceChange change)
+        {
+            if (!_queue.Writer.TryWrite(change) && !_disposed && Interlocked.Increment(ref _dropped) == 1)
+            {
+                BackplaneEvents.PresenceChangesDropped(_feed._logger, Hub, _feed._maxQueuedChanges);
+            }
+        }
 
         private async Task RunAsync()
         {
@@ -127,14 +146,24 @@ internal sealed class PresenceFeed(ILogger logger)
                     return;
                 }
 
-                try
+                await HandleAsync(change);
+                // Told only once the queue is empty: every change the handler receives after this is newer than the drops.
+                if (!_queue.Reader.TryPeek(out _) && Interlocked.Exchange(ref _dropped, 0) > 0)
                 {
-                    await _handler(change);
+                    await HandleAsync(new SqliteBackplanePresenceChange(SqliteBackplanePresenceChangeKind.ChangesDropped, Hub, _feed._nodeId, null, null));
                 }
-                catch (Exception ex)
-                {
-                    BackplaneLog.PresenceHandlerFailed(_logger, change.Kind.ToString(), change.NodeId, ex);
-                }
+            }
+        }
+
+        private async Task HandleAsync(SqliteBackplanePresenceChange change)
+        {
+            try
+            {
+                await _handler(change);
+            }
+            catch (Exception ex)
+            {
+                BackplaneEvents.PresenceHandlerFailed(_feed._logger, change.Kind.ToString(), change.NodeId, ex);
             }
         }
 

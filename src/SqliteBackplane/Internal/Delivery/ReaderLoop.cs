@@ -120,7 +120,7 @@ internal sealed class ReaderLoop
                     Drain();
                     if (failures > 0)
                     {
-                        BackplaneLog.ReaderRecovered(_logger, _database.Path);
+                        BackplaneEvents.ReaderRecovered(_logger, _database.Path);
                         failures = 0;
                     }
                 }
@@ -129,7 +129,7 @@ internal sealed class ReaderLoop
                     // Keep serving local connections; reopen and retry after a bounded backoff.
                     if (failures++ == 0)
                     {
-                        BackplaneLog.ReaderFailed(_logger, _database.Path, ex);
+                        BackplaneEvents.ReaderFailed(_logger, _database.Path, ex);
                     }
 
                     _moreAvailable = false;

@@ -41,13 +41,13 @@ internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ILogger log
             catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
             {
                 // Nothing was written yet (the replay is read whole first): the client is told, and starts fresh.
-                BackplaneLog.ResumeReplayFailed(logger, connection.ConnectionId, resumed, ex);
+                BackplaneEvents.ResumeReplayFailed(logger, connection.ConnectionId, resumed, ex);
                 gap = ResumeGap.Failed;
             }
 
             if (gap is null)
             {
-                BackplaneLog.ConnectionResumed(logger, connection.ConnectionId, resumed, count, from);
+                BackplaneEvents.ConnectionResumed(logger, connection.ConnectionId, resumed, count, from);
                 node.Metrics.ResumeAttempt(null);
             }
         }
@@ -56,11 +56,11 @@ internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ILogger log
         {
             if (gap == ResumeGap.Token)
             {
-                BackplaneLog.ResumeTokenRefused(logger, connection.ConnectionId);
+                BackplaneEvents.ResumeTokenRefused(logger, connection.ConnectionId);
             }
             else
             {
-                BackplaneLog.ResumeGap(logger, connection.ConnectionId, resumed, gap);
+                BackplaneEvents.ResumeGap(logger, connection.ConnectionId, resumed, gap);
             }
 
             node.Metrics.ResumeAttempt(gap);
@@ -116,7 +116,7 @@ internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ILogger log
             var payload = envelope.Payloads.FirstOrDefault(p => string.Equals(p.ProtocolName, protocol, StringComparison.OrdinalIgnoreCase));
             if (payload.ProtocolName is null)
             {
-                BackplaneLog.ProtocolPayloadMissing(logger, id, protocol, connection.ConnectionId);
+                BackplaneEvents.ProtocolPayloadMissing(logger, id, protocol, connection.ConnectionId);
                 continue;
             }
 

@@ -26,7 +26,7 @@ internal sealed class RowDispatcher
 
     public RowDispatcher(string nodeId, TimeProvider timeProvider, ILogger logger, BackplaneMetrics metrics, PayloadProtection? protection)
     {
-        Presence = new PresenceFeed(logger);
+        Presence = new PresenceFeed(logger, nodeId);
         _protection = protection;
         _nodeId = nodeId;
         _metrics = metrics;
@@ -88,7 +88,7 @@ internal sealed class RowDispatcher
             _metrics.UndecodableSkipped();
             if (_loggedErrors.Add(ex.Error))
             {
-                BackplaneLog.RowSkipped(_logger, row.Id, ex.Error.ToString(), ex.Message);
+                BackplaneEvents.RowSkipped(_logger, row.Id, ex.Error.ToString(), ex.Message);
             }
 
             return;
@@ -123,7 +123,7 @@ internal sealed class RowDispatcher
         }
         catch (Exception ex)
         {
-            BackplaneLog.DispatchFailed(_logger, row.Id, ex);
+            BackplaneEvents.DispatchFailed(_logger, row.Id, ex);
         }
     }
 
@@ -135,7 +135,7 @@ internal sealed class RowDispatcher
         _metrics.ExpiredSkipped();
         if (_expiredToLog.Add(1) is > 0 and var expired)
         {
-            BackplaneLog.ExpiredRowsSkipped(_logger, expired);
+            BackplaneEvents.ExpiredRowsSkipped(_logger, expired);
         }
     }
 }

@@ -242,7 +242,7 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             _wake = WakeChannel.Create(_options.EnableWakeups, NodeId, out var wakeUnavailable);
             if (wakeUnavailable is not null)
             {
-                BackplaneLog.WakeupsUnavailable(_logger, wakeUnavailable, _options.SafetyPollInterval);
+                BackplaneEvents.WakeupsUnavailable(_logger, wakeUnavailable, _options.SafetyPollInterval);
             }
 
             _membership.WakeEndpoint = _wake.Endpoint;
@@ -251,7 +251,7 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             _lockFile = NodeLockFile.TryHold(NodeId, out var crashDetectionUnavailable);
             if (crashDetectionUnavailable is not null)
             {
-                BackplaneLog.CrashDetectionUnavailable(_logger, crashDetectionUnavailable, _options.NodeTimeout);
+                BackplaneEvents.CrashDetectionUnavailable(_logger, crashDetectionUnavailable, _options.NodeTimeout);
             }
 
             var cursorStart = _membership.Join(connection, _writeLock, restoreConnections: false);
@@ -281,10 +281,10 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
                 _crashWatchRun = Task.Run(() => _crashWatch.RunAsync(_stopping.Token));
             }
 
-            BackplaneLog.NodeStarted(_logger, NodeId, Database.Path, _options.TablePrefix, _wake.Mode);
+            BackplaneEvents.NodeStarted(_logger, NodeId, Database.Path, _options.TablePrefix, _wake.Mode);
             if (!Database.FineGrainedBusyHandler)
             {
-                BackplaneLog.BusyHandlerUnavailable(_logger);
+                BackplaneEvents.BusyHandlerUnavailable(_logger);
             }
 
             completion.TrySetResult();
@@ -373,15 +373,15 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             var unregister = _membership.Leave();
             Enqueue(unregister, duringShutdown: true);
             var removed = await unregister.Task.WaitAsync(ThreadJoinTimeout, deadline);
-            BackplaneLog.NodeStopped(_logger, NodeId, removed);
+            BackplaneEvents.NodeStopped(_logger, NodeId, removed);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
-            BackplaneLog.NodeStopCutShort(_logger, NodeId, _options.NodeTimeout);
+            BackplaneEvents.NodeStopCutShort(_logger, NodeId, _options.NodeTimeout);
         }
         catch (Exception ex)
         {
-            BackplaneLog.NodeStopFailed(_logger, NodeId, BackplaneErrors.Describe(ex));
+            BackplaneEvents.NodeStopFailed(_logger, NodeId, BackplaneErrors.Describe(ex));
         }
 
         Admission.Dispose();

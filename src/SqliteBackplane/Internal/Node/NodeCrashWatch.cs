@@ -74,7 +74,7 @@ internal sealed class NodeCrashWatch(NodeMembership membership, Action<WriteOper
             foreach (var dead in await reap.Task)
             {
                 var processId = gone.Find(peer => peer.NodeId == dead.NodeId)!.ProcessId;
-                BackplaneLog.NodeReapedByLockProbe(logger, dead.NodeId, processId, dead.Connections);
+                BackplaneEvents.NodeReapedByLockProbe(logger, dead.NodeId, processId, dead.Connections);
                 WakeEndpoints.DeleteStale(dead.Endpoint);
             }
         }
@@ -85,7 +85,7 @@ internal sealed class NodeCrashWatch(NodeMembership membership, Action<WriteOper
         }
         catch (Exception ex)
         {
-            BackplaneLog.HeartbeatFailed(logger, ex);
+            BackplaneEvents.HeartbeatFailed(logger, ex);
             return;
         }
 

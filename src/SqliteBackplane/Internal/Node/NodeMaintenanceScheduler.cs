@@ -25,8 +25,8 @@ internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, N
                 await HeartbeatAsync();
                 if (cycle % 5 == 0)
                 {
-                    await CleanupExpiredAsync();
-                    await CheckpointAsync();
+                    await CleanupExpiredAsync(stopping);
+                    await CheckpointAsync(stopping);
                 }
             }
         }
@@ -37,7 +37,8 @@ internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, N
 
     public Task HeartbeatAsync() => membership.HeartbeatAsync(enqueue);
 
-    public async Task CleanupExpiredAsync()
+    /// <summary>Deletes expired rows (and resume records); a failure while <paramref name="stopping"/> is quiet (the stop cut it short).</summary>
+    public async Task CleanupExpiredAsync(CancellationToken stopping = default)
     {
         try
         {
@@ -60,7 +61,7 @@ internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, N
                 var deleted = await delete.Task;
                 if (deleted > 0)
                 {
-                    BackplaneLog.ExpiredRowsDeleted(logger, deleted);
+                    BackplaneEvents.ExpiredRowsDeleted(logger, deleted);
                 }
 
                 if (deleted < CleanupBatchSize)
@@ -69,13 +70,17 @@ internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, N
                 }
             }
         }
-        catch (Exception ex)
+        catch (Exception ex) when (!stopping.IsCancellationRequested)
         {
-            BackplaneLog.CleanupFailed(logger, ex);
+            BackplaneEvents.CleanupFailed(logger, ex);
+        }
+        catch (Exception)
+        {
+            // The node is stopping and its writer no longer takes work: the next process to clean up does it.
         }
     }
 
-    private async Task CheckpointAsync()
+    private async Task CheckpointAsync(CancellationToken stopping)
     {
         if (!options.RunCheckpoints)
         {
@@ -91,9 +96,13 @@ internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, N
                 return command.ExecuteNonQuery();
             });
         }
-        catch (Exception ex)
+        catch (Exception ex) when (!stopping.IsCancellationRequested)
         {
-            BackplaneLog.CheckpointFailed(logger, ex);
+            BackplaneEvents.CheckpointFailed(logger, ex);
+        }
+        catch (Exception)
+        {
+            // The node is stopping: its query connection is closing; another process checkpoints.
         }
     }
 }

@@ -77,18 +77,18 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
             Volatile.Write(ref _liveNodes, result.LiveNodes);
             foreach (var dead in result.Reaped)
             {
-                BackplaneLog.NodeReaped(logger, dead.NodeId, dead.Connections, _options.NodeTimeout);
+                BackplaneEvents.NodeReaped(logger, dead.NodeId, dead.Connections, _options.NodeTimeout);
                 WakeEndpoints.DeleteStale(dead.Endpoint);
             }
 
             if (result.Revived > 0)
             {
-                BackplaneLog.NodeRevived(logger, nodeId, result.Revived);
+                BackplaneEvents.NodeRevived(logger, nodeId, result.Revived);
             }
         }
         catch (Exception ex)
         {
-            BackplaneLog.HeartbeatFailed(logger, ex);
+            BackplaneEvents.HeartbeatFailed(logger, ex);
         }
     }
 

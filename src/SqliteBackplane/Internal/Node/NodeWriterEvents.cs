@@ -48,7 +48,7 @@ internal sealed class NodeWriterEvents(NodeMembership membership, WakeChannel wa
             }
             catch (SqliteException ex)
             {
-                BackplaneLog.HeartbeatFailed(logger, ex);
+                BackplaneEvents.HeartbeatFailed(logger, ex);
             }
         }
 
@@ -109,7 +109,7 @@ internal sealed class NodeWriterEvents(NodeMembership membership, WakeChannel wa
         _droppedOldestToLog ??= new ThrottledCount(options.TimeProvider, TimeSpan.FromSeconds(10));
         if (_droppedOldestToLog.Add(count) is > 0 and var dropped)
         {
-            BackplaneLog.LogFullDroppedOldest(logger, dropped, options.MaxLogRows);
+            BackplaneEvents.LogFullDroppedOldest(logger, dropped, options.MaxLogRows);
         }
     }
 }

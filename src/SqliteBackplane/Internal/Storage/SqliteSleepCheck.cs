@@ -33,7 +33,7 @@ internal static class SqliteSleepCheck
                 var reported = Sleep(1);
                 if (SleepsWholeSeconds(reported, Stopwatch.GetElapsedTime(started)))
                 {
-                    BackplaneLog.SlowSleepBuildDetected(logger, raw.sqlite3_libversion().utf8_to_string());
+                    BackplaneEvents.SlowSleepBuildDetected(logger, raw.sqlite3_libversion().utf8_to_string());
                 }
             }
             catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)

@@ -86,7 +86,7 @@ internal sealed class WriteTransaction : IDisposable
             // The original failure is what the caller needs; a failed rollback is only reported.
             if (_logger is not null)
             {
-                BackplaneLog.RollbackFailed(_logger, ex);
+                BackplaneEvents.RollbackFailed(_logger, ex);
             }
         }
     }

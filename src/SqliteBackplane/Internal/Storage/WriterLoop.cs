@@ -145,7 +145,7 @@ internal sealed class WriterLoop : IDisposable
         catch (Exception ex) when (batch.Count > 1 && !IsDatabaseWide(ex))
         {
             // One operation broke the shared transaction: run each alone so only the culprit fails.
-            BackplaneLog.BatchRetriedIndividually(_logger, batch.Count, ex);
+            BackplaneEvents.BatchRetriedIndividually(_logger, batch.Count, ex);
             foreach (var operation in batch)
             {
                 ExecuteBatch([operation]);
@@ -160,7 +160,7 @@ internal sealed class WriterLoop : IDisposable
                 SqliteException { SqliteErrorCode: BackplaneErrors.SqliteIoError } when SqliteNative.IsWriteRefused(_database.Path) => BackplaneErrors.ReadOnly(_database.Path, ex),
                 _ => BackplaneErrors.WriteFailed(_database.Path, ex),
             };
-            BackplaneLog.WriteFailed(_logger, batch.Count, _database.Path, ex);
+            BackplaneEvents.WriteFailed(_logger, batch.Count, _database.Path, ex);
             _metrics.WriteFailed(batch.Count);
             if (IsDatabaseWide(ex))
             {
@@ -226,7 +226,7 @@ internal sealed class WriterLoop : IDisposable
         if (_connection is not null && SqliteNative.HasMoved(_connection))
         {
             // Someone deleted or replaced the file: writing on would split the backplane. Reopen the path.
-            BackplaneLog.DatabaseReplaced(_logger, _database.Path);
+            BackplaneEvents.DatabaseReplaced(_logger, _database.Path);
             DisposeConnection();
             _reinitializeOnOpen = true;
         }

@@ -2,8 +2,11 @@ using Microsoft.Extensions.Logging;
 
 namespace SqliteBackplane.Internal;
 
-/// <summary>Every log event of the backplane. Ids are stable: add new events at the end, never renumber.</summary>
-internal static partial class BackplaneLog
+/// <summary>
+/// Every logging event of the backplane (named apart from the message log, the messages table). Ids are stable: add new
+/// events at the end, never renumber.
+/// </summary>
+internal static partial class BackplaneEvents
 {
     [LoggerMessage(1, LogLevel.Information, "SQLite backplane node {NodeId} started on '{DatabasePath}' (table prefix '{TablePrefix}', wake-ups: {WakeMode}).", EventName = "NodeStarted")]
     public static partial void NodeStarted(ILogger logger, string nodeId, string databasePath, string tablePrefix, string wakeMode);
@@ -113,6 +116,9 @@ internal static partial class BackplaneLog
 
     [LoggerMessage(42, LogLevel.Error, "A presence change handler failed on a {ChangeKind} change (node {NodeId}); later changes are still delivered to it.", EventName = "PresenceHandlerFailed")]
     public static partial void PresenceHandlerFailed(ILogger logger, string changeKind, string nodeId, Exception exception);
+
+    [LoggerMessage(43, LogLevel.Warning, "A presence change handler of hub {Hub} is {MaxQueued} changes behind; later changes are dropped until it catches up, and it then receives ChangesDropped to read the state again.", EventName = "PresenceChangesDropped")]
+    public static partial void PresenceChangesDropped(ILogger logger, string hub, int maxQueued);
 
     [LoggerMessage(50, LogLevel.Information, "Connection {ConnectionId} resumed connection {ResumedConnectionId}: replayed {Count} messages after log position {Position}.", EventName = "ConnectionResumed")]
     public static partial void ConnectionResumed(ILogger logger, string connectionId, string resumedConnectionId, int count, long position);
