@@ -73,34 +73,6 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
     /// <summary>Issues and checks resume tokens (docs/resume.md).</summary>
     public ResumeTokens ResumeTokens { get; }
 
-    public (long Min, long Max) LogBounds() => _reader!.LogBounds();
-
-    public void ReadHubRows(string hub, long after, long before, bool groupChangesOnly, Func<long, byte[], bool> row) =>
-        _reader!.ReadHubRows(hub, after, before, groupChangesOnly, row);
-
-    private long ReaderBacklog()
-    {
-        var reader = _reader;
-        var cursor = Cursor;
-        return reader is null || cursor is null ? 0 : Math.Max(0, reader.MaxSeenId - cursor.Applied);
-    }
-
-    private int LiveNodes() => _membership.LiveNodes;
-
-    /// <summary>Whether the last write batch failed for a reason that concerns the whole file (new sends fail at once).</summary>
-    internal bool IsFileFailing => _writer?.FileFailure is not null;
-
-    private int LocalConnectionCount()
-    {
-        var count = 0;
-        foreach (var handler in Dispatcher.Handlers)
-        {
-            count += handler.LocalConnectionCount;
-        }
-
-        return count;
-    }
-
     /// <summary>Unique per start of a node, so a restarted process never inherits a dead node's rows.</summary>
     public string NodeId { get; } = Guid.NewGuid().ToString("N");
 
