@@ -2,8 +2,7 @@ namespace SqliteBackplane;
 
 /// <summary>
 /// A process attached to the backplane file, as the presence API reports it for one hub (its connection count is for
-/// that hub). Not to be confused with <see cref="SqliteBackplaneNodeStatus"/>, the maintenance API's view of any node
-/// row on the file, live or dead, with its heartbeat age.
+/// that hub). The one public shape of a node; operators see dead nodes too through the <c>sqlite-backplane</c> tool.
 /// </summary>
 /// <param name="NodeId">The node's unique id (new for every start of a process).</param>
 /// <param name="MachineName">The machine the process runs on.</param>

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using SqliteBackplane;
 using SqliteBackplane.Internal;
 using SqliteBackplane.Internal.Node;
+using SqliteBackplane.Maintenance;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

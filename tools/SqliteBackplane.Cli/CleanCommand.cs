@@ -1,3 +1,4 @@
+using SqliteBackplane.Maintenance;
 namespace SqliteBackplane.Cli;
 
 /// <summary><c>clean</c>: deletes expired rows (in small transactions) and dead nodes (as a live node's reaper would) now.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using SqliteBackplane.Maintenance;
 
 namespace SqliteBackplane.Cli;
 

@@ -1,4 +1,5 @@
 using System.Text;
+using SqliteBackplane.Maintenance;
 
 namespace SqliteBackplane.Cli;
 

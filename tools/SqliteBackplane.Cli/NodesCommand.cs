@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using SqliteBackplane.Maintenance;
 
 namespace SqliteBackplane.Cli;
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SqliteBackplane.Maintenance;
 
 namespace SqliteBackplane.Cli;
 

@@ -1,3 +1,4 @@
+using SqliteBackplane.Maintenance;
 namespace SqliteBackplane.Cli;
 
 /// <summary>

@@ -9,7 +9,7 @@ namespace SqliteBackplane.Maintenance;
 /// </summary>
 /// <param name="message">What is wrong with the file, and what to change.</param>
 /// <param name="inner">The SQLite error behind it, if any.</param>
-public sealed class NotABackplaneException(string message, Exception? inner = null) : InvalidOperationException(message, inner);
+internal sealed class NotABackplaneException(string message, Exception? inner = null) : InvalidOperationException(message, inner);
 
 /// <summary>Every exception message of the maintenance API, each stating the problem and then the fix.</summary>
 internal static class MaintenanceErrors

@@ -2,9 +2,9 @@ using System.Globalization;
 using Microsoft.Data.Sqlite;
 using SqliteBackplane.Internal.Messaging;
 
-namespace SqliteBackplane;
+namespace SqliteBackplane.Maintenance;
 
-public sealed partial class SqliteBackplaneMaintenance
+internal sealed partial class SqliteBackplaneMaintenance
 {
     /// <summary>
     /// Gets the log position from which <see cref="ReadLogAsync"/> returns the newest <paramref name="lastCount"/>
@@ -95,7 +95,7 @@ public sealed partial class SqliteBackplaneMaintenance
 }
 
 /// <summary>One entry of the backplane's log (a row of its messages table), as <see cref="SqliteBackplaneMaintenance.ReadLogAsync"/> returns it.</summary>
-public sealed record SqliteBackplaneLogEntry
+internal sealed record SqliteBackplaneLogEntry
 {
     /// <summary>Gets the entry's id: entries are written and read in id order.</summary>
     public required long Id { get; init; }
@@ -147,4 +147,4 @@ public sealed record SqliteBackplaneLogEntry
 /// <summary>A hub message as one hub protocol serialized it, inside a <see cref="SqliteBackplaneLogEntry"/>.</summary>
 /// <param name="ProtocolName">The hub protocol's name, such as <c>json</c> or <c>messagepack</c>.</param>
 /// <param name="Bytes">The serialized message: text for JSON, binary for MessagePack.</param>
-public sealed record SqliteBackplaneLogPayload(string ProtocolName, ReadOnlyMemory<byte> Bytes);
+internal sealed record SqliteBackplaneLogPayload(string ProtocolName, ReadOnlyMemory<byte> Bytes);

@@ -23,13 +23,6 @@ public sealed partial class FolderDependencyTests
     public void A_folder_uses_only_the_folders_below_it(string folder, string allowed)
     {
         var files = Directory.EnumerateFiles(Path.Combine(Source, folder), "*.cs").ToList();
-        if (folder == "Maintenance")
-        {
-            // The public maintenance API sits at the root, by its namespace.
-            files.AddRange(Directory.EnumerateFiles(Source, "SqliteBackplaneMaintenance*.cs"));
-            files.Add(Path.Combine(Source, "SqliteBackplaneCompaction.cs"));
-        }
-
         Assert.NotEmpty(files);
         var allowedFolders = allowed.Split(' ', StringSplitOptions.RemoveEmptyEntries).Append(Path.GetFileName(folder)).ToHashSet();
         var violations = (

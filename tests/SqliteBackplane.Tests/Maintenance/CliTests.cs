@@ -5,6 +5,7 @@ using SqliteBackplane.Internal.Messaging;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
+using SqliteBackplane.Maintenance;
 
 namespace SqliteBackplane.Tests.Maintenance;
 

@@ -8,6 +8,7 @@ using SqliteBackplane.Tests.Packaging;
 using SqliteBackplane.TestServer;
 using Xunit;
 using Xunit.Abstractions;
+using SqliteBackplane.Maintenance;
 
 namespace SqliteBackplane.Tests.Maintenance;
 

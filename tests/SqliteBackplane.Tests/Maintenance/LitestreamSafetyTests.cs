@@ -7,6 +7,7 @@ using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
+using SqliteBackplane.Maintenance;
 
 namespace SqliteBackplane.Tests.Maintenance;
 

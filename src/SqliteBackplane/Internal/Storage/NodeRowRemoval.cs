@@ -1,4 +1,5 @@
 using SqliteBackplane.Internal.Messaging;
+using SqliteBackplane.Maintenance;
 
 namespace SqliteBackplane.Internal.Storage;
 

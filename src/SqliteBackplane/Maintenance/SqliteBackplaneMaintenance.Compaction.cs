@@ -1,11 +1,10 @@
 using Microsoft.Data.Sqlite;
 using SqliteBackplane.Internal.Storage;
-using SqliteBackplane.Maintenance;
 
-namespace SqliteBackplane;
+namespace SqliteBackplane.Maintenance;
 
 // Compaction: a copy of the file without its free pages, made while live nodes keep running.
-public sealed partial class SqliteBackplaneMaintenance
+internal sealed partial class SqliteBackplaneMaintenance
 {
     /// <summary>
     /// Writes a compacted copy of the whole database file (every table in it, not only the backplane's) to a new file

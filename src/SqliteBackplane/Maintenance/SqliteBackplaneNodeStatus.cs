@@ -1,10 +1,10 @@
-namespace SqliteBackplane;
+namespace SqliteBackplane.Maintenance;
 
 /// <summary>
 /// A row of the backplane's nodes table as <see cref="SqliteBackplaneMaintenance"/> reports it: one process attached to the
 /// file, live or dead. The presence API's per-hub view of a live node is <see cref="SqliteBackplaneNode"/>.
 /// </summary>
-public sealed class SqliteBackplaneNodeStatus
+internal sealed class SqliteBackplaneNodeStatus
 {
     /// <summary>Gets the node's unique id (new for every start of a process).</summary>
     public required string NodeId { get; init; }

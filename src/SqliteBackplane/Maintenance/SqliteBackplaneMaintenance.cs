@@ -3,9 +3,8 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using SqliteBackplane.Internal;
 using SqliteBackplane.Internal.Storage;
-using SqliteBackplane.Maintenance;
 
-namespace SqliteBackplane;
+namespace SqliteBackplane.Maintenance;
 
 /// <summary>
 /// Maintenance of a backplane file on demand: delete expired rows and dead nodes now, report statistics, and write a
@@ -17,7 +16,7 @@ namespace SqliteBackplane;
 /// same cross-process lock as the backplane's writers, in short transactions. It never creates, deletes or replaces the
 /// database or its <c>-wal</c> and <c>-shm</c> files, never runs an in-place <c>VACUUM</c> and never checkpoints.
 /// </remarks>
-public sealed partial class SqliteBackplaneMaintenance
+internal sealed partial class SqliteBackplaneMaintenance
 {
     /// <summary>Rows deleted per write transaction, as the nodes' own cleanup does.</summary>
     internal const int DeleteBatchSize = 500;

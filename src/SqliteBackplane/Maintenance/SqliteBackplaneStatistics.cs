@@ -1,7 +1,7 @@
-namespace SqliteBackplane;
+namespace SqliteBackplane.Maintenance;
 
 /// <summary>A snapshot of a backplane file, from <see cref="SqliteBackplaneMaintenance.GetStatisticsAsync"/>. Row counts come from one read transaction.</summary>
-public sealed class SqliteBackplaneStatistics
+internal sealed class SqliteBackplaneStatistics
 {
     /// <summary>Gets the full path of the database file.</summary>
     public required string DatabasePath { get; init; }

@@ -1,7 +1,7 @@
-namespace SqliteBackplane;
+namespace SqliteBackplane.Maintenance;
 
 /// <summary>The outcome of <see cref="SqliteBackplaneMaintenance.CompactIntoAsync"/>: a compacted copy written beside the live file, which is left untouched.</summary>
-public sealed class SqliteBackplaneCompaction
+internal sealed class SqliteBackplaneCompaction
 {
     /// <summary>Gets the full path of the database that was copied.</summary>
     public required string SourcePath { get; init; }
