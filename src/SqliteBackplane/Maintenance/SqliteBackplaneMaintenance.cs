@@ -24,9 +24,6 @@ internal sealed partial class SqliteBackplaneMaintenance
     /// <summary>The node id recorded on rows this class appends (NodeGone); no node ever has it.</summary>
     internal const string MaintenanceNodeId = "maintenance";
 
-    // SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE: when this connection happens to be the last one on the file, closing it must
-    // not checkpoint and delete the WAL behind a replicator's back.
-
     private readonly BackplaneDatabase _database;
     private readonly string _tablePrefix;
     private readonly TimeSpan _nodeTimeout;
@@ -372,11 +369,5 @@ internal sealed partial class SqliteBackplaneMaintenance
     {
         using var command = Command(connection, sql);
         command.ExecuteNonQuery();
-    }
-
-    private static object? Scalar(SqliteConnection connection, string sql)
-    {
-        using var command = Command(connection, sql);
-        return command.ExecuteScalar();
     }
 }

@@ -91,13 +91,6 @@ internal sealed class WriterLoop : IDisposable
         _thread?.Join(timeout);
     }
 
-    /// <summary>Runs one operation synchronously on the calling thread; used at startup before the thread exists.</summary>
-    public void ExecuteNow(SqliteConnection connection, WriteOperation operation)
-    {
-        Adopt(connection);
-        ExecuteBatch([operation]);
-    }
-
     private void Adopt(SqliteConnection connection)
     {
         if (ReferenceEquals(connection, _connection))
