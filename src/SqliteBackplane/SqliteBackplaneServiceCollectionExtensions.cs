@@ -3,9 +3,9 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using SqliteBackplane;
-using SqliteBackplane.Internal;
 using SqliteBackplane.Internal.Node;
 using SqliteBackplane.Maintenance;
+using SqliteBackplane.Internal.Configuration;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

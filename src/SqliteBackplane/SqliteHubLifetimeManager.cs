@@ -3,11 +3,12 @@ using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using SqliteBackplane.Internal;
 using SqliteBackplane.Internal.Delivery;
 using SqliteBackplane.Internal.Messaging;
 using SqliteBackplane.Internal.Node;
 using SqliteBackplane.Internal.Storage;
+using SqliteBackplane.Internal.Configuration;
+using SqliteBackplane.Internal.Diagnostics;
 
 namespace SqliteBackplane;
 

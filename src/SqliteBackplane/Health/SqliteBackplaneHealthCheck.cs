@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using SqliteBackplane.Internal;
 using SqliteBackplane.Internal.Node;
 using SqliteBackplane.Internal.Storage;
 

@@ -1,4 +1,4 @@
-using SqliteBackplane.Internal;
+using SqliteBackplane.Internal.Diagnostics;
 
 namespace SqliteBackplane.Maintenance;
 

@@ -1,8 +1,9 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
-using SqliteBackplane.Internal;
 using SqliteBackplane.Internal.Storage;
+using SqliteBackplane.Internal.Configuration;
+using SqliteBackplane.Internal.Diagnostics;
 
 namespace SqliteBackplane.Maintenance;
 

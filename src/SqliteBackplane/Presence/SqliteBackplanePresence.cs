@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.SignalR;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using SqliteBackplane.Internal;
 using SqliteBackplane.Internal.Node;
 using SqliteBackplane.Internal.Storage;
 

@@ -1,7 +1,7 @@
-using SqliteBackplane.Internal;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
+using SqliteBackplane.Internal.Configuration;
 
 namespace SqliteBackplane.Tests.Core;
 

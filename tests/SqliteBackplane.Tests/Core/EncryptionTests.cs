@@ -4,6 +4,7 @@ using SqliteBackplane.Internal.Messaging;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
+using SqliteBackplane.Internal.Configuration;
 
 namespace SqliteBackplane.Tests.Core;
 
@@ -124,7 +125,7 @@ public class EncryptionTests
         options.EncryptionKeys.Add("fine");
         options.EncryptionKeys.Add("");
 
-        var failure = Assert.Single(SqliteBackplane.Internal.SqliteBackplaneOptionsValidator.Check(options));
+        var failure = Assert.Single(SqliteBackplane.Internal.Configuration.SqliteBackplaneOptionsValidator.Check(options));
 
         Assert.StartsWith("SqliteBackplaneOptions.EncryptionKeys[1] is empty.", failure);
     }

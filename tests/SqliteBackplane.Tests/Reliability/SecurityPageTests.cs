@@ -1,10 +1,10 @@
 using System.Reflection;
 using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
-using SqliteBackplane.Internal;
 using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Tests.Infrastructure;
 using Xunit;
+using SqliteBackplane.Internal.Configuration;
 
 namespace SqliteBackplane.Tests.Reliability;
 

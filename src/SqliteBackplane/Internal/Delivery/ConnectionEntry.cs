@@ -1,3 +1,4 @@
+using SqliteBackplane.Internal.Flow;
 namespace SqliteBackplane.Internal.Delivery;
 
 /// <summary>

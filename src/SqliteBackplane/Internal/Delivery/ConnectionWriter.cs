@@ -3,6 +3,8 @@ using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.Extensions.Logging;
 using SqliteBackplane.Internal.Messaging;
+using SqliteBackplane.Internal.Diagnostics;
+using SqliteBackplane.Internal.Flow;
 
 namespace SqliteBackplane.Internal.Delivery;
 

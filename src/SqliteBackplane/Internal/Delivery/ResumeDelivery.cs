@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.Extensions.Logging;
 using SqliteBackplane.Internal.Messaging;
 using SqliteBackplane.Internal.Storage;
+using SqliteBackplane.Internal.Diagnostics;
 
 namespace SqliteBackplane.Internal.Delivery;
 

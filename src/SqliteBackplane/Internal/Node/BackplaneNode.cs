@@ -5,6 +5,8 @@ using Microsoft.Extensions.Logging;
 using SqliteBackplane.Internal.Delivery;
 using SqliteBackplane.Internal.Messaging;
 using SqliteBackplane.Internal.Storage;
+using SqliteBackplane.Internal.Diagnostics;
+using SqliteBackplane.Internal.Flow;
 
 namespace SqliteBackplane.Internal.Node;
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using SqliteBackplane.Internal.Storage;
+using SqliteBackplane.Internal.Diagnostics;
 
 namespace SqliteBackplane.Internal.Node;
 

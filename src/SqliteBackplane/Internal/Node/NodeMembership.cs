@@ -2,6 +2,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using SqliteBackplane.Internal.Delivery;
 using SqliteBackplane.Internal.Storage;
+using SqliteBackplane.Internal.Diagnostics;
 
 namespace SqliteBackplane.Internal.Node;
 

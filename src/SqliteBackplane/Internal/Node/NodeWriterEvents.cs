@@ -2,6 +2,8 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using SqliteBackplane.Internal.Delivery;
 using SqliteBackplane.Internal.Storage;
+using SqliteBackplane.Internal.Diagnostics;
+using SqliteBackplane.Internal.Flow;
 
 namespace SqliteBackplane.Internal.Node;
 

@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using SqliteBackplane.Internal.Diagnostics;
 
 namespace SqliteBackplane.Internal.Storage;
 

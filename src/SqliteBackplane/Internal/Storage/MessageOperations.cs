@@ -1,4 +1,5 @@
 using SqliteBackplane.Internal.Messaging;
+using SqliteBackplane.Internal.Flow;
 
 namespace SqliteBackplane.Internal.Storage;
 

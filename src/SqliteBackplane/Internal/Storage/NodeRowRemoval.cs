@@ -1,5 +1,4 @@
 using SqliteBackplane.Internal.Messaging;
-using SqliteBackplane.Maintenance;
 
 namespace SqliteBackplane.Internal.Storage;
 

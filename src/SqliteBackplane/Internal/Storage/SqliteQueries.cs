@@ -1,8 +1,9 @@
+using SqliteBackplane.Internal.Messaging;
 namespace SqliteBackplane.Internal.Storage;
 
 /// <summary>
 /// Every SQL statement the backplane issues, built once per table prefix. Identifiers come only from the
-/// validated prefix (see <see cref="SqliteBackplaneOptionsValidator"/>) and are double-quoted; all data is bound
+/// validated prefix (see <see cref="SchemaSetup.IsValidTablePrefix"/>) and are double-quoted; all data is bound
 /// as parameters.
 /// </summary>
 internal sealed class SqliteQueries

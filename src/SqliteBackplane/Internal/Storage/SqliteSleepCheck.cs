@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using SQLitePCL;
+using SqliteBackplane.Internal.Diagnostics;
 
 namespace SqliteBackplane.Internal.Storage;
 

@@ -1,5 +1,6 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
+using SqliteBackplane.Internal.Diagnostics;
 
 namespace SqliteBackplane.Internal.Storage;
 

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SqliteBackplane.Internal.Node;
 
-namespace SqliteBackplane.Internal;
+namespace SqliteBackplane.Internal.Node;
 
 /// <summary>
 /// Starts the app's backplane node with the application, so a bad path or file stops startup with a clear message,

@@ -1,4 +1,4 @@
-namespace SqliteBackplane.Internal;
+namespace SqliteBackplane.Internal.Diagnostics;
 
 /// <summary>
 /// Accumulates a count of events that are logged at most once per interval (so a flood of skipped or dropped rows

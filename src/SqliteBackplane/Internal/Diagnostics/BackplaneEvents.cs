@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace SqliteBackplane.Internal;
+namespace SqliteBackplane.Internal.Diagnostics;
 
 /// <summary>
 /// Every logging event of the backplane (named apart from the message log, the messages table). Ids are stable: add new

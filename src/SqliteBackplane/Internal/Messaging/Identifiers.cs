@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace SqliteBackplane.Internal;
+namespace SqliteBackplane.Internal.Messaging;
 
 /// <summary>Checks names that travel in rows (group names, user ids, connection ids) before anything is queued.</summary>
 internal static class Identifiers

@@ -2,7 +2,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
-namespace SqliteBackplane.Internal;
+namespace SqliteBackplane.Internal.Configuration;
 
 /// <summary>
 /// In a host, resolves a relative <c>Data Source</c> against the host's content root instead of the working directory,

@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 
-namespace SqliteBackplane.Internal;
+namespace SqliteBackplane.Internal.Diagnostics;
 
 /// <summary>
 /// The backplane's instruments, on the meter <see cref="SqliteBackplaneOptions.MeterName"/> (documented in

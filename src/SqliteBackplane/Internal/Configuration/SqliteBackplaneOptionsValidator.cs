@@ -1,7 +1,8 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
+using SqliteBackplane.Internal.Flow;
 
-namespace SqliteBackplane.Internal;
+namespace SqliteBackplane.Internal.Configuration;
 
 /// <summary>Checks <see cref="SqliteBackplaneOptions"/> at startup; every failure names the option and the fix.</summary>
 internal sealed partial class SqliteBackplaneOptionsValidator : IValidateOptions<SqliteBackplaneOptions>

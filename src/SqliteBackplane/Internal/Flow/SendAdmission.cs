@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using SqliteBackplane.Internal.Diagnostics;
 
-namespace SqliteBackplane.Internal;
+namespace SqliteBackplane.Internal.Flow;
 
 /// <summary>
 /// Paces accepted sends by delivery (backpressure). A send returns once it is queued, so without a bound a burst

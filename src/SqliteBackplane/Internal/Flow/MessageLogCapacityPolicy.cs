@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using SqliteBackplane.Internal.Messaging;
 
-namespace SqliteBackplane.Internal;
+namespace SqliteBackplane.Internal.Flow;
 
 /// <summary>
 /// The capacity that applies to a send: <see cref="SqliteBackplaneOptions.MaxLogRows"/>, or the smallest

@@ -1,6 +1,6 @@
 using Microsoft.Data.Sqlite;
 
-namespace SqliteBackplane.Internal;
+namespace SqliteBackplane.Internal.Diagnostics;
 
 /// <summary>Every exception message the backplane produces, each stating the problem and then the fix.</summary>
 internal static class BackplaneErrors
