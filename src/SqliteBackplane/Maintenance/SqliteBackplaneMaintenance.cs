@@ -165,14 +165,14 @@ internal sealed partial class SqliteBackplaneMaintenance
             var now = NowMs();
             return Read(() =>
             {
-                Execute(connection, "BEGIN");
+                Execute(connection, SqliteQueries.BeginRead);
                 try
                 {
                     using var command = Command(connection, Queries.SelectStatistics, (Columns.Now, now));
                     using var reader = command.ExecuteReader();
                     reader.Read();
-                    long? oldestCreatedAt = reader.IsDBNull(4) ? null : reader.GetInt64(4);
-                    var version = reader.IsDBNull(8) ? "0" : reader.GetString(8);
+                    long? oldestCreatedAt = NullableInt64(reader, Columns.Statistics.OldestCreatedAt);
+                    var version = reader.IsDBNull(Columns.Statistics.SchemaVersion) ? "0" : reader.GetString(Columns.Statistics.SchemaVersion);
                     var nodes = ReadNodes(connection, now).Select(n => n.Status).ToList();
                     var (pageCount, freePages, pageSize) = ReadPages(connection);
                     return new SqliteBackplaneStatistics
@@ -184,20 +184,20 @@ internal sealed partial class SqliteBackplaneMaintenance
                         FileSizeBytes = Math.Max(FileLength(_database.Path), pageCount * pageSize),
                         WalSizeBytes = FileLength(_database.Path + "-wal"),
                         FreeBytes = freePages * pageSize,
-                        MessageCount = reader.GetInt64(0),
-                        ExpiredMessageCount = reader.GetInt64(1),
-                        FirstMessageId = reader.IsDBNull(2) ? null : reader.GetInt64(2),
-                        LastMessageId = reader.IsDBNull(3) ? null : reader.GetInt64(3),
+                        MessageCount = reader.GetInt64(Columns.Statistics.MessageCount),
+                        ExpiredMessageCount = reader.GetInt64(Columns.Statistics.ExpiredMessageCount),
+                        FirstMessageId = NullableInt64(reader, Columns.Statistics.FirstMessageId),
+                        LastMessageId = NullableInt64(reader, Columns.Statistics.LastMessageId),
                         OldestMessageAge = oldestCreatedAt is { } created ? TimeSpan.FromMilliseconds(Math.Max(0, now - created)) : null,
-                        NodeCount = reader.GetInt64(5),
-                        ConnectionCount = reader.GetInt64(6),
-                        GroupMembershipCount = reader.GetInt64(7),
+                        NodeCount = reader.GetInt64(Columns.Statistics.NodeCount),
+                        ConnectionCount = reader.GetInt64(Columns.Statistics.ConnectionCount),
+                        GroupMembershipCount = reader.GetInt64(Columns.Statistics.GroupMembershipCount),
                         Nodes = nodes,
                     };
                 }
                 finally
                 {
-                    Execute(connection, "COMMIT");
+                    Execute(connection, SqliteQueries.Commit);
                 }
             });
         }, cancellationToken);
@@ -308,8 +308,7 @@ internal sealed partial class SqliteBackplaneMaintenance
 
     private List<(SqliteBackplaneNodeStatus Status, string? WakeEndpoint)> ReadNodes(SqliteConnection connection, long nowMs)
     {
-        var deadline = nowMs - (long)_nodeTimeout.TotalMilliseconds;
-        using var command = Command(connection, Queries.SelectNodeStatus);
+        using var command = Command(connection, Queries.SelectNodeStatus, (Columns.Deadline, NodeLiveness.Deadline(nowMs, _nodeTimeout)));
         using var reader = command.ExecuteReader();
         var nodes = new List<(SqliteBackplaneNodeStatus, string?)>();
         while (reader.Read())
@@ -323,8 +322,7 @@ internal sealed partial class SqliteBackplaneMaintenance
                 StartedAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(Columns.NodeStatus.StartedAt)),
                 LastHeartbeat = DateTimeOffset.FromUnixTimeMilliseconds(heartbeat),
                 HeartbeatAge = TimeSpan.FromMilliseconds(Math.Max(0, nowMs - heartbeat)),
-                // The reapers' rule: dead when heartbeat_at < now - NodeTimeout.
-                IsLive = heartbeat >= deadline,
+                IsLive = reader.GetBoolean(Columns.NodeStatus.IsLive),
                 ConnectionCount = reader.GetInt32(Columns.NodeStatus.ConnectionCount),
             }, reader.IsDBNull(Columns.NodeStatus.WakeEndpoint) ? null : reader.GetString(Columns.NodeStatus.WakeEndpoint)));
         }
@@ -344,12 +342,14 @@ internal sealed partial class SqliteBackplaneMaintenance
         ConnectionCount = connections,
     };
 
+    private static long? NullableInt64(SqliteDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetInt64(ordinal);
+
     private static (long PageCount, long FreePages, long PageSize) ReadPages(SqliteConnection connection)
     {
         using var command = Command(connection, SqliteQueries.SelectPageStatistics);
         using var reader = command.ExecuteReader();
         reader.Read();
-        return (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+        return (reader.GetInt64(Columns.PageStatistics.PageCount), reader.GetInt64(Columns.PageStatistics.FreePages), reader.GetInt64(Columns.PageStatistics.PageSize));
     }
 
     private static Task<T> RunAsync<T>(Func<CancellationToken, T> work, CancellationToken cancellationToken)

@@ -63,8 +63,13 @@ internal sealed class SqliteBackplanePresence<THub> : ISqliteBackplanePresence<T
             var nodes = new List<SqliteBackplaneNode>();
             while (reader.Read())
             {
-                nodes.Add(new SqliteBackplaneNode(reader.GetString(0), reader.GetString(1), reader.GetInt32(2),
-                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4)), reader.GetInt32(5)));
+                nodes.Add(new SqliteBackplaneNode(
+                    reader.GetString(Columns.HubNode.NodeId),
+                    reader.GetString(Columns.HubNode.MachineName),
+                    reader.GetInt32(Columns.HubNode.ProcessId),
+                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(Columns.HubNode.StartedAt)),
+                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(Columns.HubNode.HeartbeatAt)),
+                    reader.GetInt32(Columns.HubNode.ConnectionCount)));
             }
 
             return nodes;

@@ -139,7 +139,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
             revived = RestoreLocalConnections(context);
         }
 
-        var deadline = context.NowMs - (long)_options.NodeTimeout.TotalMilliseconds;
+        var deadline = NodeLiveness.Deadline(context.NowMs, _options.NodeTimeout);
         var dead = new List<(string NodeId, string? Endpoint)>();
         using (var reader = context.Command(queries.SelectDeadNodes, [(Columns.Deadline, deadline), (Columns.Node, nodeId)]).ExecuteReader())
         {

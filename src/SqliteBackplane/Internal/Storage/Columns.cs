@@ -66,7 +66,7 @@ internal static class Columns
         public const int MaxId = 6;
     }
 
-    /// <summary>Ordinals of <see cref="SqliteQueries.SelectNodeStatus"/>.</summary>
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectNodeStatus"/> (bound: <see cref="Deadline"/>).</summary>
     public static class NodeStatus
     {
         public const int NodeId = 0;
@@ -76,5 +76,47 @@ internal static class Columns
         public const int HeartbeatAt = 4;
         public const int WakeEndpoint = 5;
         public const int ConnectionCount = 6;
+        public const int IsLive = 7;
+    }
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectNodes"/> (presence: one hub's view of every node).</summary>
+    public static class HubNode
+    {
+        public const int NodeId = 0;
+        public const int MachineName = 1;
+        public const int ProcessId = 2;
+        public const int StartedAt = 3;
+        public const int HeartbeatAt = 4;
+        public const int ConnectionCount = 5;
+    }
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectConnectionsOfNode"/>.</summary>
+    public static class ConnectionOfNode
+    {
+        public const int Hub = 0;
+        public const int ConnectionId = 1;
+        public const int UserId = 2;
+    }
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectStatistics"/>.</summary>
+    public static class Statistics
+    {
+        public const int MessageCount = 0;
+        public const int ExpiredMessageCount = 1;
+        public const int FirstMessageId = 2;
+        public const int LastMessageId = 3;
+        public const int OldestCreatedAt = 4;
+        public const int NodeCount = 5;
+        public const int ConnectionCount = 6;
+        public const int GroupMembershipCount = 7;
+        public const int SchemaVersion = 8;
+    }
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectPageStatistics"/>.</summary>
+    public static class PageStatistics
+    {
+        public const int PageCount = 0;
+        public const int FreePages = 1;
+        public const int PageSize = 2;
     }
 }

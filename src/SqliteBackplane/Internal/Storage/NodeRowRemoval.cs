@@ -30,7 +30,7 @@ internal static class NodeRowRemoval
         {
             while (reader.Read())
             {
-                leaving.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+                leaving.Add((reader.GetString(Columns.ConnectionOfNode.Hub), reader.GetString(Columns.ConnectionOfNode.ConnectionId), reader.GetString(Columns.ConnectionOfNode.UserId)));
             }
         }
 

@@ -78,7 +78,7 @@ internal sealed class SqliteQueries
 
         UpsertNode = $"INSERT OR REPLACE INTO {Nodes} (node_id, machine_name, process_id, started_at, heartbeat_at, wake_endpoint) VALUES ($node, $machine, $pid, $started, $now, $endpoint)";
         UpdateHeartbeat = $"UPDATE {Nodes} SET heartbeat_at = $now WHERE node_id = $node";
-        SelectDeadNodes = $"SELECT node_id, wake_endpoint FROM {Nodes} WHERE heartbeat_at < $deadline AND node_id <> $node";
+        SelectDeadNodes = $"SELECT node_id, wake_endpoint FROM {Nodes} WHERE {DeadNodeCondition} AND node_id <> $node";
         CountNodes = $"SELECT count(*) FROM {Nodes}";
         // Two subqueries: SQLite answers a bare min() or max() from the index, but scans for an expression over both.
         SelectLogRowSpan = $"SELECT coalesce((SELECT max(id) FROM {Messages}) - (SELECT min(id) FROM {Messages}) + 1, 0)";
@@ -210,6 +210,15 @@ internal sealed class SqliteQueries
     public const string DataVersion = "PRAGMA data_version";
     public const string PassiveCheckpoint = "PRAGMA wal_checkpoint(PASSIVE)";
 
+    /// <summary>
+    /// The one liveness rule, for the reapers and the maintenance tool alike: a node is dead when its last heartbeat is
+    /// older than <c>$deadline</c> (<see cref="NodeLiveness.Deadline"/>).
+    /// </summary>
+    private const string DeadNodeCondition = "heartbeat_at < $deadline";
+
+    /// <summary>A read transaction for reads that must agree with each other (statistics).</summary>
+    public const string BeginRead = "BEGIN";
+
     private static string Quote(string identifier) => "\"" + identifier + "\"";
 
     // Maintenance (SqliteBackplaneMaintenance and the sqlite-backplane tool), built on first use.
@@ -227,10 +236,11 @@ internal sealed class SqliteQueries
                (SELECT value FROM {Meta} WHERE key = 'schema_version')
         """;
 
-    /// <summary>Every node with its total connection count across hubs.</summary>
+    /// <summary>Every node with its total connection count across hubs, and whether it is live by the reapers' rule.</summary>
     public string SelectNodeStatus => field ??= $"""
         SELECT n.node_id, n.machine_name, n.process_id, n.started_at, n.heartbeat_at, n.wake_endpoint,
-               (SELECT count(*) FROM {Connections} c WHERE c.node_id = n.node_id)
+               (SELECT count(*) FROM {Connections} c WHERE c.node_id = n.node_id),
+               NOT ({DeadNodeCondition})
         FROM {Nodes} n ORDER BY n.started_at, n.node_id
         """;
 
