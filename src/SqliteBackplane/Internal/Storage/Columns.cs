@@ -77,4 +77,12 @@ internal static class Columns
         public const int WakeEndpoint = 5;
         public const int ConnectionCount = 6;
     }
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.PassiveCheckpoint"/>'s one row.</summary>
+    public static class Checkpoint
+    {
+        public const int Busy = 0;
+        public const int LogFrames = 1;
+        public const int CheckpointedFrames = 2;
+    }
 }
