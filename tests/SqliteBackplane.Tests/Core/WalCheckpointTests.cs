@@ -13,8 +13,9 @@ namespace SqliteBackplane.Tests.Core;
 
 /// <summary>
 /// The WAL stays bounded (issue 17 item 4, docs/operations.md "Disk use over weeks"): a checkpoint pass reaches the
-/// end of the log even while another connection commits all the time, so the log starts over; and a WAL held over its
-/// bound by a reader is logged once and measured. The multi-process behaviour is in Reliability/WalBoundTests.
+/// end of the log even while another connection commits all the time, so the log starts over; a WAL held over its
+/// bound by a reader is logged once and measured; the node never checkpoints when a replicator owns checkpoints, and
+/// stopping leaves the -wal and -shm files in place. The multi-process behaviour is in Reliability/WalBoundTests.
 /// </summary>
 public sealed class WalCheckpointTests(ITestOutputHelper output)
 {
@@ -136,6 +137,43 @@ public sealed class WalCheckpointTests(ITestOutputHelper output)
         snapshot.Dispose();
         await Eventually.BecomesTrueAsync(() => events.Messages(80).Skip(warnedAt).Any(m => m.StartsWith("WAL checkpoint complete", StringComparison.Ordinal)),
             TimeSpan.FromSeconds(30), "a complete checkpoint after the reader let go");
+    }
+
+    [Fact]
+    public async Task Stopping_the_last_node_leaves_the_wal_and_shm_files_in_place()
+    {
+        using var database = new TempDatabase();
+        var manager = DirectManagers.Create(database);
+        await manager.SendAllAsync(ClientMethods.Receive, ["x"]).DefaultTimeout();
+
+        manager.Dispose();
+
+        // SQLite would checkpoint and delete them when its last connection closes; replicators rely on them staying.
+        Assert.True(File.Exists(database.Path + "-wal"));
+        Assert.True(File.Exists(database.Path + "-shm"));
+    }
+
+    [Fact]
+    public async Task With_checkpoints_left_to_a_replicator_the_node_never_checkpoints()
+    {
+        using var database = new TempDatabase();
+        using var manager = DirectManagers.Create(database, o => o.RunCheckpoints = false);
+        for (var i = 0; i < 1_100; i++)
+        {
+            await manager.SendAllAsync(ClientMethods.Receive, [$"m{i}"]).DefaultTimeout();
+            // One commit per send (a send returns before its commit, so sends would otherwise share transactions).
+            await manager.Node.WhenWrittenAsync().DefaultTimeout();
+        }
+
+        await manager.Node.RunCleanupAsync().DefaultTimeout();
+
+        // Every frame since the first commit is still in the WAL: nothing was copied back into the database.
+        using var connection = RawSqlite.Open(database);
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
+        using var reader = command.ExecuteReader();
+        Assert.True(reader.Read());
+        Assert.True(reader.GetInt64(1) >= 1_100, $"WAL frames: {reader.GetInt64(1)}");
     }
 
     /// <summary>Records each event's id and message.</summary>
