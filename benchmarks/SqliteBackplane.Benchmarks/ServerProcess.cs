@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Globalization;
+using SqliteBackplane.TestSupport;
 
 namespace SqliteBackplane.Benchmarks;
 
@@ -58,10 +58,8 @@ public sealed class ServerProcess : IAsyncDisposable
         var wrapper = Environment.GetEnvironmentVariable("BENCH_SERVER_WRAPPER")?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
         var info = new ProcessStartInfo(wrapper.Length > 0 ? wrapper[0] : Environment.ProcessPath!)
         {
+            // Closing stdin asks the server to stop (DisposeAsync).
             RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
         };
         foreach (var arg in wrapper.Skip(1))
         {
@@ -91,90 +89,40 @@ public sealed class ServerProcess : IAsyncDisposable
         }
         info.Environment["DOTNET_gcServer"] = Environment.GetEnvironmentVariable("BENCH_SERVER_GC") ?? "0";
 
-        var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start a server process.");
-        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
         var stderr = new List<string>();
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null)
-            {
-                listening.TrySetException(new InvalidOperationException($"Server {name} closed stdout before listening."));
-            }
-            else if (e.Data.StartsWith(BenchServer.ListeningPrefix, StringComparison.Ordinal))
-            {
-                listening.TrySetResult(new Uri(e.Data[BenchServer.ListeningPrefix.Length..]));
-            }
-        };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is not null)
-            {
-                lock (stderr)
-                {
-                    if (stderr.Count < MaxLoggedLines)
-                    {
-                        stderr.Add(e.Data);
-                    }
-                }
-            }
-        };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
         try
         {
-            var uri = await listening.Task.WaitAsync(StartTimeout);
-            return new ServerProcess(process, name, uri, stderr);
+            var child = await ListeningProcess.StartAsync(info, $"Server {name} ({mode})", BenchServer.ListeningPrefix, StartTimeout, (stream, line) =>
+            {
+                if (stream == "err")
+                {
+                    lock (stderr)
+                    {
+                        if (stderr.Count < MaxLoggedLines)
+                        {
+                            stderr.Add(line);
+                        }
+                    }
+                }
+            });
+            return new ServerProcess(child.Process, name, child.Address, stderr);
         }
-        catch (Exception ex)
+        catch (InvalidOperationException ex)
         {
-            try
-            {
-                process.Kill();
-            }
-            catch (InvalidOperationException)
-            {
-            }
             string log;
             lock (stderr)
             {
                 log = string.Join(Environment.NewLine, stderr);
             }
-            throw new InvalidOperationException($"Server {name} ({mode}) did not start: {ex.Message}{Environment.NewLine}{log}", ex);
+            throw new InvalidOperationException($"{ex.Message}{Environment.NewLine}{log}", ex);
         }
     }
 
     /// <summary>User plus system CPU time of the process so far, in clock ticks (from /proc/&lt;pid&gt;/stat).</summary>
-    public long CpuTicks()
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            _process.Refresh();
-            return (long)(_process.TotalProcessorTime.TotalSeconds * 100);
-        }
-        var stat = File.ReadAllText($"/proc/{Pid}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        // After "pid (comm) ": state is field 3, utime field 14, stime field 15.
-        return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-    }
+    public long CpuTicks() => ProcessStats.CpuTicks(Pid);
 
     /// <summary>Resident set size in bytes (VmRSS from /proc/&lt;pid&gt;/status).</summary>
-    public long RssBytes()
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            _process.Refresh();
-            return _process.WorkingSet64;
-        }
-        foreach (var line in File.ReadLines($"/proc/{Pid}/status"))
-        {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-            {
-                var kb = line["VmRSS:".Length..].Trim().Split(' ')[0];
-                return long.Parse(kb, CultureInfo.InvariantCulture) * 1024;
-            }
-        }
-        return 0;
-    }
+    public long RssBytes() => ProcessStats.RssBytes(Pid);
 
     /// <summary>Asks the server to stop (closes its stdin), and kills it if it has not exited in time.</summary>
     public async ValueTask DisposeAsync()

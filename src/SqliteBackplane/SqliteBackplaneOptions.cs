@@ -141,10 +141,22 @@ public sealed class SqliteBackplaneOptions
 
     /// <summary>
     /// Gets or sets whether the backplane runs passive WAL checkpoints itself (from a background thread, never
-    /// TRUNCATE or RESTART). Set it to <see langword="false"/> when an external replicator such as Litestream owns
-    /// checkpoints for this file. Defaults to <see langword="true"/>.
+    /// TRUNCATE or RESTART), which keep the <c>-wal</c> file under <see cref="MaxWalSize"/>. Set it to
+    /// <see langword="false"/> when an external replicator such as Litestream owns checkpoints for this file; the
+    /// replicator then bounds the WAL (docs/litestream.md). Defaults to <see langword="true"/>.
     /// </summary>
     public bool RunCheckpoints { get; set; } = true;
+
+    /// <summary>
+    /// Gets or sets the size in bytes the <c>-wal</c> file is kept under. Every heartbeat a passive checkpoint copies
+    /// the log back into the database; once the log holds a quarter of this size, the checkpoint finishes while holding
+    /// the backplane's write lock, so that it reaches the end of the log and the next commit starts the log over from
+    /// its beginning (the file never shrinks, so its size is the largest log between two restarts). A reader that
+    /// holds one snapshot for longer (a replicator, a long query of the app) can push it past the bound; that is
+    /// logged and measured (docs/operations.md, "Disk use over weeks"). With <see cref="RunCheckpoints"/> off it is
+    /// only watched. Must be at least 4 MiB. Defaults to 64 MiB.
+    /// </summary>
+    public long MaxWalSize { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>
     /// Gets the keys that encrypt message payloads at rest (AES-256-GCM; each key, a string of any length, is derived

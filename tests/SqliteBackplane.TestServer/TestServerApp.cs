@@ -65,6 +65,7 @@ public static class TestServerApp
                 options.ResumeWindow = settings.ResumeWindow;
                 options.MaxLogRows = settings.MaxLogRows ?? options.MaxLogRows;
                 options.MaxPendingMessagesPerConnection = settings.MaxPendingMessagesPerConnection ?? options.MaxPendingMessagesPerConnection;
+                options.MaxWalSize = settings.MaxWalSize ?? options.MaxWalSize;
                 foreach (var key in settings.EncryptionKeys)
                 {
                     options.EncryptionKeys.Add(key);

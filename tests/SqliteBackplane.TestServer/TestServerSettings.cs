@@ -70,6 +70,9 @@ public sealed record TestServerSettings
     /// <summary>SqliteBackplaneOptions.MaxPendingMessagesPerConnection; null keeps the default.</summary>
     public int? MaxPendingMessagesPerConnection { get; init; }
 
+    /// <summary>SqliteBackplaneOptions.MaxWalSize in bytes; null keeps the default.</summary>
+    public long? MaxWalSize { get; init; }
+
     /// <summary>The connection string the backplane uses.</summary>
     public string ConnectionString => $"Data Source={DatabasePath}";
 
@@ -140,6 +143,11 @@ public sealed record TestServerSettings
             arguments.Add("--max-pending");
             arguments.Add(maxPending.ToString(CultureInfo.InvariantCulture));
         }
+        if (MaxWalSize is long maxWalSize)
+        {
+            arguments.Add("--max-wal-bytes");
+            arguments.Add(maxWalSize.ToString(CultureInfo.InvariantCulture));
+        }
         if (ParentProcessId is int parent)
         {
             arguments.Add("--parent-pid");
@@ -169,6 +177,7 @@ public sealed record TestServerSettings
                 case "--parent-pid": settings = settings with { ParentProcessId = IntegerAfter(args, ref i) }; break;
                 case "--max-log-rows": settings = settings with { MaxLogRows = IntegerAfter(args, ref i) }; break;
                 case "--max-pending": settings = settings with { MaxPendingMessagesPerConnection = IntegerAfter(args, ref i) }; break;
+                case "--max-wal-bytes": settings = settings with { MaxWalSize = long.Parse(ValueAfter(args, ref i), NumberStyles.Integer, CultureInfo.InvariantCulture) }; break;
                 case "--resume": settings = settings with { EnableResume = true }; break;
                 case "--resume-window-ms": settings = settings with { ResumeWindow = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
                 case "--no-backplane": settings = settings with { UseBackplane = false }; break;
@@ -176,7 +185,7 @@ public sealed record TestServerSettings
                 case "--redis": settings = settings with { RedisConfiguration = ValueAfter(args, ref i) }; break;
                 case "--no-messagepack": settings = settings with { MessagePack = false }; break;
                 case "--encryption-key": settings = settings with { EncryptionKeys = [.. settings.EncryptionKeys, ValueAfter(args, ref i)] }; break;
-                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--send <kind>:[<target>:]<message>]... [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--no-checkpoints] [--redis <host:port>] [--no-messagepack] [--encryption-key <key>]... [--resume] [--resume-window-ms <ms>] [--max-log-rows <rows>] [--max-pending <messages>]");
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--send <kind>:[<target>:]<message>]... [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--no-checkpoints] [--redis <host:port>] [--no-messagepack] [--encryption-key <key>]... [--resume] [--resume-window-ms <ms>] [--max-log-rows <rows>] [--max-pending <messages>] [--max-wal-bytes <bytes>]");
             }
         }
         if (databasePath is null)

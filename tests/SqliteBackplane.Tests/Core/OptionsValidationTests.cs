@@ -71,6 +71,19 @@ public class OptionsValidationTests
         Assert.Empty(SqliteBackplaneOptionsValidator.Check(new SqliteBackplaneOptions { EnableResume = true, ResumeWindow = TimeSpan.FromSeconds(60) }));
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(4L * 1024 * 1024 - 1)]
+    public void A_wal_bound_under_4_MiB_is_rejected_with_the_smallest_allowed(long bytes)
+    {
+        var failure = Assert.Single(SqliteBackplaneOptionsValidator.Check(new SqliteBackplaneOptions { MaxWalSize = bytes }));
+
+        Assert.Contains("SqliteBackplaneOptions.MaxWalSize", failure);
+        Assert.Contains("set it to 4194304 (4 MiB) or more", failure);
+        Assert.Empty(SqliteBackplaneOptionsValidator.Check(new SqliteBackplaneOptions { MaxWalSize = 4L * 1024 * 1024 }));
+    }
+
     [Fact]
     public void Node_timeout_shorter_than_two_heartbeats_is_rejected()
     {

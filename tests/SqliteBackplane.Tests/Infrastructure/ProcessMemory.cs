@@ -1,21 +1,9 @@
-using System.Globalization;
+using SqliteBackplane.TestSupport;
 
 namespace SqliteBackplane.Tests.Infrastructure;
 
-/// <summary>Reads a process's resident memory from /proc, as <c>ps</c> would.</summary>
+/// <summary>Reads a process's resident memory from /proc, as <c>ps</c> would (the shared <see cref="ProcessStats"/>).</summary>
 internal static class ProcessMemory
 {
-    public static long WorkingSetBytes(int processId)
-    {
-        foreach (var line in File.ReadLines($"/proc/{processId}/status"))
-        {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-            {
-                var kilobytes = line["VmRSS:".Length..].Trim().Split(' ')[0];
-                return long.Parse(kilobytes, CultureInfo.InvariantCulture) * 1024;
-            }
-        }
-
-        throw new InvalidOperationException($"/proc/{processId}/status has no VmRSS line.");
-    }
+    public static long WorkingSetBytes(int processId) => ProcessStats.RssBytes(processId);
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http.Connections;
 using SqliteBackplane.TestServer;
+using SqliteBackplane.TestSupport;
 using Xunit.Abstractions;
 
 namespace SqliteBackplane.Tests.Infrastructure;
@@ -13,17 +14,19 @@ public sealed class ServerProcess : ITestServerInstance
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
 
+    private readonly ListeningProcess _child;
     private readonly Process _process;
     private readonly OutputLog _log;
     private readonly Uri _address;
 
-    private ServerProcess(Process process, OutputLog log, Uri address, TestServerSettings settings, string name)
+    private ServerProcess(ListeningProcess child, OutputLog log, TestServerSettings settings, string name)
     {
-        _process = process;
+        _child = child;
+        _process = child.Process;
         _log = log;
-        _address = address;
+        _address = child.Address;
         Settings = settings;
-        Name = $"{name} (pid {process.Id})";
+        Name = $"{name} (pid {child.ProcessId})";
     }
 
     public string Name { get; }
@@ -51,47 +54,15 @@ public sealed class ServerProcess : ITestServerInstance
         string? workingDirectory = null)
     {
         settings = settings with { Port = port, ParentProcessId = Environment.ProcessId };
-        var startInfo = StartInfo(settings, workingDirectory);
         var log = new OutputLog(name, testOutput);
-        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null)
-            {
-                return;
-            }
-            log.Add("out", e.Data);
-            if (e.Data.StartsWith(TestServerApp.ListeningPrefix, StringComparison.Ordinal))
-            {
-                listening.TrySetResult(new Uri(e.Data[TestServerApp.ListeningPrefix.Length..].Trim()));
-            }
-        };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is not null)
-            {
-                log.Add("err", e.Data);
-            }
-        };
-        process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException($"{name} exited with code {process.ExitCode} before it was listening."));
-
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
         try
         {
-            var address = await listening.Task.WaitAsync(StartTimeout);
-            return new ServerProcess(process, log, address, settings, name);
+            var child = await ListeningProcess.StartAsync(StartInfo(settings, workingDirectory), name, TestServerApp.ListeningPrefix, StartTimeout, log.Add);
+            return new ServerProcess(child, log, settings, name);
         }
-        catch (Exception ex)
+        catch (InvalidOperationException ex)
         {
-            KillQuietly(process);
-            await process.WaitForExitAsync();
-            process.Dispose();
-            var reason = ex is TimeoutException ? $"did not print its LISTENING line within {StartTimeout.TotalSeconds} s" : ex.Message;
-            throw new InvalidOperationException(
-                $"{name} failed to start: {reason}{Environment.NewLine}Command: {TestServerLocation.DotnetHost} {string.Join(' ', startInfo.ArgumentList)}{Environment.NewLine}Output:{Environment.NewLine}{log}", ex);
+            throw new InvalidOperationException($"{ex.Message}{Environment.NewLine}Output:{Environment.NewLine}{log}", ex);
         }
     }
 
@@ -114,7 +85,7 @@ public sealed class ServerProcess : ITestServerInstance
         }
         catch (TimeoutException ex)
         {
-            KillQuietly(process);
+            ListeningProcess.KillQuietly(process);
             throw new TimeoutException($"{ex.Message}{Environment.NewLine}{name} output:{Environment.NewLine}{log}", ex);
         }
         return (process.ExitCode, log.ToString());
@@ -142,11 +113,7 @@ public sealed class ServerProcess : ITestServerInstance
         ConnectWithDiagnosticsAsync(new UriBuilder(_address) { Path = hubPath }.Uri, user, protocol, hubPath, transport);
 
     /// <summary>Kills the process at once, like <c>kill -9</c>: no graceful shutdown, no cleanup of its rows.</summary>
-    public async Task KillAsync()
-    {
-        KillQuietly(_process);
-        await _process.WaitForExitAsync().DefaultTimeout($"{Name} to exit after being killed");
-    }
+    public Task KillAsync() => _child.KillAsync().DefaultTimeout($"{Name} to exit after being killed");
 
     /// <summary>
     /// Stops the process gracefully with SIGTERM (not on Windows): the app shuts down, the
@@ -154,14 +121,7 @@ public sealed class ServerProcess : ITestServerInstance
     /// </summary>
     public async Task<int> StopAsync()
     {
-        if (OperatingSystem.IsWindows())
-        {
-            throw new PlatformNotSupportedException("Graceful stop of a server process needs SIGTERM (Linux, macOS).");
-        }
-        if (!_process.HasExited && SendSignal(_process.Id, SigTerm) != 0)
-        {
-            throw new InvalidOperationException($"Sending SIGTERM to {Name} failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}).");
-        }
+        _child.Terminate();
         try
         {
             await _process.WaitForExitAsync().DefaultTimeout($"{Name} to exit after SIGTERM");
@@ -188,23 +148,6 @@ public sealed class ServerProcess : ITestServerInstance
         catch (Exception ex)
         {
             throw new InvalidOperationException($"Connecting {user} to {hubUri} failed: {ex.Message}{Environment.NewLine}{Name} output:{Environment.NewLine}{_log}", ex);
-        }
-    }
-
-    private const int SigTerm = 15;
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int SendSignal(int pid, int signal);
-
-    private static void KillQuietly(Process process)
-    {
-        try
-        {
-            process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already exited.
         }
     }
 }

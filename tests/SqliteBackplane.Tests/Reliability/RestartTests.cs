@@ -10,7 +10,7 @@ namespace SqliteBackplane.Tests.Reliability;
 /// <summary>
 /// A server restarts on the same file with the same identity source (same command line and machine; in process, the
 /// same options instance). The restarted node replays nothing written before it started, and nobody gets a message twice.
-/// Complements LogBehaviourTests.Startup_reads_from_the_end_of_the_log (a second node, not a restart).
+/// Complements LogOrderingTests.Startup_reads_from_the_end_of_the_log (a second node, not a restart).
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
 [Trait(TestCategory.Name, TestCategory.MultiProcess)]

@@ -12,7 +12,7 @@ namespace SqliteBackplane.Tests.Reliability;
 /// N server processes x M connections each, with a mix of Clients.All, group, user and connection sends and group
 /// churn, accounted exactly: every intended recipient gets every acknowledged message once, each sender's messages
 /// arrive in the order it sent them, nothing arrives that was not meant for the connection, and each server's working
-/// set after warm-up stays within a stated bound.
+/// set after warm-up stays within a stated bound, and the -wal file within MaxWalSize (samples in soak/mixed-traffic-*.csv).
 /// CI: 3 x 200 for 60 s. Long run (issue 6): SQLITEBACKPLANE_SOAK=long runs 3 x 2000 for 10 minutes:
 /// <c>SQLITEBACKPLANE_SOAK=long dotnet test tests/SqliteBackplane.Tests -c Release --filter FullyQualifiedName~SoakTests</c>.
 /// </summary>
@@ -76,7 +76,7 @@ public sealed class SoakTests(ITestOutputHelper output) : IAsyncLifetime
 
         // Senders: the first SendersPerServer clients of each server; sender s alone changes and sends to group g{s}.
         var senderIndexes = Enumerable.Range(0, profile.SendersPerServer * profile.Servers).ToArray();
-        var memory = new MemorySampler(_servers);
+        var memory = new DiskAndMemorySampler(_database.Path, _servers.Select((s, i) => ($"soak-{i}", s.ProcessId)).ToList(), TimeSpan.FromSeconds(1));
         using var stop = new CancellationTokenSource();
         var sending = senderIndexes.Select(s => Task.Run(() => SendAsync(s, clients, users, ledger, profile, stop.Token))).ToList();
         var sampling = memory.RunAsync(stop.Token);
@@ -97,18 +97,22 @@ public sealed class SoakTests(ITestOutputHelper output) : IAsyncLifetime
         output.WriteLine($"Sends acknowledged: all={ledger.Sent[Kind.All]}, group={ledger.Sent[Kind.Group]}, user={ledger.Sent[Kind.User]}, connection={ledger.Sent[Kind.Connection]}; " +
             $"group changes={ledger.GroupChanges}; failed operations={ledger.Failures.Count}.");
         output.WriteLine($"Deliveries expected={ledger.Expected}, received={ledger.Received}, outstanding={ledger.Outstanding}, errors={ledger.Errors.Count}.");
-        foreach (var line in memory.Report(MemoryGrowthFraction, MemoryGrowthSlackBytes, out _))
+        foreach (var line in memory.MemoryReport(MemoryGrowthFraction, MemoryGrowthSlackBytes, out _))
         {
             output.WriteLine(line);
         }
+
+        output.WriteLine(memory.FilesReport());
+        output.WriteLine($"Samples: {memory.WriteCsv(Path.Combine(AppContext.BaseDirectory, "soak", $"mixed-traffic-{DateTime.UtcNow:yyyyMMdd-HHmmss}.csv"))}");
 
         Assert.True(ledger.Failures.IsEmpty, $"{ledger.Failures.Count} operations failed, first: {ledger.Failures.FirstOrDefault()}");
         Assert.True(ledger.Errors.IsEmpty, $"{ledger.Errors.Count} delivery errors, first 10:{Environment.NewLine}{string.Join(Environment.NewLine, ledger.Errors.Take(10))}");
         Assert.Equal(0, ledger.Outstanding);
         Assert.Equal(ledger.Expected, ledger.Received);
         Assert.True(ledger.Sent.Values.All(v => v > 0), "Every kind of send must have run at least once.");
-        memory.Report(MemoryGrowthFraction, MemoryGrowthSlackBytes, out var memoryProblem);
+        memory.MemoryReport(MemoryGrowthFraction, MemoryGrowthSlackBytes, out var memoryProblem);
         Assert.True(memoryProblem is null, memoryProblem);
+        Assert.True(memory.MaxWalBytes <= new SqliteBackplaneOptions().MaxWalSize, $"The -wal file outgrew MaxWalSize: {memory.FilesReport()}");
         foreach (var server in _servers)
         {
             ServerLogs.AssertNoErrors(server);
@@ -289,63 +293,5 @@ public sealed class SoakTests(ITestOutputHelper output) : IAsyncLifetime
             Interlocked.Increment(ref _received);
             Interlocked.Decrement(ref _outstanding);
         }
-    }
-
-    /// <summary>Samples each server's working set (VmRSS) once a second.</summary>
-    private sealed class MemorySampler(List<ServerProcess> servers)
-    {
-        private readonly List<(TimeSpan At, long[] Bytes)> _samples = [];
-
-        public async Task RunAsync(CancellationToken stop)
-        {
-            var clock = Stopwatch.StartNew();
-            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-            try
-            {
-                do
-                {
-                    _samples.Add((clock.Elapsed, servers.Select(s => ProcessMemory.WorkingSetBytes(s.ProcessId)).ToArray()));
-                }
-                while (await timer.WaitForNextTickAsync(stop));
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
-
-        /// <summary>
-        /// Warm-up is the first 40% of the run. "Warmed" is the highest sample between 40% and 60%; "end" the highest in
-        /// the last 20%. The end may exceed warmed by at most fraction x warmed + slack.
-        /// </summary>
-        public IEnumerable<string> Report(double fraction, long slack, out string? problem)
-        {
-            problem = null;
-            var lines = new List<string>();
-            var n = _samples.Count;
-            if (n < 5)
-            {
-                problem = $"Only {n} memory samples were taken.";
-                return lines;
-            }
-
-            var warmed = _samples.Skip((int)(n * 0.4)).Take(Math.Max(1, (int)(n * 0.2))).ToList();
-            var end = _samples.Skip((int)(n * 0.8)).ToList();
-            for (var s = 0; s < servers.Count; s++)
-            {
-                var first = _samples[0].Bytes[s];
-                var warmedMax = warmed.Max(x => x.Bytes[s]);
-                var endMax = end.Max(x => x.Bytes[s]);
-                var bound = (long)(warmedMax * (1 + fraction)) + slack;
-                lines.Add($"{servers[s].Name}: working set start {Mb(first)}, after warm-up {Mb(warmedMax)}, end {Mb(endMax)} (bound {Mb(bound)}).");
-                if (endMax > bound && problem is null)
-                {
-                    problem = $"{servers[s].Name}'s working set grew from {Mb(warmedMax)} after warm-up to {Mb(endMax)}, beyond the bound {Mb(bound)}.";
-                }
-            }
-
-            return lines;
-        }
-
-        private static string Mb(long bytes) => $"{bytes / (1024.0 * 1024):0.0} MiB";
     }
 }

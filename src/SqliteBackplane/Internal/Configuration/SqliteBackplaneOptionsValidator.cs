@@ -23,6 +23,9 @@ internal sealed partial class SqliteBackplaneOptionsValidator : IValidateOptions
         }
     }
 
+    /// <summary>The smallest <see cref="SqliteBackplaneOptions.MaxWalSize"/> (4 MiB).</summary>
+    public const long MinMaxWalSize = 4L * 1024 * 1024;
+
     public static List<string> Check(SqliteBackplaneOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -87,6 +90,12 @@ internal sealed partial class SqliteBackplaneOptionsValidator : IValidateOptions
             {
                 failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.LogCapacityOverrides)}[\"{pattern}\"] is {capacity}; set it to 1 or more.");
             }
+        }
+
+        if (options.MaxWalSize < MinMaxWalSize)
+        {
+            failures.Add($"{nameof(SqliteBackplaneOptions)}.{nameof(SqliteBackplaneOptions.MaxWalSize)} is {options.MaxWalSize} bytes, too small to hold " +
+                $"the log between two checkpoints; set it to {MinMaxWalSize} (4 MiB) or more. The default is 64 MiB.");
         }
 
         if (options.MaxPendingMessagesPerConnection < 1 || options.MaxPendingMessagesPerConnection > 1_000_000)

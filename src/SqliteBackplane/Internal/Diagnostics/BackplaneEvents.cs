@@ -131,4 +131,10 @@ internal static partial class BackplaneEvents
 
     [LoggerMessage(53, LogLevel.Warning, "Could not read the log to replay connection {ResumedConnectionId}'s missed messages to connection {ConnectionId}; the client was told of a gap and starts fresh.", EventName = "ResumeReplayFailed")]
     public static partial void ResumeReplayFailed(ILogger logger, string connectionId, string resumedConnectionId, Exception exception);
+
+    [LoggerMessage(80, LogLevel.Debug, "WAL checkpoint {Outcome}: {CheckpointedFrames} of {LogFrames} frames copied back (under the write lock: {WriteLocked}) in {ElapsedMs} ms; the -wal file is {WalBytes} bytes.", EventName = "WalCheckpointed")]
+    public static partial void WalCheckpointed(ILogger logger, string outcome, long checkpointedFrames, long logFrames, bool writeLocked, long elapsedMs, long walBytes);
+
+    [LoggerMessage(81, LogLevel.Warning, "The -wal file of {Path} is {WalBytes} bytes, over MaxWalSize ({MaxWalSize} bytes). {Reason} See docs/operations.md, \"Disk use over weeks\".", EventName = "WalOverBound")]
+    public static partial void WalOverBound(ILogger logger, string path, long walBytes, long maxWalSize, string reason);
 }

@@ -23,6 +23,9 @@ internal sealed class BackplaneMetrics : IDisposable
     private readonly Counter<long> _failedAfterAccept;
     private readonly Counter<long> _resumeAttempts;
     private readonly Histogram<double> _sendWait;
+    private readonly Counter<long> _walCheckpoints;
+    private long _walFileBytes;
+    private long _walLogBytes;
 
     public BackplaneMetrics(IMeterFactory? meterFactory, string nodeId, Func<long> readerBacklog, Func<int> liveNodes, Func<int> connections)
     {
@@ -67,6 +70,12 @@ internal sealed class BackplaneMetrics : IDisposable
             "Nodes registered on the file at this node's last heartbeat, this one included.");
         _meter.CreateObservableGauge("sqlitebackplane.connections", connections, "{connection}",
             "Connections held by this node, over all hubs.");
+        _walCheckpoints = _meter.CreateCounter<long>("sqlitebackplane.wal.checkpoints", "{checkpoint}",
+            "Passive WAL checkpoints this node ran, by outcome (complete: the whole log copied back; partial: a reader or writer kept some; busy: another checkpoint was running) and whether the pass held the write lock.");
+        _meter.CreateObservableGauge("sqlitebackplane.wal.size", () => Volatile.Read(ref _walFileBytes), "By",
+            "Size of the -wal file at this node's last check (each heartbeat); it stays under MaxWalSize when checkpoints keep up.");
+        _meter.CreateObservableGauge("sqlitebackplane.wal.log_size", () => Volatile.Read(ref _walLogBytes), "By",
+            "Bytes of the WAL in use (log frames x page size) at this node's last checkpoint; drops when the log starts over.");
     }
 
     public void Published(int count)
@@ -123,6 +132,16 @@ internal sealed class BackplaneMetrics : IDisposable
     public bool DeliveryLagEnabled => _deliveryLag.Enabled;
 
     public void DeliveryLag(double seconds) => _deliveryLag.Record(Math.Max(0, seconds));
+
+    /// <summary>One checkpoint pass: its outcome (complete, partial, busy) and whether it held the write lock.</summary>
+    public void WalCheckpointed(string outcome, bool writeLocked, long logBytes)
+    {
+        Volatile.Write(ref _walLogBytes, logBytes);
+        _walCheckpoints.Add(1, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("write_locked", writeLocked));
+    }
+
+    /// <summary>The -wal file's size at the last check.</summary>
+    public void WalFileSize(long bytes) => Volatile.Write(ref _walFileBytes, bytes);
 
     public void Dispose() => _meter.Dispose();
 }

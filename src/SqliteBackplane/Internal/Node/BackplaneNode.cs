@@ -246,7 +246,7 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             _reader.Start();
             _queries = new SqliteWorker(Database);
             events.Readers = (_reader, _queries);
-            _scheduler = new NodeMaintenanceScheduler(_options, _membership, op => Enqueue(op), _queries, _logger);
+            _scheduler = new NodeMaintenanceScheduler(_options, _membership, op => Enqueue(op), _queries, Database, Metrics, _logger);
             _maintenance = Task.Run(() => _scheduler.RunAsync(_stopping.Token));
             if (!OperatingSystem.IsWindows())
             {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Internal.Diagnostics;
@@ -5,11 +6,13 @@ using SqliteBackplane.Internal.Diagnostics;
 namespace SqliteBackplane.Internal.Node;
 
 /// <summary>
-/// A node's background work on a timer: a heartbeat every <see cref="SqliteBackplaneOptions.HeartbeatInterval"/>, and
-/// every fifth beat the deletion of expired rows (and of resume records past the resume window) (in small transactions) and a passive WAL checkpoint.
+/// A node's background work on a timer: every <see cref="SqliteBackplaneOptions.HeartbeatInterval"/> a heartbeat and a
+/// WAL check (a passive checkpoint that keeps the -wal file under <see cref="SqliteBackplaneOptions.MaxWalSize"/>,
+/// <see cref="WalCheckpointer"/>), and every fifth beat the deletion of expired rows (and of resume records past the
+/// resume window) in small transactions.
 /// </summary>
 internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, NodeMembership membership, Action<WriteOperation> enqueue,
-    SqliteWorker queries, ILogger logger)
+    SqliteWorker queries, BackplaneDatabase database, BackplaneMetrics metrics, ILogger logger)
 {
     private const int CleanupBatchSize = 500;
     private const int MaxCleanupBatchesPerCycle = 20;
@@ -18,21 +21,32 @@ internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, N
     {
         using var timer = new PeriodicTimer(options.HeartbeatInterval, options.TimeProvider);
         var cycle = 0;
+        var walCheck = Task.CompletedTask;
         try
         {
             while (await timer.WaitForNextTickAsync(stopping))
             {
                 cycle++;
                 await HeartbeatAsync();
+                // Beside the heartbeat, never in its way: a pass that copies a large log must not make this node late.
+                if (walCheck.IsCompleted)
+                {
+                    walCheck = CheckWalAsync(stopping);
+                }
+
                 if (cycle % 5 == 0)
                 {
                     await CleanupExpiredAsync(stopping);
-                    await CheckpointAsync(stopping);
                 }
             }
         }
         catch (OperationCanceledException)
         {
+        }
+        finally
+        {
+            // CheckWalAsync never throws.
+            await walCheck;
         }
     }
 
@@ -81,21 +95,31 @@ internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, N
         }
     }
 
-    private async Task CheckpointAsync(CancellationToken stopping)
-    {
-        if (!options.RunCheckpoints)
-        {
-            return;
-        }
+    // The checkpoint pass never changes the restart threshold; a quarter of the bound leaves room for the log to grow
+    // between two heartbeats, and for a pass that a reader or the lock held off.
+    private readonly WalCheckpointer _checkpointer = new(database, options.MaxWalSize / 4);
+    private readonly string _walPath = database.Path + "-wal";
+    private bool _overBound;
 
+    /// <summary>
+    /// Runs a checkpoint pass (unless <see cref="SqliteBackplaneOptions.RunCheckpoints"/> is off) and checks the -wal
+    /// file against <see cref="SqliteBackplaneOptions.MaxWalSize"/>. A failure while <paramref name="stopping"/> is quiet.
+    /// </summary>
+    public async Task CheckWalAsync(CancellationToken stopping = default)
+    {
         try
         {
-            // PASSIVE never waits for readers or writers and never truncates the WAL (replicators rely on that).
-            await queries.RunAsync(connection =>
+            if (options.RunCheckpoints)
             {
-                using var command = SqliteCommands.Create(connection, SqliteQueries.PassiveCheckpoint);
-                return command.ExecuteNonQuery();
-            });
+                var started = Stopwatch.GetTimestamp();
+                var (pass, pageSize) = await queries.RunAsync(connection => (_checkpointer.Run(connection), _checkpointer.PageSize(connection)), stopping);
+                var walBytes = WalFileBytes();
+                metrics.WalCheckpointed(pass.Outcome, pass.WriteLocked, pass.LogFrames * pageSize);
+                BackplaneEvents.WalCheckpointed(logger, pass.Outcome, pass.CheckpointedFrames, pass.LogFrames, pass.WriteLocked,
+                    (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, walBytes);
+            }
+
+            CheckBound(WalFileBytes());
         }
         catch (Exception ex) when (!stopping.IsCancellationRequested)
         {
@@ -104,6 +128,38 @@ internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, N
         catch (Exception)
         {
             // The node is stopping: its query connection is closing; another process checkpoints.
+        }
+    }
+
+    private void CheckBound(long walBytes)
+    {
+        metrics.WalFileSize(walBytes);
+        if (walBytes <= options.MaxWalSize)
+        {
+            _overBound = false;
+            return;
+        }
+
+        if (!_overBound)
+        {
+            // Once per crossing: the file does not shrink by itself, so it stays over until someone truncates it.
+            _overBound = true;
+            BackplaneEvents.WalOverBound(logger, database.Path, walBytes, options.MaxWalSize, options.RunCheckpoints
+                ? "A reader kept one snapshot for longer than a heartbeat (a replicator, a long read transaction of the app) or checkpoints could not keep up with the writes; the file keeps this size, but the log inside it starts over once checkpoints catch up."
+                : "RunCheckpoints is off, so the replicator that owns checkpoints must copy the log back and let it start over (docs/litestream.md).");
+        }
+    }
+
+    private long WalFileBytes()
+    {
+        try
+        {
+            var file = new FileInfo(_walPath);
+            return file.Exists ? file.Length : 0;
+        }
+        catch (IOException)
+        {
+            return 0;
         }
     }
 }

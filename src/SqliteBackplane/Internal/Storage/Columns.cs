@@ -119,4 +119,12 @@ internal static class Columns
         public const int FreePages = 1;
         public const int PageSize = 2;
     }
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.PassiveCheckpoint"/>'s one row.</summary>
+    public static class Checkpoint
+    {
+        public const int Busy = 0;
+        public const int LogFrames = 1;
+        public const int CheckpointedFrames = 2;
+    }
 }

@@ -208,6 +208,7 @@ internal sealed class SqliteQueries
 
     /// <summary>Changes when another connection commits; the reader's safety poll reads the log only then.</summary>
     public const string DataVersion = "PRAGMA data_version";
+    /// <summary>Copies the log back into the database as far as no reader still needs it; returns busy, log frames, checkpointed frames.</summary>
     public const string PassiveCheckpoint = "PRAGMA wal_checkpoint(PASSIVE)";
 
     /// <summary>
@@ -218,6 +219,9 @@ internal sealed class SqliteQueries
 
     /// <summary>A read transaction for reads that must agree with each other (statistics).</summary>
     public const string BeginRead = "BEGIN";
+
+    /// <summary>The database's page size: one WAL frame holds one page (plus a 24-byte header).</summary>
+    public const string PageSize = "PRAGMA page_size";
 
     private static string Quote(string identifier) => "\"" + identifier + "\"";
 
