@@ -131,4 +131,10 @@ internal static partial class BackplaneEvents
 
     [LoggerMessage(53, LogLevel.Warning, "Could not read the log to replay connection {ResumedConnectionId}'s missed messages to connection {ConnectionId}; the client was told of a gap and starts fresh.", EventName = "ResumeReplayFailed")]
     public static partial void ResumeReplayFailed(ILogger logger, string connectionId, string resumedConnectionId, Exception exception);
+
+    [LoggerMessage(90, LogLevel.Warning, "The backplane dashboard could not read a snapshot of the file; open pages keep the last one and it tries again in a second.", EventName = "DashboardSnapshotFailed")]
+    public static partial void DashboardSnapshotFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(91, LogLevel.Information, "The backplane dashboard refused a request from {RemoteAddress}: it answers only local requests unless the app names an authorization policy (RequireAuthorization).", EventName = "DashboardRequestRefused")]
+    public static partial void DashboardRequestRefused(ILogger logger, string remoteAddress);
 }

@@ -6,9 +6,10 @@ namespace SqliteBackplane.Internal.Node;
 /// <summary>
 /// A node's background work on a timer: a heartbeat every <see cref="SqliteBackplaneOptions.HeartbeatInterval"/>, and
 /// every fifth beat the deletion of expired rows (and of resume records past the resume window) (in small transactions) and a passive WAL checkpoint.
+/// Beside each heartbeat, in the same batch, it reads whether a dashboard watches the file (<see cref="NodeStatsPublisher"/>).
 /// </summary>
 internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, NodeMembership membership, Action<WriteOperation> enqueue,
-    SqliteWorker queries, ILogger logger)
+    SqliteWorker queries, ILogger logger, NodeStatsPublisher? stats = null)
 {
     private const int CleanupBatchSize = 500;
     private const int MaxCleanupBatchesPerCycle = 20;
@@ -22,7 +23,7 @@ internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, N
             while (await timer.WaitForNextTickAsync(stopping))
             {
                 cycle++;
-                await HeartbeatAsync();
+                await HeartbeatAsync(stopping);
                 if (cycle % 5 == 0)
                 {
                     await CleanupExpiredAsync(stopping);
@@ -36,6 +37,30 @@ internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, N
     }
 
     public Task HeartbeatAsync() => membership.HeartbeatAsync(enqueue);
+
+    // The heartbeat, and queued right behind it (so the writer commits both in one transaction) the read of the
+    // dashboard's watched-until mark: one primary-key lookup, no transaction of its own.
+    private async Task HeartbeatAsync(CancellationToken stopping)
+    {
+        var heartbeat = HeartbeatAsync();
+        if (stats is null)
+        {
+            await heartbeat;
+            return;
+        }
+
+        var watched = NodeStatsPublisher.CheckWatched();
+        enqueue(watched);
+        await heartbeat;
+        try
+        {
+            stats.Observe(await watched.Task, stopping);
+        }
+        catch (Exception)
+        {
+            // The writer is stopping or failing; the heartbeat has logged it.
+        }
+    }
 
     /// <summary>Deletes expired rows (and resume records); a failure while <paramref name="stopping"/> is quiet (the stop cut it short).</summary>
     public async Task CleanupExpiredAsync(CancellationToken stopping = default)
