@@ -24,9 +24,9 @@ internal static class DashboardEndpoints
         var group = endpoints.MapGroup(pattern);
         group.WithDisplayName("SqliteBackplane dashboard");
 
-        // The page's relative links need the trailing slash.
-        group.MapGet("", (HttpContext context) => Guard(context, logger) ?? Results.Redirect(context.Request.PathBase + context.Request.Path + "/"));
-        group.MapGet("/", (HttpContext context) => Guard(context, logger) ?? Serve(context, "index.html"));
+        // Routing matches with or without the trailing slash; the page's relative links need it.
+        group.MapGet("/", (HttpContext context) => Guard(context, logger)
+            ?? (context.Request.Path.Value?.EndsWith('/') == true ? Serve(context, "index.html") : Results.Redirect(context.Request.PathBase + context.Request.Path + "/")));
         group.MapGet("/assets/{file}", (HttpContext context, string file) => Guard(context, logger) ?? Serve(context, file));
         group.MapGet("/groups", async (HttpContext context, string hub, string? q) =>
         {
