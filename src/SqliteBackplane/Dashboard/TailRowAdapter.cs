@@ -27,7 +27,8 @@ internal static class TailRowAdapter
             return new DashboardTailRow(id, createdAtMs, hub, kindName, ["(not decodable here)"], body.Length, nodeId, null);
         }
 
-        var targets = envelope.Targets.Count <= MaxTargets
+        var targets = envelope.Kind == MessageKind.All && envelope.Targets.Count == 0 ? ["(every connection)"]
+            : envelope.Targets.Count <= MaxTargets
             ? envelope.Targets.ToArray()
             : [.. envelope.Targets.Take(MaxTargets), $"+{envelope.Targets.Count - MaxTargets} more"];
         return new DashboardTailRow(id, createdAtMs, hub, kindName, targets, body.Length, nodeId, showPayloads ? Payload(envelope) : null);
