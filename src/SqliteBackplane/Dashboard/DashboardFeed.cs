@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -24,7 +23,6 @@ internal sealed class DashboardFeed(IOptions<SqliteBackplaneOptions> options, IL
     public const int PresenceChanges = 50;
 
     private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1);
-    private static readonly TimeSpan WatchLease = TimeSpan.FromSeconds(6);
     private const int WatchEveryTicks = 2;
     private const int HealthEveryTicks = 5;
 
@@ -173,17 +171,11 @@ internal sealed class DashboardFeed(IOptions<SqliteBackplaneOptions> options, IL
         if (state.Ticks % WatchEveryTicks == 1)
         {
             // Tell every node on the file to publish its figures for a few more seconds (see NodeStatsPublisher).
-            var until = node.Options.TimeProvider.GetUtcNow().Add(WatchLease).ToUnixTimeMilliseconds();
             var create = node.Options.AutoCreateSchema;
             await node.WriteAsync(new DelegateWriteOperation<int>(context =>
             {
-                if (create)
-                {
-                    context.Execute(context.Queries.CreateNodeStats);
-                }
-
-                context.Execute(context.Queries.UpsertWatchedUntil, (Columns.Value, until.ToString(CultureInfo.InvariantCulture)));
-                return create ? context.Execute(context.Queries.DeleteOrphanNodeStats) : 0;
+                NodeStatsRows.MarkWatched(context, create);
+                return 0;
             })).WaitAsync(stopping);
         }
 

@@ -1,4 +1,4 @@
-using SqliteBackplane.Internal.Node;
+using SqliteBackplane.Internal.Storage;
 
 namespace SqliteBackplane.Dashboard;
 

@@ -1,8 +1,5 @@
-using System.Globalization;
-using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using SqliteBackplane.Internal.Messaging;
-using SqliteBackplane.Internal.Node;
 using SqliteBackplane.Internal.Storage;
 
 namespace SqliteBackplane.Dashboard;
@@ -63,7 +60,7 @@ internal sealed class DashboardReader(SqliteQueries queries, PayloadProtection? 
             }
         }
 
-        return new Read(firstId, lastId, oldest, nodes, ReadFigures(connection), ReadHubs(connection), tail);
+        return new Read(firstId, lastId, oldest, nodes, NodeStatsRows.ReadFigures(connection, queries), ReadHubs(connection), tail);
     }
 
     /// <summary>A hub's largest groups whose name contains <paramref name="search"/> (all when null).</summary>
@@ -95,37 +92,6 @@ internal sealed class DashboardReader(SqliteQueries queries, PayloadProtection? 
         }
 
         return [.. hubs.Select(h => h with { Groups = ReadGroups(connection, h.Hub, null) })];
-    }
-
-    private Dictionary<string, (long, NodeFigures)> ReadFigures(SqliteConnection connection)
-    {
-        var figures = new Dictionary<string, (long, NodeFigures)>(StringComparer.Ordinal);
-        using (var exists = SqliteCommands.Create(connection, queries.CountNodeStatsTable))
-        {
-            if (Convert.ToInt64(exists.ExecuteScalar(), CultureInfo.InvariantCulture) == 0)
-            {
-                return figures;
-            }
-        }
-
-        using var command = SqliteCommands.Create(connection, queries.SelectNodeStats);
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            try
-            {
-                if (JsonSerializer.Deserialize(reader.GetString(Columns.NodeStatsRow.Figures), NodeFiguresJson.Default.NodeFigures) is { } parsed)
-                {
-                    figures[reader.GetString(Columns.NodeStatsRow.NodeId)] = (reader.GetInt64(Columns.NodeStatsRow.UpdatedAt), parsed);
-                }
-            }
-            catch (JsonException)
-            {
-                // A node of another version wrote something this one cannot read: shown without figures.
-            }
-        }
-
-        return figures;
     }
 
     private static long? NullableLong(SqliteDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetInt64(ordinal);

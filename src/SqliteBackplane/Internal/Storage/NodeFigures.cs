@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace SqliteBackplane.Internal.Node;
+namespace SqliteBackplane.Internal.Storage;
 
 /// <summary>
 /// What a node publishes about itself in the node_stats table while a dashboard watches the file (one JSON object per
