@@ -8,7 +8,7 @@ namespace SqliteBackplane.Dashboard;
 /// Who may see the dashboard. With an authorization policy on its endpoints (<c>RequireAuthorization</c>), the
 /// authorization middleware has already decided, so anyone it let through. Without one, only local requests, as
 /// Hangfire's dashboard does: from a loopback address or from this machine's own address, and not forwarded by a proxy
-/// (a reverse proxy on the same machine makes every visitor look local; its X-Forwarded-For header gives it away).
+/// (a reverse proxy on the same machine makes every visitor look local; its X-Forwarded-For or Forwarded header gives it away).
 /// </summary>
 internal static class DashboardAccess
 {
@@ -21,7 +21,7 @@ internal static class DashboardAccess
         }
 
         var connection = context.Connection;
-        if (connection.RemoteIpAddress is not { } remote || context.Request.Headers.ContainsKey("X-Forwarded-For"))
+        if (connection.RemoteIpAddress is not { } remote || context.Request.Headers.ContainsKey("X-Forwarded-For") || context.Request.Headers.ContainsKey("Forwarded"))
         {
             return false;
         }

@@ -20,6 +20,7 @@ public sealed partial class FolderDependencyTests
     [InlineData("Internal/Delivery", "Interop Messaging Storage")]
     [InlineData("Internal/Node", "Interop Messaging Storage Delivery")]
     [InlineData("Maintenance", "Interop Messaging Storage")]
+    [InlineData("Dashboard", "Interop Messaging Storage Delivery Node")]
     public void A_folder_uses_only_the_folders_below_it(string folder, string allowed)
     {
         var files = Directory.EnumerateFiles(Path.Combine(Source, folder), "*.cs").ToList();
@@ -40,6 +41,20 @@ public sealed partial class FolderDependencyTests
             select $"{Path.GetRelativePath(Source, file)} uses Internal.{used}").Distinct().ToList();
 
         Assert.True(violations.Count == 0, $"{folder} may use only {(allowed.Length == 0 ? "no other internal folder" : allowed)}:{Environment.NewLine}{string.Join(Environment.NewLine, violations)}");
+    }
+
+    [Fact]
+    public void Nothing_outside_the_dashboard_uses_it()
+    {
+        var dashboard = Path.Combine(Source, "Dashboard");
+        var users = Directory.EnumerateFiles(Source, "*.cs", SearchOption.AllDirectories)
+            .Where(file => !file.StartsWith(dashboard + Path.DirectorySeparatorChar, StringComparison.Ordinal)
+                && !file.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
+                && File.ReadAllText(file).Contains("SqliteBackplane.Dashboard", StringComparison.Ordinal))
+            .Select(file => Path.GetRelativePath(Source, file))
+            .ToList();
+
+        Assert.True(users.Count == 0, $"The dashboard sits on top: nothing else may use it, but {string.Join(", ", users)} does.");
     }
 
     // using SqliteBackplane.Internal.Storage; or a qualified SqliteBackplane.Internal.Storage.X / Internal.Storage.X
