@@ -55,6 +55,7 @@ public static class ChatServer
         app.UseCors();
         app.MapGet("/api/instance", (ServerInstance self) => self);
         app.MapHub<ChatHub>(HubPath, options => options.AllowStatefulReconnects = true);
+        app.MapSqliteBackplaneDashboard("/backplane"); // the backplane's live dashboard, local requests only
 
         app.Logger.LogInformation("Chat instance {Instance} (process {ProcessId}) serves http://127.0.0.1:{Port} on {Database}.",
             instance, server.ProcessId, port, server.Database);

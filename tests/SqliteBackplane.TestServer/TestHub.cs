@@ -72,6 +72,9 @@ public sealed class TestHub(IServiceProvider services) : Hub
     /// <summary>Counts this hub's connections on every server, through the backplane's presence API.</summary>
     public Task<int> GetConnectionCount() => HubCall.RunAsync(() => Presence().GetConnectionCountAsync());
 
+    /// <summary>Lists this hub's online users on every server, through the backplane's presence API.</summary>
+    public Task<string[]> GetOnlineUsers() => HubCall.RunAsync(async () => (await Presence().GetOnlineUsersAsync()).ToArray());
+
     private ISqliteBackplanePresence<TestHub> Presence() =>
         services.GetService<ISqliteBackplanePresence<TestHub>>()
         ?? throw new InvalidOperationException("ISqliteBackplanePresence<TestHub> is not registered (is the backplane enabled?).");

@@ -16,6 +16,9 @@ public static class TestServerApp
     /// <summary>The line prefix the server prints on stdout once it accepts connections.</summary>
     public const string ListeningPrefix = "LISTENING ";
 
+    /// <summary>Where the executable maps the backplane dashboard.</summary>
+    public const string DashboardPath = "/backplane";
+
     /// <summary>
     /// Registers SignalR (Newtonsoft JSON, MessagePack unless disabled, and a custom protocol), the user-id provider
     /// and, unless disabled, the backplane: SQLite, or Microsoft's Redis backplane when
@@ -134,6 +137,11 @@ public static class TestServerApp
 
         await using var app = builder.Build();
         MapHubs(app);
+        if (settings.UseBackplane && settings.RedisConfiguration is null)
+        {
+            // The dashboard (local requests only): the dashboard browser test opens it on each process.
+            app.MapSqliteBackplaneDashboard(DashboardPath);
+        }
         try
         {
             await app.StartAsync();

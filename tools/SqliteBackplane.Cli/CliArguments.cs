@@ -49,6 +49,8 @@ internal sealed class CliArguments
 
     public static readonly Option<double?> Interval = PositiveNumber("--interval", "ms", $"Poll every this many milliseconds (default {DefaultIntervalMs}, at least 10).");
 
+    public static readonly Option<int?> Iterations = WholeNumber("--iterations", minimum: 1, "Draw this many frames, then stop (default: until q or Ctrl+C).");
+
     public static readonly Option<int?> Width = WholeNumber("--width", minimum: 16, $"Truncate payload lines to this width (default {DefaultWidth}).");
 
     private CliArguments(ParseResult result)
@@ -64,6 +66,8 @@ internal sealed class CliArguments
         LastValue = result.GetValue(Last) ?? DefaultLast;
         IntervalValue = TimeSpan.FromMilliseconds(Math.Max(10, result.GetValue(Interval) ?? DefaultIntervalMs));
         WidthValue = result.GetValue(Width) ?? DefaultWidth;
+        IterationsValue = result.GetValue(Iterations);
+        IntervalGiven = result.GetValue(Interval) is { } interval ? TimeSpan.FromMilliseconds(Math.Max(10, interval)) : null;
     }
 
     /// <summary>The connection string built from <c>--db</c> (a path or a connection string).</summary>
@@ -88,6 +92,12 @@ internal sealed class CliArguments
     public TimeSpan IntervalValue { get; }
 
     public int WidthValue { get; }
+
+    /// <summary>The frames <c>top</c> draws before it stops; null to run until q or Ctrl+C.</summary>
+    public int? IterationsValue { get; }
+
+    /// <summary>The <c>--interval</c> given on the command line, or null (each command has its own default).</summary>
+    public TimeSpan? IntervalGiven { get; }
 
     /// <summary>The values of a command line that parsed without errors. Throws <see cref="UsageException"/> for a bad --db.</summary>
     public static CliArguments From(ParseResult result) => new(result);

@@ -27,6 +27,7 @@ public sealed partial class FolderDependencyTests
         { "Maintenance", "Configuration Diagnostics Interop Messaging Storage" },
         { "Health", "Diagnostics Node Storage" },
         { "Presence", "Diagnostics Messaging Node Storage" },
+        { "Dashboard", "Configuration Delivery Diagnostics Flow Health Interop Maintenance Messaging Node Presence Storage" },
         { ".", "Configuration Delivery Diagnostics Flow Health Interop Maintenance Messaging Node Presence Storage" },
     };
 
@@ -68,6 +69,6 @@ public sealed partial class FolderDependencyTests
     }
 
     // using SqliteBackplane.Internal.Storage; a qualified Internal.Storage.X; or SqliteBackplane.Presence and the like.
-    [GeneratedRegex(@"\bInternal\.(Configuration|Delivery|Diagnostics|Flow|Interop|Messaging|Node|Storage)\b|\bSqliteBackplane\.(Health|Maintenance|Presence)\b")]
+    [GeneratedRegex(@"\bInternal\.(Configuration|Delivery|Diagnostics|Flow|Interop|Messaging|Node|Storage)\b|\bSqliteBackplane\.(Dashboard|Health|Maintenance|Presence)\b")]
     private static partial Regex FolderReference();
 }

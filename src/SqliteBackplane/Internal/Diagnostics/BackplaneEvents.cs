@@ -137,4 +137,10 @@ internal static partial class BackplaneEvents
 
     [LoggerMessage(81, LogLevel.Warning, "The -wal file of {Path} is {WalBytes} bytes, over MaxWalSize ({MaxWalSize} bytes). {Reason} See docs/operations.md, \"Disk use over weeks\".", EventName = "WalOverBound")]
     public static partial void WalOverBound(ILogger logger, string path, long walBytes, long maxWalSize, string reason);
+
+    [LoggerMessage(90, LogLevel.Warning, "The backplane dashboard could not read a snapshot of the file; open pages keep the last one and it tries again in a second.", EventName = "DashboardSnapshotFailed")]
+    public static partial void DashboardSnapshotFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(91, LogLevel.Information, "The backplane dashboard refused a request from {RemoteAddress}: it answers only local requests unless the app names an authorization policy (RequireAuthorization).", EventName = "DashboardRequestRefused")]
+    public static partial void DashboardRequestRefused(ILogger logger, string remoteAddress);
 }

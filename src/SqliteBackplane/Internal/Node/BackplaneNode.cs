@@ -246,7 +246,8 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             _reader.Start();
             _queries = new SqliteWorker(Database);
             events.Readers = (_reader, _queries);
-            _scheduler = new NodeMaintenanceScheduler(_options, _membership, op => Enqueue(op), _queries, Database, Metrics, _logger);
+            _scheduler = new NodeMaintenanceScheduler(_options, _membership, op => Enqueue(op), _queries, Database, Metrics, _logger,
+                new NodeStatsPublisher(NodeId, op => Enqueue(op), ReaderBacklog, () => Cursor?.Applied ?? 0, LocalConnectionCount, _timeProvider));
             _maintenance = Task.Run(() => _scheduler.RunAsync(_stopping.Token));
             if (!OperatingSystem.IsWindows())
             {

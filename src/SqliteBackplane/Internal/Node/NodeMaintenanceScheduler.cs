@@ -9,10 +9,11 @@ namespace SqliteBackplane.Internal.Node;
 /// A node's background work on a timer: every <see cref="SqliteBackplaneOptions.HeartbeatInterval"/> a heartbeat and a
 /// WAL check (a passive checkpoint that keeps the -wal file under <see cref="SqliteBackplaneOptions.MaxWalSize"/>,
 /// <see cref="WalCheckpointer"/>), and every fifth beat the deletion of expired rows (and of resume records past the
-/// resume window) in small transactions.
+/// resume window) in small transactions. Beside each heartbeat, in the same batch, it reads whether a dashboard watches
+/// the file (<see cref="NodeStatsPublisher"/>).
 /// </summary>
 internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, NodeMembership membership, Action<WriteOperation> enqueue,
-    SqliteWorker queries, BackplaneDatabase database, BackplaneMetrics metrics, ILogger logger)
+    SqliteWorker queries, BackplaneDatabase database, BackplaneMetrics metrics, ILogger logger, NodeStatsPublisher? stats = null)
 {
     private const int CleanupBatchSize = 500;
     private const int MaxCleanupBatchesPerCycle = 20;
@@ -27,7 +28,7 @@ internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, N
             while (await timer.WaitForNextTickAsync(stopping))
             {
                 cycle++;
-                await HeartbeatAsync();
+                await HeartbeatAsync(stopping);
                 // Beside the heartbeat, never in its way: a pass that copies a large log must not make this node late.
                 if (walCheck.IsCompleted)
                 {
@@ -51,6 +52,30 @@ internal sealed class NodeMaintenanceScheduler(SqliteBackplaneOptions options, N
     }
 
     public Task HeartbeatAsync() => membership.HeartbeatAsync(enqueue);
+
+    // The heartbeat, and queued right behind it (so the writer commits both in one transaction) the read of the
+    // dashboard's watched-until mark: one primary-key lookup, no transaction of its own.
+    private async Task HeartbeatAsync(CancellationToken stopping)
+    {
+        var heartbeat = HeartbeatAsync();
+        if (stats is null)
+        {
+            await heartbeat;
+            return;
+        }
+
+        var watched = NodeStatsPublisher.CheckWatched();
+        enqueue(watched);
+        await heartbeat;
+        try
+        {
+            stats.Observe(await watched.Task, stopping);
+        }
+        catch (Exception)
+        {
+            // The writer is stopping or failing; the heartbeat has logged it.
+        }
+    }
 
     /// <summary>Deletes expired rows (and resume records); a failure while <paramref name="stopping"/> is quiet (the stop cut it short).</summary>
     public async Task CleanupExpiredAsync(CancellationToken stopping = default)

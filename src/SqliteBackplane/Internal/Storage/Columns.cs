@@ -127,4 +127,47 @@ internal static class Columns
         public const int LogFrames = 1;
         public const int CheckpointedFrames = 2;
     }
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectNodeStats"/>.</summary>
+    public static class NodeStatsRow
+    {
+        public const int NodeId = 0;
+        public const int UpdatedAt = 1;
+        public const int Figures = 2;
+    }
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectHubSummaries"/>.</summary>
+    public static class HubSummary
+    {
+        public const int Hub = 0;
+        public const int Connections = 1;
+        public const int Users = 2;
+    }
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectLargestGroups"/>.</summary>
+    public static class GroupSize
+    {
+        public const int Name = 0;
+        public const int Size = 1;
+    }
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectLogAfter"/>.</summary>
+    public static class LogRow
+    {
+        public const int Id = 0;
+        public const int Hub = 1;
+        public const int Kind = 2;
+        public const int NodeId = 3;
+        public const int CreatedAt = 4;
+        public const int ExpiresAt = 5;
+        public const int Body = 6;
+    }
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectLogSummary"/>.</summary>
+    public static class LogSummary
+    {
+        public const int FirstId = 0;
+        public const int LastId = 1;
+        public const int OldestCreatedAt = 2;
+    }
 }

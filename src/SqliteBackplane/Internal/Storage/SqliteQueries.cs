@@ -265,4 +265,47 @@ internal sealed class SqliteQueries
     /// read transaction; an in-place <c>VACUUM</c> would rewrite the live file and its WAL, which replicators cannot follow.
     /// </summary>
     public const string VacuumInto = "VACUUM INTO $path";
+
+    // The dashboard (src/SqliteBackplane/Dashboard), built on first use. Its one table, node_stats, is additive: created
+    // with CREATE TABLE IF NOT EXISTS while a dashboard page is open, never required by anything else.
+
+    /// <summary>The per-node figures table: one row per node, written only while a dashboard is watching.</summary>
+    public string NodeStats => field ??= Quote(TablePrefix + "node_stats");
+
+    /// <summary>Creates the node figures table when it is missing.</summary>
+    public string CreateNodeStats => field ??= $"CREATE TABLE IF NOT EXISTS {NodeStats} (node_id TEXT PRIMARY KEY NOT NULL, updated_at INTEGER NOT NULL, figures TEXT NOT NULL) WITHOUT ROWID";
+
+    /// <summary>Whether the node figures table exists.</summary>
+    public string CountNodeStatsTable => field ??= $"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{TablePrefix}node_stats'";
+
+    /// <summary>Writes this node's figures (<c>$value</c>, JSON) at <c>$now</c>.</summary>
+    public string UpsertNodeStats => field ??= $"INSERT OR REPLACE INTO {NodeStats} (node_id, updated_at, figures) VALUES ($node, $now, $value)";
+
+    /// <summary>Removes one node's figures.</summary>
+    public string DeleteNodeStats => field ??= $"DELETE FROM {NodeStats} WHERE node_id = $node";
+
+    /// <summary>Removes the figures of nodes that are no longer registered.</summary>
+    public string DeleteOrphanNodeStats => field ??= $"DELETE FROM {NodeStats} WHERE node_id NOT IN (SELECT node_id FROM {Nodes})";
+
+    /// <summary>Every node's figures: node id, when written, the JSON.</summary>
+    public string SelectNodeStats => field ??= $"SELECT node_id, updated_at, figures FROM {NodeStats}";
+
+    /// <summary>Until when (Unix ms, as text) some dashboard watches the file; nodes publish their figures until then.</summary>
+    public string SelectWatchedUntil => field ??= $"SELECT value FROM {Meta} WHERE key = 'dashboard_watched_until'";
+
+    /// <summary>Sets <see cref="SelectWatchedUntil"/> to <c>$value</c>.</summary>
+    public string UpsertWatchedUntil => field ??= $"INSERT OR REPLACE INTO {Meta} (key, value) VALUES ('dashboard_watched_until', $value)";
+
+    /// <summary>The log's first and last id and the first row's creation time, from the primary key alone (no scan).</summary>
+    public string SelectLogSummary => field ??= $"SELECT (SELECT min(id) FROM {Messages}), (SELECT max(id) FROM {Messages}), (SELECT created_at FROM {Messages} ORDER BY id LIMIT 1)";
+
+    /// <summary>Per hub: connections and distinct users.</summary>
+    public string SelectHubSummaries => field ??= $"SELECT hub, count(*), count(DISTINCT user_id) FROM {Connections} GROUP BY hub ORDER BY hub";
+
+    /// <summary>A hub's largest groups whose name contains <c>$value</c> (any name when null), at most <c>$limit</c>.</summary>
+    public string SelectLargestGroups => field ??= $"""
+        SELECT group_name, count(*) AS size FROM {Groups}
+        WHERE hub = $hub AND ($value IS NULL OR instr(lower(group_name), lower($value)) > 0)
+        GROUP BY group_name ORDER BY size DESC, group_name LIMIT $limit
+        """;
 }
