@@ -31,27 +31,34 @@ public sealed class ReplayMatcherTests
         }
 
         Assert.Equal(["b", "c"], matcher.Groups.Order(StringComparer.Ordinal));
-        Assert.Equal([false, false, true, false, false, true, false], rows.Select(matcher.Matches));
+        Assert.Equal([0, 0, 1, 0, 0, 1, 0], rows.Select(matcher.Copies));
         Assert.Equal(["a", "c"], matcher.Groups.Order(StringComparer.Ordinal));
     }
 
     [Fact]
-    public void Exclusions_users_and_connection_ids_decide_as_live_delivery_does()
+    public void Exclusions_users_connection_ids_and_copies_decide_as_live_delivery_does()
     {
         var matcher = new ReplayMatcher(Me, "alice", ["room"]);
-        Assert.True(matcher.Matches(Send(MessageKind.All)));
-        Assert.False(matcher.Matches(SendExcept(MessageKind.All, Me)));
-        Assert.True(matcher.Matches(SendExcept(MessageKind.All, "another")));
-        Assert.False(matcher.Matches(SendExcept(MessageKind.Groups, Me, "room")));
-        Assert.True(matcher.Matches(Send(MessageKind.Groups, "other", "room")));
-        Assert.True(matcher.Matches(Send(MessageKind.Users, "bob", "alice")));
-        Assert.False(matcher.Matches(Send(MessageKind.Users, "bob")));
-        Assert.True(matcher.Matches(Send(MessageKind.Connections, "x", Me)));
-        Assert.False(matcher.Matches(Send(MessageKind.Connections, "x")));
-        Assert.False(matcher.Matches(new Envelope { Kind = MessageKind.ClientInvocation, Targets = [Me, "node"] }));
+        Assert.Equal(1, matcher.Copies(Send(MessageKind.All)));
+        Assert.Equal(0, matcher.Copies(SendExcept(MessageKind.All, Me)));
+        Assert.Equal(1, matcher.Copies(SendExcept(MessageKind.All, "another")));
+        Assert.Equal(0, matcher.Copies(SendExcept(MessageKind.Groups, Me, "room")));
+        Assert.Equal(1, matcher.Copies(Send(MessageKind.Groups, "other", "room")));
+        Assert.Equal(1, matcher.Copies(Send(MessageKind.Users, "bob", "alice")));
+        Assert.Equal(0, matcher.Copies(Send(MessageKind.Users, "bob")));
+        Assert.Equal(1, matcher.Copies(Send(MessageKind.Connections, "x", Me)));
+        Assert.Equal(0, matcher.Copies(Send(MessageKind.Connections, "x")));
+        Assert.Equal(0, matcher.Copies(new Envelope { Kind = MessageKind.ClientInvocation, Targets = [Me, "node"] }));
+
+        // A member of two listed groups, or of a group listed twice, receives two copies, as SendGroupsAsync does in-box.
+        var twoGroups = new ReplayMatcher(Me, "alice", ["room", "hall"]);
+        Assert.Equal(2, twoGroups.Copies(Send(MessageKind.Groups, "room", "hall", "other")));
+        Assert.Equal(2, matcher.Copies(Send(MessageKind.Groups, "room", "room")));
+        Assert.Equal(1, matcher.Copies(Send(MessageKind.Users, "alice", "alice")));
+        Assert.Equal(1, matcher.Copies(Send(MessageKind.Connections, Me, Me)));
 
         var anonymous = new ReplayMatcher(Me, userId: null, []);
-        Assert.False(anonymous.Matches(Send(MessageKind.Users, "alice")));
+        Assert.Equal(0, anonymous.Copies(Send(MessageKind.Users, "alice")));
     }
 
     private static Envelope Send(MessageKind kind, params string[] targets) => new() { Kind = kind, Targets = targets };

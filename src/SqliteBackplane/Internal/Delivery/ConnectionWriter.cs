@@ -118,12 +118,12 @@ internal sealed class ConnectionWriter
 
         private void ToCore(HubConnectionContext connection)
         {
-            if (envelope.Excluded.Count > 0 && envelope.Excluded.Contains(connection.ConnectionId))
+            if (RowRouting.IsExcluded(envelope, connection.ConnectionId))
             {
                 return;
             }
 
-            if (!HasPayloadFor(connection.Protocol.Name))
+            if (!RowRouting.TryGetPayload(envelope.Payloads, connection.Protocol.Name, out _))
             {
                 BackplaneEvents.ProtocolPayloadMissing(writer._logger, rowId, connection.Protocol.Name, connection.ConnectionId);
                 return;
@@ -164,19 +164,6 @@ internal sealed class ConnectionWriter
 
         // Client-result invocations are never replayed, so they carry no position marker (docs/resume.md).
         private readonly bool IsMarked => envelope.Kind != MessageKind.ClientInvocation;
-
-        private readonly bool HasPayloadFor(string protocolName)
-        {
-            foreach (var payload in envelope.Payloads)
-            {
-                if (string.Equals(payload.ProtocolName, protocolName, StringComparison.OrdinalIgnoreCase))
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
     }
 
     // Counts a write queued in a lane as pending from then until it completes, so the per-connection bound and the

@@ -133,10 +133,9 @@ internal sealed class LocalHub(ConnectionWriter writer, ClientResultRelay client
                 all.Finish();
                 break;
             case MessageKind.Connections:
-                var direct = writer.StartRow(rowId, envelope, envelope.Targets.Count);
-                // A connection listed twice receives the message once, as with DefaultHubLifetimeManager.
-                var targets = envelope.Targets.Count > 1 ? envelope.Targets.Distinct(StringComparer.Ordinal) : envelope.Targets;
-                foreach (var connectionId in targets)
+                var listed = RowRouting.LookupKeys(envelope);
+                var direct = writer.StartRow(rowId, envelope, listed.Count);
+                foreach (var connectionId in listed)
                 {
                     if (_connections[connectionId] is { } connection)
                     {
@@ -174,20 +173,22 @@ internal sealed class LocalHub(ConnectionWriter writer, ClientResultRelay client
         }
     }
 
+    // One copy per key and member: RowRouting decides the keys (a group listed twice counts twice, a user once).
     private void DeliverToSubscribers(LocalSubscriptions subscriptions, long rowId, Envelope envelope)
     {
+        var keys = RowRouting.LookupKeys(envelope);
         // Members are counted only when there could be enough of them for the lanes.
         var recipients = 0;
         if (writer.HasLanes && _connections.Count >= ConnectionLanes.MinRecipientsForLanes)
         {
-            foreach (var key in envelope.Targets)
+            foreach (var key in keys)
             {
                 recipients += subscriptions.Members(key)?.Count ?? 0;
             }
         }
 
         var delivery = writer.StartRow(rowId, envelope, recipients);
-        foreach (var key in envelope.Targets)
+        foreach (var key in keys)
         {
             var members = subscriptions.Members(key);
             if (members is null)

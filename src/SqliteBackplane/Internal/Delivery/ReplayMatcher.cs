@@ -3,11 +3,12 @@ using SqliteBackplane.Internal.Messaging;
 namespace SqliteBackplane.Internal.Delivery;
 
 /// <summary>
-/// Decides which log rows a connection would have received, for a resume's replay. Group membership changes over the
-/// replayed range: the matcher starts from the memberships at the END of the range (what the old connection held when
-/// it left or was taken over), is walked back over the range's group changes (<see cref="Rewind"/>, newest first) to
-/// the memberships at its start, then forward over every row (<see cref="Matches"/>), applying the group changes again
-/// in order. Every GroupAdd/GroupRemove row is a real change (no-op changes write no row), so the walk is exact.
+/// Decides which log rows a connection would have received, and how many copies of each, for a resume's replay: the
+/// rule is <see cref="RowRouting"/>'s, the same as live delivery's. Group membership changes over the replayed range:
+/// the matcher starts from the memberships at the END of the range (what the old connection held when it left or was
+/// taken over), is walked back over the range's group changes (<see cref="Rewind"/>, newest first) to the memberships
+/// at its start, then forward over every row (<see cref="Copies"/>), applying the group changes again in order. Every
+/// GroupAdd/GroupRemove row is a real change (no-op changes write no row), so the walk is exact.
 /// </summary>
 internal sealed class ReplayMatcher(string connectionId, string? userId, IEnumerable<string> groupsAtEnd)
 {
@@ -15,6 +16,36 @@ internal sealed class ReplayMatcher(string connectionId, string? userId, IEnumer
 
     /// <summary>The groups the connection is in at the current point of the walk.</summary>
     public IReadOnlyCollection<string> Groups => _groups;
+
+    /// <summary>
+    /// The replay of a range: each row the connection would have received, once per copy, in log order; null when that
+    /// is more than <paramref name="max"/> messages.
+    /// </summary>
+    public static List<(long Id, Envelope Row)>? Plan(string connectionId, string? userId, IEnumerable<string> groupsAtEnd,
+        IEnumerable<Envelope> groupChangesNewestFirst, IEnumerable<(long Id, Envelope Row)> rows, int max)
+    {
+        var matcher = new ReplayMatcher(connectionId, userId, groupsAtEnd);
+        foreach (var change in groupChangesNewestFirst)
+        {
+            matcher.Rewind(change);
+        }
+
+        var replay = new List<(long, Envelope)>();
+        foreach (var (id, row) in rows)
+        {
+            for (var copies = matcher.Copies(row); copies > 0; copies--)
+            {
+                if (replay.Count >= max)
+                {
+                    return null;
+                }
+
+                replay.Add((id, row));
+            }
+        }
+
+        return replay;
+    }
 
     /// <summary>Undoes one group change of the range; call for each, newest first, before the forward walk.</summary>
     public void Rewind(Envelope change)
@@ -32,32 +63,22 @@ internal sealed class ReplayMatcher(string connectionId, string? userId, IEnumer
         }
     }
 
-    /// <summary>Walks forward over one row: applies a group change (false), or says whether a send reached the connection.</summary>
-    public bool Matches(Envelope envelope)
+    /// <summary>Walks forward over one row: applies a group change (0), or says how many copies of a send reached the connection.</summary>
+    public int Copies(Envelope row)
     {
-        switch (envelope.Kind)
+        switch (row.Kind)
         {
-            case MessageKind.GroupAdd when IsOwnGroupChange(envelope):
-                _groups.Add(envelope.Targets[1]);
-                return false;
-            case MessageKind.GroupRemove when IsOwnGroupChange(envelope):
-                _groups.Remove(envelope.Targets[1]);
-                return false;
-            case MessageKind.All:
-                return !IsExcluded(envelope);
-            case MessageKind.Connections:
-                return envelope.Targets.Contains(connectionId, StringComparer.Ordinal);
-            case MessageKind.Users:
-                return userId is not null && envelope.Targets.Contains(userId, StringComparer.Ordinal);
-            case MessageKind.Groups:
-                return !IsExcluded(envelope) && envelope.Targets.Any(_groups.Contains);
+            case MessageKind.GroupAdd when IsOwnGroupChange(row):
+                _groups.Add(row.Targets[1]);
+                return 0;
+            case MessageKind.GroupRemove when IsOwnGroupChange(row):
+                _groups.Remove(row.Targets[1]);
+                return 0;
             default:
-                return false;
+                return RowRouting.IsSend(row.Kind) ? RowRouting.Copies(row, connectionId, userId, _groups) : 0;
         }
     }
 
     private bool IsOwnGroupChange(Envelope change) =>
         change.Kind is MessageKind.GroupAdd or MessageKind.GroupRemove && change.Targets.Count >= 2 && change.Targets[0] == connectionId;
-
-    private bool IsExcluded(Envelope envelope) => envelope.Excluded.Count > 0 && envelope.Excluded.Contains(connectionId, StringComparer.Ordinal);
 }

@@ -74,31 +74,30 @@ internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ILogger log
     private string? Replay(long attachId, long from, string resumed, IReadOnlyList<string> groupsAtEnd, HubConnectionContext connection, out int count)
     {
         count = 0;
-        var matcher = new ReplayMatcher(resumed, connection.UserIdentifier, groupsAtEnd);
+        var changes = new List<Envelope>();
         node.ReadHubRows(hub, from, attachId, groupChangesOnly: true, (_, body) =>
         {
             if (TryRead(body) is { } change)
             {
-                matcher.Rewind(change);
+                changes.Add(change);
             }
 
             return true;
         });
 
-        var replay = new List<(long Id, Envelope Envelope)>();
-        var overflow = false;
+        var rows = new List<(long, Envelope)>();
         node.ReadHubRows(hub, from, attachId, groupChangesOnly: false, (id, body) =>
         {
-            if (TryRead(body) is { } envelope && matcher.Matches(envelope))
+            if (TryRead(body) is { } envelope)
             {
-                overflow = replay.Count >= maxReplay;
-                replay.Add((id, envelope));
+                rows.Add((id, envelope));
             }
 
-            return !overflow;
+            return true;
         });
 
-        if (overflow)
+        var replay = ReplayMatcher.Plan(resumed, connection.UserIdentifier, groupsAtEnd, changes, rows, maxReplay);
+        if (replay is null)
         {
             return ResumeGap.Overflow;
         }
@@ -113,8 +112,7 @@ internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ILogger log
         var protocol = connection.Protocol.Name;
         foreach (var (id, envelope) in replay)
         {
-            var payload = envelope.Payloads.FirstOrDefault(p => string.Equals(p.ProtocolName, protocol, StringComparison.OrdinalIgnoreCase));
-            if (payload.ProtocolName is null)
+            if (!RowRouting.TryGetPayload(envelope.Payloads, protocol, out var payload))
             {
                 BackplaneEvents.ProtocolPayloadMissing(logger, id, protocol, connection.ConnectionId);
                 continue;
