@@ -402,9 +402,8 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     {
         ArgumentNullException.ThrowIfNull(methodName);
         cancellationToken.ThrowIfCancellationRequested();
-        var envelope = new Envelope
+        var envelope = new SendRow(kind)
         {
-            Kind = kind,
             Targets = targets,
             Excluded = excluded,
             Payloads = Serialize(new InvocationMessage(methodName, args)),

@@ -25,7 +25,7 @@ public sealed class ReplayMatcherTests
         };
         // At the end (departure) the connection is in "a" and "c".
         var matcher = new ReplayMatcher(Me, "alice", ["a", "c"]);
-        foreach (var change in rows.Reverse().Where(r => r.Kind is MessageKind.GroupAdd or MessageKind.GroupRemove))
+        foreach (var change in rows.Reverse().OfType<GroupChangeRow>())
         {
             matcher.Rewind(change);
         }
@@ -48,7 +48,7 @@ public sealed class ReplayMatcherTests
         Assert.Equal(0, matcher.Copies(Send(MessageKind.Users, "bob")));
         Assert.Equal(1, matcher.Copies(Send(MessageKind.Connections, "x", Me)));
         Assert.Equal(0, matcher.Copies(Send(MessageKind.Connections, "x")));
-        Assert.Equal(0, matcher.Copies(new Envelope { Kind = MessageKind.ClientInvocation, Targets = [Me, "node"] }));
+        Assert.Equal(0, matcher.Copies(new ClientInvocationRow { ConnectionId = Me, OwnerNodeId = "node", InvocationId = "i", OriginNodeId = "origin" }));
 
         // A member of two listed groups, or of a group listed twice, receives two copies, as SendGroupsAsync does in-box.
         var twoGroups = new ReplayMatcher(Me, "alice", ["room", "hall"]);
@@ -61,9 +61,10 @@ public sealed class ReplayMatcherTests
         Assert.Equal(0, anonymous.Copies(Send(MessageKind.Users, "alice")));
     }
 
-    private static Envelope Send(MessageKind kind, params string[] targets) => new() { Kind = kind, Targets = targets };
+    private static Envelope Send(MessageKind kind, params string[] targets) => new SendRow(kind) { Targets = targets };
 
-    private static Envelope SendExcept(MessageKind kind, string excluded, params string[] targets) => new() { Kind = kind, Targets = targets, Excluded = [excluded] };
+    private static Envelope SendExcept(MessageKind kind, string excluded, params string[] targets) => new SendRow(kind) { Targets = targets, Excluded = [excluded] };
 
-    private static Envelope Change(MessageKind kind, string group, string connectionId = Me) => new() { Kind = kind, Targets = [connectionId, group] };
+    private static Envelope Change(MessageKind kind, string group, string connectionId = Me) =>
+        new GroupChangeRow { Added = kind == MessageKind.GroupAdd, ConnectionId = connectionId, Group = group };
 }

@@ -60,7 +60,7 @@ public sealed class RoutingPropertyTests
             for (var position = 0; position <= rows.Count; position++)
             {
                 var range = rows.Where(r => r.Id > position).ToList();
-                var changes = range.Select(r => r.Row).Where(r => r.Kind is MessageKind.GroupAdd or MessageKind.GroupRemove).Reverse();
+                var changes = range.Select(r => r.Row).OfType<GroupChangeRow>().Reverse();
                 var replay = ReplayMatcher.Plan(connection.ConnectionId, connection.UserIdentifier, groupsAtEnd[connection.ConnectionId], changes, range, max: 10_000)!;
                 var live = connection.Received.Where(id => id > position).ToList();
                 var replayed = replay.Select(r => r.Id).ToList();
@@ -87,7 +87,7 @@ public sealed class RoutingPropertyTests
         while (rows.Count < RowsPerRun)
         {
             var id = rows.Count + 1L;
-            Envelope? row = random.Next(11) switch
+            var row = random.Next(11) switch
             {
                 0 => Send(id, MessageKind.All, [], []),
                 1 => Send(id, MessageKind.All, [], Several(Connection)),
@@ -100,10 +100,7 @@ public sealed class RoutingPropertyTests
                 8 => Send(id, MessageKind.Users, Several(User), []),
                 _ => Change(Members[random.Next(Members.Length)].Id, Group()),
             };
-            if (row is not null)
-            {
-                rows.Add((id, row));
-            }
+            rows.Add((id, row));
         }
 
         return rows;
@@ -116,20 +113,24 @@ public sealed class RoutingPropertyTests
                 membership[connection].Remove(group);
             }
 
-            return new Envelope { Kind = add ? MessageKind.GroupAdd : MessageKind.GroupRemove, Targets = [connection, group] };
+            return new GroupChangeRow { Added = add, ConnectionId = connection, Group = group };
         }
     }
 
-    private static Envelope Send(long id, MessageKind kind, string[] targets, string[] excluded) => new()
+    private static Envelope Send(long id, MessageKind kind, string[] targets, string[] excluded) => new SendRow(kind)
     {
-        Kind = kind,
         Targets = targets,
         Excluded = excluded,
         Payloads = [new ProtocolPayload("json", Encoding.UTF8.GetBytes(id.ToString(System.Globalization.CultureInfo.InvariantCulture)))],
     };
 
     private static string Describe(IEnumerable<(long Id, Envelope Row)> rows) =>
-        string.Join("\n", rows.Select(r => $"    {r.Id}: {r.Row.Kind} [{string.Join(", ", r.Row.Targets)}]" + (r.Row.Excluded.Count > 0 ? $" except [{string.Join(", ", r.Row.Excluded)}]" : "")));
+        string.Join("\n", rows.Select(r => $"    {r.Id}: {r.Row.Kind} " + r.Row switch
+        {
+            SendRow send => $"[{string.Join(", ", send.Targets)}]" + (send.Excluded.Count > 0 ? $" except [{string.Join(", ", send.Excluded)}]" : ""),
+            GroupChangeRow change => $"[{change.ConnectionId}, {change.Group}]",
+            _ => "",
+        }));
 
     /// <summary>A local connection that records the row of each message written to it (the payload is the row id).</summary>
     private sealed class RecordingConnection : HubConnectionContext

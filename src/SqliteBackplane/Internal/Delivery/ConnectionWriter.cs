@@ -54,7 +54,7 @@ internal sealed class ConnectionWriter
         _entries.TryRemove(connectionId, out entry);
 
     /// <summary>Starts one row's delivery; <paramref name="expectedRecipients"/> decides whether it goes through the lanes.</summary>
-    public RowFanOut StartRow(long rowId, Envelope envelope, int expectedRecipients = 1) => new(this, rowId, envelope, expectedRecipients);
+    public RowFanOut StartRow(long rowId, PayloadEnvelope envelope, int expectedRecipients = 1) => new(this, rowId, envelope, expectedRecipients);
 
     /// <summary>
     /// Writes <paramref name="message"/> to a local connection once every row this node queued before has been written,
@@ -72,8 +72,9 @@ internal sealed class ConnectionWriter
     /// least <see cref="ConnectionLanes.MinRecipientsForLanes"/> local connections is written through the lanes, in
     /// parallel; otherwise the reader writes, except to a connection whose lane still has earlier rows queued.
     /// </summary>
-    internal struct RowFanOut(ConnectionWriter writer, long rowId, Envelope envelope, int expectedRecipients)
+    internal struct RowFanOut(ConnectionWriter writer, long rowId, PayloadEnvelope envelope, int expectedRecipients)
     {
+        private readonly SendRow? _send = envelope as SendRow;
         private SerializedHubMessage? _message;
         private List<(HubConnectionContext Connection, ConnectionEntry? Entry)>?[]? _laneTargets;
         private int _count;
@@ -118,7 +119,7 @@ internal sealed class ConnectionWriter
 
         private void ToCore(HubConnectionContext connection)
         {
-            if (RowRouting.IsExcluded(envelope, connection.ConnectionId))
+            if (_send is not null && RowRouting.IsExcluded(_send, connection.ConnectionId))
             {
                 return;
             }
@@ -163,7 +164,7 @@ internal sealed class ConnectionWriter
         }
 
         // Client-result invocations are never replayed, so they carry no position marker (docs/resume.md).
-        private readonly bool IsMarked => envelope.Kind != MessageKind.ClientInvocation;
+        private readonly bool IsMarked => envelope is not ClientInvocationRow;
     }
 
     // Counts a write queued in a lane as pending from then until it completes, so the per-connection bound and the

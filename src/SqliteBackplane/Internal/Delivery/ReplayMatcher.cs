@@ -22,7 +22,7 @@ internal sealed class ReplayMatcher(string connectionId, string? userId, IEnumer
     /// is more than <paramref name="max"/> messages.
     /// </summary>
     public static List<(long Id, Envelope Row)>? Plan(string connectionId, string? userId, IEnumerable<string> groupsAtEnd,
-        IEnumerable<Envelope> groupChangesNewestFirst, IEnumerable<(long Id, Envelope Row)> rows, int max)
+        IEnumerable<GroupChangeRow> groupChangesNewestFirst, IEnumerable<(long Id, Envelope Row)> rows, int max)
     {
         var matcher = new ReplayMatcher(connectionId, userId, groupsAtEnd);
         foreach (var change in groupChangesNewestFirst)
@@ -48,37 +48,26 @@ internal sealed class ReplayMatcher(string connectionId, string? userId, IEnumer
     }
 
     /// <summary>Undoes one group change of the range; call for each, newest first, before the forward walk.</summary>
-    public void Rewind(Envelope change)
+    public void Rewind(GroupChangeRow change)
     {
-        if (IsOwnGroupChange(change))
+        if (change.ConnectionId == connectionId)
         {
-            if (change.Kind == MessageKind.GroupAdd)
-            {
-                _groups.Remove(change.Targets[1]);
-            }
-            else
-            {
-                _groups.Add(change.Targets[1]);
-            }
+            _ = change.Added ? _groups.Remove(change.Group) : _groups.Add(change.Group);
         }
     }
 
     /// <summary>Walks forward over one row: applies a group change (0), or says how many copies of a send reached the connection.</summary>
     public int Copies(Envelope row)
     {
-        switch (row.Kind)
+        switch (row)
         {
-            case MessageKind.GroupAdd when IsOwnGroupChange(row):
-                _groups.Add(row.Targets[1]);
+            case GroupChangeRow change when change.ConnectionId == connectionId:
+                _ = change.Added ? _groups.Add(change.Group) : _groups.Remove(change.Group);
                 return 0;
-            case MessageKind.GroupRemove when IsOwnGroupChange(row):
-                _groups.Remove(row.Targets[1]);
-                return 0;
+            case SendRow send:
+                return RowRouting.Copies(send, connectionId, userId, _groups);
             default:
-                return RowRouting.IsSend(row.Kind) ? RowRouting.Copies(row, connectionId, userId, _groups) : 0;
+                return 0;
         }
     }
-
-    private bool IsOwnGroupChange(Envelope change) =>
-        change.Kind is MessageKind.GroupAdd or MessageKind.GroupRemove && change.Targets.Count >= 2 && change.Targets[0] == connectionId;
 }

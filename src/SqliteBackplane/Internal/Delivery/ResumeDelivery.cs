@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.Extensions.Logging;
@@ -26,17 +25,16 @@ internal static class ResumeMethods
 /// </summary>
 internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ILogger logger, int maxReplay)
 {
-    public void Attach(long rowId, Envelope attach, HubConnectionContext connection)
+    public void Attach(long rowId, AttachRow attach, HubConnectionContext connection)
     {
-        var resumed = attach.Targets.Count > 1 ? attach.Targets[1] : "";
-        var gap = attach.ReplyNodeId;
-        if (gap is null && resumed.Length > 0)
+        var resumed = attach.ResumedConnectionId ?? "";
+        var gap = attach.GapReason;
+        if (gap is null && attach.ReplayAfter is { } from)
         {
-            var from = long.Parse(attach.InvocationId ?? "0", NumberStyles.None, CultureInfo.InvariantCulture);
             var count = 0;
             try
             {
-                gap = Replay(rowId, from, resumed, attach.Excluded, connection, out count);
+                gap = Replay(rowId, from, resumed, attach.Groups, connection, out count);
             }
             catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
             {
@@ -74,10 +72,10 @@ internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ILogger log
     private string? Replay(long attachId, long from, string resumed, IReadOnlyList<string> groupsAtEnd, HubConnectionContext connection, out int count)
     {
         count = 0;
-        var changes = new List<Envelope>();
+        var changes = new List<GroupChangeRow>();
         node.ReadHubRows(hub, from, attachId, groupChangesOnly: true, (_, body) =>
         {
-            if (TryRead(body) is { } change)
+            if (TryRead(body) is GroupChangeRow change)
             {
                 changes.Add(change);
             }
@@ -112,7 +110,7 @@ internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ILogger log
         var protocol = connection.Protocol.Name;
         foreach (var (id, envelope) in replay)
         {
-            if (!RowRouting.TryGetPayload(envelope.Payloads, protocol, out var payload))
+            if (!RowRouting.TryGetPayload(((PayloadEnvelope)envelope).Payloads, protocol, out var payload))
             {
                 BackplaneEvents.ProtocolPayloadMissing(logger, id, protocol, connection.ConnectionId);
                 continue;

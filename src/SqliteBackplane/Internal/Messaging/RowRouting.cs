@@ -21,7 +21,7 @@ internal static class RowRouting
     public static bool IsSend(MessageKind kind) => kind is MessageKind.All or MessageKind.Connections or MessageKind.Groups or MessageKind.Users;
 
     /// <summary>Whether the send leaves this connection out.</summary>
-    public static bool IsExcluded(Envelope send, string connectionId)
+    public static bool IsExcluded(SendRow send, string connectionId)
     {
         var excluded = send.Excluded;
         for (var i = 0; i < excluded.Count; i++)
@@ -40,11 +40,11 @@ internal static class RowRouting
     /// one copy, unless excluded. Group names are kept as listed (each listing is a copy); connection and user ids once.
     /// Empty for All, which reaches every connection once.
     /// </summary>
-    public static IReadOnlyList<string> LookupKeys(Envelope send) =>
+    public static IReadOnlyList<string> LookupKeys(SendRow send) =>
         send.Kind == MessageKind.Groups || send.Targets.Count < 2 ? send.Targets : send.Targets.Distinct(StringComparer.Ordinal).ToArray();
 
     /// <summary>How many copies of the send this connection receives, given its user and its groups as of the row.</summary>
-    public static int Copies(Envelope send, string connectionId, string? userId, IReadOnlySet<string> groups)
+    public static int Copies(SendRow send, string connectionId, string? userId, IReadOnlySet<string> groups)
     {
         if (IsExcluded(send, connectionId))
         {

@@ -65,13 +65,13 @@ internal sealed class AttachConnectionOperation(string hub, string connectionId,
             gap = TakeOver(context, ticket, out resumed, out from, out groups);
         }
 
-        var envelope = new Envelope
+        var envelope = new AttachRow
         {
-            Kind = MessageKind.Attach,
-            Targets = [connectionId, gap is null ? resumed ?? "" : ""],
-            Excluded = gap is null ? groups : Envelope.NoStrings,
-            InvocationId = gap is null && resumed is not null ? from.ToString(CultureInfo.InvariantCulture) : null,
-            ReplyNodeId = gap,
+            ConnectionId = connectionId,
+            ResumedConnectionId = resumed,
+            Groups = gap is null ? groups : Envelope.NoStrings,
+            ReplayAfter = gap is null && resumed is not null ? from : null,
+            GapReason = gap,
         };
         context.AppendMessage(hub, MessageKind.Attach, EnvelopeProtocol.Write(envelope));
         return gap;
