@@ -65,7 +65,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         _clientResults = new ClientResultRelay(_hubName, _node, _serializer, logger);
         _resumeEnabled = options.Value.EnableResume;
         _resumeWindowMs = (long)options.Value.EffectiveResumeWindow.TotalMilliseconds;
-        var resume = _resumeEnabled ? new ResumeDelivery(_hubName, _node, logger, options.Value.MaxPendingMessagesPerConnection) : null;
+        var resume = _resumeEnabled ? new ResumeDelivery(_hubName, _node, _writer, logger, options.Value.MaxPendingMessagesPerConnection) : null;
         _local = new LocalHub(_writer, _clientResults, _node.NodeId, resume);
         _node.RegisterHub(_hubName, _local);
         // Start in the background, as the Redis backplane connects: construction never blocks, and errors surface on first use.

@@ -188,9 +188,7 @@ public sealed class RoutingPropertyTests
 
         public Task<T> WriteAsync<T>(WriteOperation<T> operation) => throw new NotSupportedException();
 
-        public (long Min, long Max) LogBounds() => throw new NotSupportedException();
-
-        public void ReadHubRows(string hub, long after, long before, bool groupChangesOnly, Func<long, byte[], bool> row) => throw new NotSupportedException();
+        public BackplaneDatabase Database => throw new NotSupportedException();
 
         public void RunAfterOwnWrites(Action write) => write();
 

@@ -68,6 +68,44 @@ internal sealed class ConnectionWriter
     }
 
     /// <summary>
+    /// Writes a message of the resume mechanism (a gap, a token) to a connection behind every row already written or
+    /// queued for it, so a token never overtakes the replay it follows.
+    /// </summary>
+    public void WriteInOrder(HubConnectionContext connection, HubMessage message)
+    {
+        if (_lanes is { } lanes)
+        {
+            lanes.RunInOrder(connection.ConnectionId, () => WriteUnpaced(connection, message));
+        }
+        else
+        {
+            WriteUnpaced(connection, message);
+        }
+    }
+
+    private void WriteUnpaced(HubConnectionContext connection, HubMessage message)
+    {
+        try
+        {
+            // HubConnectionContext queues writes in order and logs (and aborts on) a failed one itself.
+            var write = connection.WriteAsync(message);
+            if (write.IsCompletedSuccessfully)
+            {
+                write.GetAwaiter().GetResult();
+            }
+            else
+            {
+                _ = write.AsTask().ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                    TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+        }
+        catch (Exception ex)
+        {
+            Failed(connection, rowId: 0, ex);
+        }
+    }
+
+    /// <summary>
     /// Writes one row's message to local connections, serializing nothing: the bytes come from the row. A row for at
     /// least <see cref="ConnectionLanes.MinRecipientsForLanes"/> local connections is written through the lanes, in
     /// parallel; otherwise the reader writes, except to a connection whose lane still has earlier rows queued.

@@ -128,7 +128,7 @@ internal sealed class AttachConnectionOperation(string hub, string connectionId,
         using (var bounds = context.Command(queries.SelectLogBounds, []).ExecuteReader())
         {
             bounds.Read();
-            if (IsTruncated(from, bounds.GetInt64(0), bounds.GetInt64(1)))
+            if (IsTruncated(from, bounds.GetInt64(Columns.LogBounds.Min), bounds.GetInt64(Columns.LogBounds.Max)))
             {
                 return ResumeGap.Truncated;
             }
