@@ -34,7 +34,7 @@ internal static class LogEntryFields
         },
         AttachRow attach => entry with
         {
-            Targets = [attach.ConnectionId, attach.ResumedConnectionId ?? ""],
+            Targets = [attach.ConnectionId, .. attach.Resumed.Count > 0 ? attach.Resumed : [""]],
             Excluded = attach.Groups,
             InvocationId = attach.ReplayAfter?.ToString(CultureInfo.InvariantCulture),
             ReplyNodeId = attach.GapReason,

@@ -60,13 +60,17 @@ public class EnvelopeProtocolTests
             [0x02, 0x0C, 0x01, 0x6E], // NodeJoined: node "n"
             EnvelopeProtocol.Write(new NodeJoinedRow { NodeId = "n" }));
         Assert.Equal(
-            // Attach: connection "n", resumed "o", groups ["g"], replay after 300 (written as 301 = 0xAD 0x02), no gap
-            [0x02, 0x0D, 0x01, 0x6E, 0x02, 0x6F, 0x01, 0x01, 0x67, 0xAD, 0x02, 0x00],
-            EnvelopeProtocol.Write(new AttachRow { ConnectionId = "n", ResumedConnectionId = "o", Groups = ["g"], ReplayAfter = 300 }));
+            // Attach: connection "n", resumed ["o"], groups ["g"], replay after 300 (written as 301 = 0xAD 0x02), no gap
+            [0x02, 0x0D, 0x01, 0x6E, 0x01, 0x01, 0x6F, 0x01, 0x01, 0x67, 0xAD, 0x02, 0x00],
+            EnvelopeProtocol.Write(new AttachRow { ConnectionId = "n", Resumed = ["o"], Groups = ["g"], ReplayAfter = 300 }));
+        Assert.Equal(
+            // Attach at the end of a chain: connection "n" resumes "a" (the token's), which "b" resumed before it dropped
+            [0x02, 0x0D, 0x01, 0x6E, 0x02, 0x01, 0x61, 0x01, 0x62, 0x00, 0x08, 0x00],
+            EnvelopeProtocol.Write(new AttachRow { ConnectionId = "n", Resumed = ["a", "b"], ReplayAfter = 7 }));
         Assert.Equal(
             // Attach refused: connection "n", asked for "o", no groups, no replay, gap "user"
-            [0x02, 0x0D, 0x01, 0x6E, 0x02, 0x6F, 0x00, 0x00, 0x05, 0x75, 0x73, 0x65, 0x72],
-            EnvelopeProtocol.Write(new AttachRow { ConnectionId = "n", ResumedConnectionId = "o", GapReason = "user" }));
+            [0x02, 0x0D, 0x01, 0x6E, 0x01, 0x01, 0x6F, 0x00, 0x00, 0x05, 0x75, 0x73, 0x65, 0x72],
+            EnvelopeProtocol.Write(new AttachRow { ConnectionId = "n", Resumed = ["o"], GapReason = "user" }));
     }
 
     [Fact]
@@ -117,11 +121,12 @@ public class EnvelopeProtocolTests
         Assert.Equal(("n", null), (gone.NodeId, gone.ReapedBy));
         Assert.Equal("n", Assert.IsType<NodeJoinedRow>(RoundTrip(new NodeJoinedRow { NodeId = "n" })).NodeId);
 
-        var attach = Assert.IsType<AttachRow>(RoundTrip(new AttachRow { ConnectionId = "new", ResumedConnectionId = "old", Groups = ["a", odd], ReplayAfter = 0 }));
-        Assert.Equal(("new", "old", 0L, null), (attach.ConnectionId, attach.ResumedConnectionId, attach.ReplayAfter, attach.GapReason));
+        var attach = Assert.IsType<AttachRow>(RoundTrip(new AttachRow { ConnectionId = "new", Resumed = ["old", odd], Groups = ["a", odd], ReplayAfter = 0 }));
+        Assert.Equal(("new", "old", 0L, null), (attach.ConnectionId, attach.TokenConnectionId, attach.ReplayAfter, attach.GapReason));
+        Assert.Equal(["old", odd], attach.Resumed);
         Assert.Equal(["a", odd], attach.Groups);
         var first = Assert.IsType<AttachRow>(RoundTrip(new AttachRow { ConnectionId = "new", ReplayAfter = long.MaxValue - 1 }));
-        Assert.Equal((null, long.MaxValue - 1), (first.ResumedConnectionId, first.ReplayAfter));
+        Assert.Equal((null, long.MaxValue - 1), (first.TokenConnectionId, first.ReplayAfter));
     }
 
     [Fact]
@@ -138,7 +143,7 @@ public class EnvelopeProtocolTests
             0x00,                   // no payload
         ];
         var row = Assert.IsType<AttachRow>(EnvelopeProtocol.Read(attach));
-        Assert.Equal(("n", "o", 300L, null), (row.ConnectionId, row.ResumedConnectionId, row.ReplayAfter, row.GapReason));
+        Assert.Equal(("n", "o", 300L, null), (row.ConnectionId, Assert.Single(row.Resumed), row.ReplayAfter, row.GapReason));
         Assert.Equal(["g"], row.Groups);
 
         byte[] send = [0x01, 0x03, 0x01, 0x02, 0x67, 0x31, 0x01, 0x01, 0x63, 0x00, 0x02, 0x6E, 0x01, 0x04, 0x6A, 0x73, 0x6F, 0x6E, 0x03, 0x7B, 0x7D, 0x1E];
@@ -250,7 +255,7 @@ public class EnvelopeProtocolTests
         new NodeGoneRow { NodeId = "n", ReapedBy = "r" },
         new NodeJoinedRow { NodeId = "n" },
         new PresenceRow { Joined = true, NodeId = "n", Connections = [new("c", "u", true)] },
-        new AttachRow { ConnectionId = "n", ResumedConnectionId = "o", Groups = ["g"], ReplayAfter = 7, GapReason = null },
-        new AttachRow { ConnectionId = "n", ResumedConnectionId = "o", GapReason = "expired" },
+        new AttachRow { ConnectionId = "n", Resumed = ["o", "p"], Groups = ["g"], ReplayAfter = 7, GapReason = null },
+        new AttachRow { ConnectionId = "n", Resumed = ["o"], GapReason = "expired" },
     ];
 }

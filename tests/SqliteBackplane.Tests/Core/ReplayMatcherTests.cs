@@ -61,6 +61,40 @@ public sealed class ReplayMatcherTests
         Assert.Equal(0, anonymous.Copies(Send(MessageKind.Users, "alice")));
     }
 
+    [Fact]
+    public void A_chain_of_resumes_matches_each_link_as_itself_from_its_attach_row_on()
+    {
+        // The client's token names "a"; "b" resumed "a" (taking its groups) and dropped before the client got b's token.
+        var rows = new (long Id, Envelope Row)[]
+        {
+            (1, Send(MessageKind.Connections, "a")),
+            (2, Change(MessageKind.GroupAdd, "g", connectionId: "a")),
+            (3, Send(MessageKind.Groups, "g")),
+            (4, new AttachRow { ConnectionId = "b", Resumed = ["a"], Groups = ["g"], ReplayAfter = 0 }),
+            (5, Send(MessageKind.Connections, "a")),
+            (6, Send(MessageKind.Connections, "b")),
+            (7, SendExcept(MessageKind.All, "b")),
+            (8, SendExcept(MessageKind.All, "a")),
+            (9, Change(MessageKind.GroupRemove, "g", connectionId: "b")),
+            (10, Send(MessageKind.Groups, "g")),
+            (11, Change(MessageKind.GroupAdd, "h", connectionId: "b")),
+            (12, Send(MessageKind.Groups, "g", "h")),
+            // A refused claim by another connection links nothing.
+            (13, new AttachRow { ConnectionId = "x", Resumed = ["b"], GapReason = "resumed" }),
+            (14, Send(MessageKind.Connections, "x")),
+        };
+        var changes = rows.Select(r => r.Row).Where(r => r is GroupChangeRow or AttachRow).Reverse();
+
+        // At the end "b" is in "h"; the walk back finds "a" with no groups at the start.
+        var replay = ReplayMatcher.Plan(["a", "b"], "alice", ["h"], changes, rows, max: 100)!;
+
+        Assert.Equal([1L, 3, 6, 8, 12], replay.Select(r => r.Id));
+        var afterTheLink = rows.Where(r => r.Id > 4).ToList();
+        var laterChanges = afterTheLink.Select(r => r.Row).Where(r => r is GroupChangeRow or AttachRow).Reverse();
+        var fromTheMiddle = ReplayMatcher.Plan(["a", "b"], "alice", ["h"], laterChanges, afterTheLink, max: 100)!;
+        Assert.Equal([6L, 8, 12], fromTheMiddle.Select(r => r.Id));
+    }
+
     private static Envelope Send(MessageKind kind, params string[] targets) => new SendRow(kind) { Targets = targets };
 
     private static Envelope SendExcept(MessageKind kind, string excluded, params string[] targets) => new SendRow(kind) { Targets = targets, Excluded = [excluded] };

@@ -61,7 +61,7 @@ public sealed class RoutingPropertyTests
             {
                 var range = rows.Where(r => r.Id > position).ToList();
                 var changes = range.Select(r => r.Row).OfType<GroupChangeRow>().Reverse();
-                var replay = ReplayMatcher.Plan(connection.ConnectionId, connection.UserIdentifier, groupsAtEnd[connection.ConnectionId], changes, range, max: 10_000)!;
+                var replay = ReplayMatcher.Plan([connection.ConnectionId], connection.UserIdentifier, groupsAtEnd[connection.ConnectionId], changes, range, max: 10_000)!;
                 var live = connection.Received.Where(id => id > position).ToList();
                 var replayed = replay.Select(r => r.Id).ToList();
                 if (!live.SequenceEqual(replayed))

@@ -29,14 +29,14 @@ internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ConnectionW
 {
     public void Attach(long rowId, AttachRow attach, HubConnectionContext connection)
     {
-        var resumed = attach.ResumedConnectionId ?? "";
+        var resumed = attach.TokenConnectionId ?? "";
         var gap = attach.GapReason;
         if (gap is null && attach.ReplayAfter is { } from)
         {
             var count = 0;
             try
             {
-                gap = Replay(rowId, from, resumed, attach.Groups, connection, out count);
+                gap = Replay(rowId, from, attach.Resumed, attach.Groups, connection, out count);
             }
             catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
             {
@@ -71,15 +71,15 @@ internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ConnectionW
         writer.WriteInOrder(connection, new InvocationMessage(ResumeMethods.Token, [token, rowId]));
     }
 
-    private string? Replay(long attachId, long from, string resumed, IReadOnlyList<string> groupsAtEnd, HubConnectionContext connection, out int count)
+    private string? Replay(long attachId, long from, IReadOnlyList<string> chain, IReadOnlyList<string> groupsAtEnd, HubConnectionContext connection, out int count)
     {
         count = 0;
         List<(long Id, Envelope Row)>? replay;
         using (var log = ReplayRows.Open(node.Database))
         {
-            var changes = log.GroupChangesNewestFirst(hub, from, attachId).Select(r => TryRead(r.Body)).OfType<GroupChangeRow>();
+            var changes = log.GroupChangesNewestFirst(hub, from, attachId).Select(r => TryRead(r.Body)).OfType<Envelope>();
             var rows = log.Rows(hub, from, attachId).Select(r => (r.Id, Row: TryRead(r.Body))).Where(r => r.Row is not null).Select(r => (r.Id, r.Row!));
-            replay = ReplayMatcher.Plan(resumed, connection.UserIdentifier, groupsAtEnd, changes, rows, maxReplay);
+            replay = ReplayMatcher.Plan(chain, connection.UserIdentifier, groupsAtEnd, changes, rows, maxReplay);
             if (replay is null)
             {
                 return ResumeGap.Overflow;

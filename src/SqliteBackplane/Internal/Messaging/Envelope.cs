@@ -119,10 +119,17 @@ internal sealed class AttachRow : Envelope
 {
     public required string ConnectionId { get; init; }
 
-    /// <summary>The connection the client asked to resume (from its token); null on a first connect or an unreadable token.</summary>
-    public string? ResumedConnectionId { get; init; }
+    /// <summary>
+    /// The connections this one resumes, oldest first: the one the client's token names, then each connection that
+    /// resumed it before and left before its client received its own token (a chain of resumes, docs/resume.md). The
+    /// last one is taken over. Empty on a first connect or an unreadable token; on a refused resume, as far as known.
+    /// </summary>
+    public IReadOnlyList<string> Resumed { get; init; } = NoStrings;
 
-    /// <summary>The groups the new connection took over from the resumed one (empty unless resumed).</summary>
+    /// <summary>The connection the client's token names, or null.</summary>
+    public string? TokenConnectionId => Resumed.Count > 0 ? Resumed[0] : null;
+
+    /// <summary>The groups the new connection took over from the last resumed one (empty unless resumed).</summary>
     public IReadOnlyList<string> Groups { get; init; } = NoStrings;
 
     /// <summary>The log position the replay starts after; null unless the resume was granted.</summary>

@@ -16,7 +16,7 @@ namespace SqliteBackplane.Internal.Messaging;
 ///   NodeGone                         string node id, nstring reaping node id
 ///   ConnectionJoined, ConnectionLeft string node id, varint count, each: string connection id, nstring user id, u8 flags (1 = first/last of the user)
 ///   NodeJoined                       string node id
-///   Attach                           string connection id, nstring resumed connection id, strings groups, varint64 (replay-after position + 1, 0 = none), nstring gap reason
+///   Attach                           string connection id, strings resumed connection ids (oldest first), strings groups, varint64 (replay-after position + 1, 0 = none), nstring gap reason
 /// payloads: varint count, then each: string protocol name, varint byte count, bytes
 /// optional sections after the body, each a u8 marker then its data; marker 1 = encrypted payloads:
 ///          varint byte count, then key id (4) | nonce (12) | tag (16) | ciphertext of the payload list
@@ -111,7 +111,7 @@ internal static class EnvelopeProtocol
                 break;
             case AttachRow attach:
                 WriteString(output, attach.ConnectionId);
-                WriteNullableString(output, attach.ResumedConnectionId);
+                WriteStrings(output, attach.Resumed);
                 WriteStrings(output, attach.Groups);
                 WriteVarint64(output, attach.ReplayAfter is { } after ? checked((ulong)after + 1) : 0);
                 WriteNullableString(output, attach.GapReason);
@@ -202,7 +202,7 @@ internal static class EnvelopeProtocol
     private static AttachRow ReadAttach(ref EnvelopeReader reader)
     {
         var connectionId = reader.ReadString("connection id");
-        var resumed = reader.ReadNullableString("resumed connection id");
+        var resumed = reader.ReadStrings("resumed connection ids");
         var groups = reader.ReadStrings("groups");
         var after = reader.ReadVarint64("replay position");
         if (after > long.MaxValue)
@@ -213,7 +213,7 @@ internal static class EnvelopeProtocol
         return new AttachRow
         {
             ConnectionId = connectionId,
-            ResumedConnectionId = resumed,
+            Resumed = resumed,
             Groups = groups,
             ReplayAfter = after == 0 ? null : (long)after - 1,
             GapReason = reader.ReadNullableString("gap reason"),

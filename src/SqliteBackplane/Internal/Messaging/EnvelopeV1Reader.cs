@@ -49,7 +49,7 @@ internal static class EnvelopeV1Reader
                 // Version 1 wrote "" for "no resumed connection", the groups in the excluded list, the replay position
                 // as the invocation id and the gap reason as the reply node id.
                 ConnectionId = Target(targets, 0),
-                ResumedConnectionId = targets.Length > 1 && targets[1].Length > 0 ? targets[1] : null,
+                Resumed = targets.Length > 1 && targets[1].Length > 0 ? [targets[1]] : Envelope.NoStrings,
                 Groups = excluded,
                 ReplayAfter = invocationId is null ? null : Position(invocationId),
                 GapReason = replyNodeId,

@@ -35,11 +35,11 @@ internal sealed class ReplayRows : IDisposable
         }
     }
 
-    /// <summary>The hub's GroupAdd and GroupRemove rows strictly between the two positions, newest first.</summary>
+    /// <summary>The hub's GroupAdd, GroupRemove and Attach rows strictly between the two positions, newest first.</summary>
     public IEnumerable<(long Id, byte[] Body)> GroupChangesNewestFirst(string hub, long after, long before) =>
         Read(_queries.SelectHubGroupChangesBetween, hub, after, before);
 
-    /// <summary>The hub's sends and group changes strictly between the two positions, in log order.</summary>
+    /// <summary>The hub's sends, group changes and attach rows strictly between the two positions, in log order.</summary>
     public IEnumerable<(long Id, byte[] Body)> Rows(string hub, long after, long before) => Read(_queries.SelectHubRowsBetween, hub, after, before);
 
     /// <summary>The lowest and highest id in the log (0, 0 when empty).</summary>
