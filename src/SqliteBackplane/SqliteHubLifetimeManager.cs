@@ -92,7 +92,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             if (entry.Resumable)
             {
                 // Delivery to it starts when the reader applies the attach row this writes (after any replay).
-                await AttachAsync(connection, ResumeTicket.Parse(ticket!));
+                await ResumeAttach.WriteAsync(_node, _hubName, connection, ResumeTicket.Parse(ticket!), _resumeWindowMs);
             }
             else
             {
@@ -395,27 +395,6 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         _node.UnregisterHub(_hubName, _local);
         return true;
     }
-
-    // A resume whose connection to take over resumed an older one and is still registered waits a little for that
-    // connection's server to notice its drop (a client that drops twice in a row presents its older token again).
-    private async Task AttachAsync(HubConnectionContext connection, ResumeTicket? ticket)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            var last = attempt >= AttachAttempts || connection.ConnectionAborted.IsCancellationRequested;
-            var result = await _node.WriteAsync(new AttachConnectionOperation(_hubName, connection.ConnectionId, connection.UserIdentifier, ticket,
-                _node.ResumeTokens, _resumeWindowMs, lastAttempt: last));
-            if (result != AttachConnectionOperation.Busy)
-            {
-                return;
-            }
-
-            await Task.Delay(AttachRetryDelay);
-        }
-    }
-
-    private const int AttachAttempts = 40;
-    private static readonly TimeSpan AttachRetryDelay = TimeSpan.FromMilliseconds(50);
 
     private Task AppendAsync(MessageKind kind, IReadOnlyList<string> targets, IReadOnlyList<string> excluded, string methodName, object?[] args,
         CancellationToken cancellationToken)

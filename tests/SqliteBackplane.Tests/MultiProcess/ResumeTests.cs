@@ -220,6 +220,9 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
         alice.Network.ReleaseConnects();
 
         Assert.Equal("expired", await alice.Gaps.Reader.ReadAsync().AsTask().DefaultTimeout("the gap report"));
+        // Event 51 names the connection the client asked to resume.
+        await Eventually.BecomesTrueAsync(() => second.Output.Contains($"asked to resume connection {oldId}, which is impossible (expired)", StringComparison.Ordinal),
+            TaskTimeoutExtensions.DefaultTimeoutValue, "server B to log the gap with the old connection's id");
         await alice.Client.RefreshConnectionIdAsync();
         await bob.InvokeAsync(nameof(TestHub.SendUser), "alice", "after");
         await alice.Client.AssertReceivesAsync("after");
