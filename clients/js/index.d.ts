@@ -7,9 +7,10 @@ export declare const RESUME_QUERY_PARAMETER: "sqlitebackplane-resume";
 export interface SqliteBackplaneResumeOptions {
     /**
      * Called when the server could not resume the old connection (window passed, log rows gone, other user, invalid
-     * or already used token, replay too long): messages may have been missed, so reload the application's state.
+     * token, another live connection resumed it, replay too long, log unreadable): messages may have been missed and
+     * the new connection is in no group, so reload the application's state and join its groups again.
      * Runs in message order with the application's handlers, before any message of the new connection.
-     * Reasons: "expired", "truncated", "user", "token", "resumed", "overflow" (treat unknown ones alike).
+     * Reasons: "expired", "truncated", "user", "token", "resumed", "overflow", "failed" (treat unknown ones alike).
      */
     onGap?: (reason: string) => void;
 }

@@ -66,7 +66,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         _clientResults = new ClientResultRelay(_hubName, _node, _serializer, logger);
         _resumeEnabled = options.Value.EnableResume;
         _resumeWindowMs = (long)options.Value.EffectiveResumeWindow.TotalMilliseconds;
-        var resume = _resumeEnabled ? new ResumeDelivery(_hubName, _node, logger, options.Value.MaxPendingMessagesPerConnection) : null;
+        var resume = _resumeEnabled ? new ResumeDelivery(_hubName, _node, _writer, logger, options.Value.MaxPendingMessagesPerConnection) : null;
         _local = new LocalHub(_writer, _clientResults, _node.NodeId, resume);
         _node.RegisterHub(_hubName, _local);
         // Start in the background, as the Redis backplane connects: construction never blocks, and errors surface on first use.
@@ -93,8 +93,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
             if (entry.Resumable)
             {
                 // Delivery to it starts when the reader applies the attach row this writes (after any replay).
-                await _node.WriteAsync(new AttachConnectionOperation(_hubName, connection.ConnectionId, connection.UserIdentifier, ResumeTicket.Parse(ticket!),
-                    _node.ResumeTokens, _resumeWindowMs));
+                await ResumeAttach.WriteAsync(_node, _hubName, connection, ResumeTicket.Parse(ticket!), _resumeWindowMs);
             }
             else
             {
@@ -403,9 +402,8 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     {
         ArgumentNullException.ThrowIfNull(methodName);
         cancellationToken.ThrowIfCancellationRequested();
-        var envelope = new Envelope
+        var envelope = new SendRow(kind)
         {
-            Kind = kind,
             Targets = targets,
             Excluded = excluded,
             Payloads = Serialize(new InvocationMessage(methodName, args)),

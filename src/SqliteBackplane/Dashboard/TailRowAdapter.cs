@@ -27,14 +27,28 @@ internal static class TailRowAdapter
             return new DashboardTailRow(id, createdAtMs, hub, kindName, ["(not decodable here)"], body.Length, nodeId, null);
         }
 
-        var targets = envelope.Kind == MessageKind.All && envelope.Targets.Count == 0 ? ["(every connection)"]
-            : envelope.Targets.Count <= MaxTargets
-            ? envelope.Targets.ToArray()
-            : [.. envelope.Targets.Take(MaxTargets), $"+{envelope.Targets.Count - MaxTargets} more"];
-        return new DashboardTailRow(id, createdAtMs, hub, kindName, targets, body.Length, nodeId, showPayloads ? Payload(envelope) : null);
+        var about = TargetsOf(envelope);
+        var targets = about.Count <= MaxTargets ? about.ToArray() : [.. about.Take(MaxTargets), $"+{about.Count - MaxTargets} more"];
+        var payload = showPayloads && envelope is PayloadEnvelope withPayloads ? Payload(withPayloads) : null;
+        return new DashboardTailRow(id, createdAtMs, hub, kindName, targets, body.Length, nodeId, payload);
     }
 
-    private static string? Payload(Envelope envelope)
+    // What a row is about, by kind: whom a send goes to, whose group changed, which connection or node.
+    private static IReadOnlyList<string> TargetsOf(Envelope envelope) => envelope switch
+    {
+        SendRow { Kind: MessageKind.All } send => send.Excluded.Count == 0 ? ["(every connection)"] : ["(every connection except)", .. send.Excluded],
+        SendRow send => send.Targets,
+        GroupChangeRow change => [change.ConnectionId, (change.Added ? "+" : "-") + change.Group],
+        ClientInvocationRow invocation => [invocation.ConnectionId],
+        ClientCompletionRow completion => [completion.OriginNodeId],
+        NodeGoneRow gone => [gone.NodeId],
+        NodeJoinedRow joined => [joined.NodeId],
+        PresenceRow presence => [.. presence.Connections.Select(c => c.ConnectionId)],
+        AttachRow attach => [attach.ConnectionId],
+        _ => [],
+    };
+
+    private static string? Payload(PayloadEnvelope envelope)
     {
         if (envelope.Payloads.Count == 0)
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 using SqliteBackplane.Internal.Messaging;
+using SqliteBackplane.Maintenance;
 
 namespace SqliteBackplane.Maintenance;
 
@@ -72,15 +73,7 @@ internal sealed partial class SqliteBackplaneMaintenance
             };
             try
             {
-                var envelope = EnvelopeProtocol.Read(body);
-                entry = entry with
-                {
-                    Targets = envelope.Targets,
-                    Excluded = envelope.Excluded,
-                    InvocationId = envelope.InvocationId,
-                    ReplyNodeId = envelope.ReplyNodeId,
-                    Payloads = envelope.Payloads.Select(p => new SqliteBackplaneLogPayload(p.ProtocolName, p.Bytes)).ToList(),
-                };
+                entry = LogEntryFields.Fill(entry, EnvelopeProtocol.Read(body));
             }
             catch (EnvelopeFormatException ex)
             {

@@ -75,9 +75,8 @@ public class EncryptionTests
         await receiver.OnConnectedAsync(client.Connection).DefaultTimeout();
 
         var protection = PayloadProtection.Create([NewKey])!;
-        var body = EnvelopeProtocol.Write(new Envelope
+        var body = EnvelopeProtocol.Write(new SendRow(MessageKind.Connections)
         {
-            Kind = MessageKind.Connections,
             Targets = [client.ConnectionId],
             Payloads = [.. new TestProtocolResolver().AllProtocols.Select(p => new ProtocolPayload(p.Name, p.GetMessageBytes(new InvocationMessage(ClientMethods.Receive, ["forged"]))))],
         }, protection);
@@ -105,12 +104,12 @@ public class EncryptionTests
     public void Encrypted_envelope_round_trips_and_names_the_problem_without_keys()
     {
         var protection = PayloadProtection.Create([OldKey])!;
-        var envelope = new Envelope { Kind = MessageKind.Users, Targets = ["alice"], Payloads = [new ProtocolPayload("json", new byte[] { 1, 2, 3 })] };
+        var envelope = new SendRow(MessageKind.Users) { Targets = ["alice"], Payloads = [new ProtocolPayload("json", new byte[] { 1, 2, 3 })] };
 
         var body = EnvelopeProtocol.Write(envelope, protection);
 
         var read = EnvelopeProtocol.Read(body, PayloadProtection.Create([NewKey, OldKey]));
-        Assert.Equal(new byte[] { 1, 2, 3 }, Assert.Single(read.Payloads).Bytes.ToArray());
+        Assert.Equal(new byte[] { 1, 2, 3 }, Assert.Single(Assert.IsType<SendRow>(read).Payloads).Bytes.ToArray());
         var noKeys = Assert.Throws<EnvelopeFormatException>(() => EnvelopeProtocol.Read(body));
         Assert.Equal(EnvelopeFormatError.Undecryptable, noKeys.Error);
         Assert.Contains("no SqliteBackplaneOptions.EncryptionKeys", noKeys.Message);

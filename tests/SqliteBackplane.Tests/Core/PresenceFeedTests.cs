@@ -57,5 +57,5 @@ public class PresenceFeedTests
     }
 
     private static Envelope Joined(string connectionId) =>
-        new() { Kind = MessageKind.ConnectionJoined, Targets = [NodeId, connectionId, "", ""] };
+        new PresenceRow { Joined = true, NodeId = NodeId, Connections = [new PresenceConnection(connectionId, null, false)] };
 }

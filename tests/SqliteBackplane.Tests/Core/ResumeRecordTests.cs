@@ -67,6 +67,54 @@ public sealed class ResumeRecordTests
     }
 
     [Fact]
+    public async Task A_client_whose_resumed_connection_dropped_before_its_token_resumes_again_with_its_old_token()
+    {
+        using var database = new TempDatabase();
+        await using var server = DirectManagers.Create(database, o => o.EnableResume = true);
+        await using var sender = DirectManagers.Create(database, o => o.EnableResume = true);
+        await using var alice = new FakeClient("alice", query: "?sqlitebackplane-resume=1");
+        await server.OnConnectedAsync(alice.Connection).DefaultTimeout();
+        var (token, _) = ReadToken(await alice.ReadInvocationAsync());
+        await server.AddToGroupAsync(alice.ConnectionId, "room").DefaultTimeout();
+        await sender.SendGroupAsync("room", ClientMethods.Receive, ["one"]).DefaultTimeout();
+        var one = ReadPosition(await alice.ReadInvocationAsync());
+        await alice.AssertReceivesAsync("one");
+        await server.OnDisconnectedAsync(alice.Connection).DefaultTimeout();
+        await sender.SendGroupAsync("room", ClientMethods.Receive, ["two"]).DefaultTimeout();
+        await sender.SendUserAsync("alice", ClientMethods.Receive, ["three"]).DefaultTimeout();
+        await sender.Node.WhenWrittenAsync().DefaultTimeout();
+
+        // The first resume replays "two" and "three"; its client takes in "two" only, never sees the token, and drops.
+        await using var first = new FakeClient("alice", query: $"?sqlitebackplane-resume={token}.{one}");
+        await server.OnConnectedAsync(first.Connection).DefaultTimeout();
+        var two = ReadPosition(await first.ReadInvocationAsync());
+        await first.AssertReceivesAsync("two");
+        // Sent to the first resume's own id and to the group after its attach row: the client never received them either.
+        await sender.SendConnectionAsync(first.ConnectionId, ClientMethods.Receive, ["four"]).DefaultTimeout();
+        await sender.SendGroupAsync("room", ClientMethods.Receive, ["five"]).DefaultTimeout();
+        await sender.SendAllExceptAsync(ClientMethods.Receive, ["not for the first resume"], [first.ConnectionId]).DefaultTimeout();
+        await sender.Node.WhenWrittenAsync().DefaultTimeout();
+        await server.OnDisconnectedAsync(first.Connection).DefaultTimeout();
+        await sender.SendGroupAsync("room", ClientMethods.Receive, ["six"]).DefaultTimeout();
+        await sender.Node.WhenWrittenAsync().DefaultTimeout();
+
+        // The client presents its old token with the position it committed ("two"): the chain resumes, no gap.
+        await using var second = new FakeClient("alice", query: $"?sqlitebackplane-resume={token}.{two}");
+        await server.OnConnectedAsync(second.Connection).DefaultTimeout();
+        foreach (var expected in new[] { "three", "four", "five", "six" })
+        {
+            var message = await second.ReadInvocationAsync();
+            Assert.True(message.Target == "sqlitebackplane:pos", $"Expected the marker of '{expected}', received {message.Target}({string.Join(", ", message.Arguments)}).");
+            await second.AssertReceivesAsync(expected);
+        }
+
+        ReadToken(await second.ReadInvocationAsync());
+        await sender.SendGroupAsync("room", ClientMethods.Receive, ["live"]).DefaultTimeout();
+        ReadPosition(await second.ReadInvocationAsync());
+        await second.AssertReceivesAsync("live");
+    }
+
+    [Fact]
     public async Task A_departed_connections_record_is_kept_for_the_resume_window_then_deleted_by_the_cleanup()
     {
         using var database = new TempDatabase();

@@ -19,6 +19,9 @@ internal sealed class DroppableNetwork
 
     public int Connections => Volatile.Read(ref _connections);
 
+    /// <summary>Runs in the background once each WebSocket is up, with the number of connections so far (1 for the first).</summary>
+    public Func<int, Task>? Connected { get; set; }
+
     public void Configure(HttpConnectionOptions options) => options.WebSocketFactory = ConnectAsync;
 
     private Uri? _route;
@@ -76,7 +79,12 @@ internal sealed class DroppableNetwork
         var handler = new SocketsHttpHandler { ConnectCallback = ConnectTcpAsync };
         var webSocket = new ClientWebSocket();
         await webSocket.ConnectAsync(uri, new HttpMessageInvoker(handler), cancellationToken);
-        Interlocked.Increment(ref _connections);
+        var count = Interlocked.Increment(ref _connections);
+        if (Connected is { } connected)
+        {
+            _ = Task.Run(() => connected(count), CancellationToken.None);
+        }
+
         return webSocket;
     }
 

@@ -8,9 +8,8 @@ namespace SqliteBackplane.Tests.Infrastructure;
 internal static class TestEnvelopes
 {
     /// <summary>A send to all: <c>Receive(text)</c> in every protocol of <see cref="TestProtocolResolver"/>.</summary>
-    public static byte[] Broadcast(string text) => EnvelopeProtocol.Write(new Envelope
+    public static byte[] Broadcast(string text) => EnvelopeProtocol.Write(new SendRow(MessageKind.All)
     {
-        Kind = MessageKind.All,
         Payloads = [.. new TestProtocolResolver().AllProtocols.Select(p => new ProtocolPayload(p.Name, p.GetMessageBytes(new InvocationMessage(ClientMethods.Receive, [text]))))],
     });
 }

@@ -238,12 +238,12 @@ public class CliTests
         using var database = new TempDatabase();
         var file = BackplaneFile.Create(database);
         file.InsertMessage(0, 1, kind: MessageKind.All);
-        RawSqlite.Execute(database, "UPDATE signalr_messages SET body = x'0201'");
+        RawSqlite.Execute(database, "UPDATE signalr_messages SET body = x'0301'");
 
         var (exitCode, output, _) = await RunAsync("tail", "--db", database.Path, "--count", "1");
 
         Assert.Equal(ExitCodes.Success, exitCode);
-        Assert.Contains("All  undecodable (2 bytes): Envelope version 2 is not supported (this library reads version 1).", output);
+        Assert.Contains("All  undecodable (2 bytes): Envelope version 3 is not supported (this library reads versions 1 and 2).", output);
     }
 
     [Theory]

@@ -77,9 +77,9 @@ public class SqliteBackplaneMaintenanceTests
 
         var (kind, envelope) = file.LastMessage();
         Assert.Equal(MessageKind.NodeGone, kind);
-        Assert.Equal(MessageKind.NodeGone, envelope.Kind);
-        Assert.Equal(["dead"], envelope.Targets);
-        Assert.NotNull(envelope.ReplyNodeId);
+        var gone = Assert.IsType<NodeGoneRow>(envelope);
+        Assert.Equal("dead", gone.NodeId);
+        Assert.NotNull(gone.ReapedBy);
         // Before it, the presence row of its two connections leaving.
         Assert.Equal(2, file.Scalar("SELECT count(*) FROM signalr_messages"));
         Assert.Equal(1, file.Scalar($"SELECT count(*) FROM signalr_messages WHERE kind = {(int)MessageKind.ConnectionLeft}"));

@@ -97,6 +97,81 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
         Output.WriteLine($"alice received all {expected.Count} messages once, in order, over {failure}: connection {oldId} on {first.Name}, then {alice.Client.ConnectionId} on {next.Name}.");
     }
 
+    /// <summary>How long after the reconnect's WebSocket is up its transport drops again; -1: at the fifth replayed message.</summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(5)]
+    [InlineData(25)]
+    [InlineData(-1)]
+    public async Task A_reconnect_that_drops_again_before_its_token_arrived_resumes_again_without_a_gap(int secondDropAfterMs)
+    {
+        var first = await StartAsync(Settings, "server A");
+        var second = await StartAsync(Settings, "server B");
+        var alice = await ConnectResumingAsync(first, "alice");
+        var bob = await ConnectAsync(second, "bob");
+        var group = $"room-{Guid.NewGuid():N}";
+        await bob.InvokeAsync(nameof(TestHub.AddToGroup), alice.Client.ConnectionId, group);
+        var expected = new List<string>();
+        await StreamAsync(bob, group, 0, 10, expected);
+        Assert.Equal(expected, await alice.Client.ReceiveAsync(expected.Count));
+
+        // The first drop: the reconnect, to server B, is held while 40 messages are sent, so it has a replay to do.
+        alice.Network.HoldConnects();
+        alice.Network.RouteTo(second.Address);
+        alice.Network.DropAll();
+        await StreamAsync(bob, group, 10, 40, expected);
+
+        // The second drop hits the reconnect while it attaches or replays; the next reconnect goes back to server A.
+        var secondDrop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void DropAgain()
+        {
+            if (secondDrop.TrySetResult())
+            {
+                alice.Network.RouteTo(first.Address);
+                alice.Network.DropAll();
+            }
+        }
+
+        if (secondDropAfterMs >= 0)
+        {
+            alice.Network.Connected = async count =>
+            {
+                if (count == 2)
+                {
+                    await Task.Delay(secondDropAfterMs);
+                    DropAgain();
+                }
+            };
+        }
+        else
+        {
+            var replayed = 0;
+            alice.Client.Connection.On<long>("sqlitebackplane:pos", _ =>
+            {
+                if (alice.Network.Connections == 2 && Interlocked.Increment(ref replayed) == 5)
+                {
+                    DropAgain();
+                }
+
+                return Task.CompletedTask;
+            });
+        }
+
+        alice.Network.ReleaseConnects();
+        await secondDrop.Task.DefaultTimeout("the reconnect's transport to drop again");
+        await StreamAsync(bob, group, 50, 10, expected);
+
+        var afterFailure = expected.Skip(10).ToList();
+        Assert.Equal(afterFailure, await alice.Client.ReceiveAsync(afterFailure.Count));
+        Assert.False(alice.Gaps.Reader.TryRead(out var gap), $"The resume reported a gap ({gap}).");
+        Assert.True(alice.Network.Connections >= 3, $"Expected at least three transports, saw {alice.Network.Connections}.");
+        await alice.Client.RefreshConnectionIdAsync();
+        await bob.InvokeAsync(nameof(TestHub.SendGroup), group, "live to the group");
+        await alice.Client.AssertReceivesAsync("live to the group");
+        await TestClient.AssertNoMoreMessagesAsync(bob, alice.Client);
+        Output.WriteLine($"alice received all {expected.Count} messages once, in order, over two drops ({secondDropAfterMs} ms), on {alice.Network.Connections} transports.");
+    }
+
     [Fact]
     public async Task The_helper_works_with_stateful_reconnect_which_counts_the_markers()
     {
@@ -145,6 +220,9 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
         alice.Network.ReleaseConnects();
 
         Assert.Equal("expired", await alice.Gaps.Reader.ReadAsync().AsTask().DefaultTimeout("the gap report"));
+        // Event 51 names the connection the client asked to resume.
+        await Eventually.BecomesTrueAsync(() => second.Output.Contains($"asked to resume connection {oldId}, which is impossible (expired)", StringComparison.Ordinal),
+            TaskTimeoutExtensions.DefaultTimeoutValue, "server B to log the gap with the old connection's id");
         await alice.Client.RefreshConnectionIdAsync();
         await bob.InvokeAsync(nameof(TestHub.SendUser), "alice", "after");
         await alice.Client.AssertReceivesAsync("after");

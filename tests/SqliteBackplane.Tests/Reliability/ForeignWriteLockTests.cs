@@ -242,9 +242,8 @@ public sealed class ForeignWriteLockTests(ITestOutputHelper output)
         command.ExecuteNonQuery();
     }
 
-    private static byte[] BroadcastBody(string text) => EnvelopeProtocol.Write(new Envelope
+    private static byte[] BroadcastBody(string text) => EnvelopeProtocol.Write(new SendRow(MessageKind.All)
     {
-        Kind = MessageKind.All,
         Payloads = [.. new TestProtocolResolver().AllProtocols.Select(p => new ProtocolPayload(p.Name, p.GetMessageBytes(new InvocationMessage(ClientMethods.Receive, [text]))))],
     });
 }

@@ -23,11 +23,10 @@ internal sealed class ClientResultRelay(string hubName, IDeliveryNode node, HubM
         try
         {
             protocol = serializer.Find(proxied.ProtocolName) ?? protocol ?? serializer.Protocols[0];
-            var envelope = new Envelope
+            var envelope = new ClientCompletionRow
             {
-                Kind = MessageKind.ClientCompletion,
-                Targets = [proxied.OriginNodeId],
-                InvocationId = completion.InvocationId,
+                OriginNodeId = proxied.OriginNodeId,
+                InvocationId = completion.InvocationId ?? "",
                 Payloads = [new ProtocolPayload(protocol.Name, protocol.GetMessageBytes(completion))],
             };
             await node.WriteAsync(new AppendMessageOperation(hubName, MessageKind.ClientCompletion, EnvelopeProtocol.Write(envelope, node.Protection)));
@@ -48,9 +47,9 @@ internal sealed class ClientResultRelay(string hubName, IDeliveryNode node, HubM
     }
 
     /// <summary>Applies a completion row addressed to this node: the waiting caller gets its result.</summary>
-    public void ApplyCompletion(Envelope envelope)
+    public void ApplyCompletion(ClientCompletionRow envelope)
     {
-        if (envelope.InvocationId is null || envelope.Payloads.Count == 0 || !Router.TryGetPending(envelope.InvocationId, out var pending))
+        if (envelope.Payloads.Count == 0 || !Router.TryGetPending(envelope.InvocationId, out var pending))
         {
             return;
         }

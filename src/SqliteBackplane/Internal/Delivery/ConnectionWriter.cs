@@ -56,7 +56,7 @@ internal sealed class ConnectionWriter
         _entries.TryRemove(connectionId, out entry);
 
     /// <summary>Starts one row's delivery; <paramref name="expectedRecipients"/> decides whether it goes through the lanes.</summary>
-    public RowFanOut StartRow(long rowId, Envelope envelope, int expectedRecipients = 1) => new(this, rowId, envelope, expectedRecipients);
+    public RowFanOut StartRow(long rowId, PayloadEnvelope envelope, int expectedRecipients = 1) => new(this, rowId, envelope, expectedRecipients);
 
     /// <summary>
     /// Writes <paramref name="message"/> to a local connection once every row this node queued before has been written,
@@ -70,12 +70,51 @@ internal sealed class ConnectionWriter
     }
 
     /// <summary>
+    /// Writes a message of the resume mechanism (a gap, a token) to a connection behind every row already written or
+    /// queued for it, so a token never overtakes the replay it follows.
+    /// </summary>
+    public void WriteInOrder(HubConnectionContext connection, HubMessage message)
+    {
+        if (_lanes is { } lanes)
+        {
+            lanes.RunInOrder(connection.ConnectionId, () => WriteUnpaced(connection, message));
+        }
+        else
+        {
+            WriteUnpaced(connection, message);
+        }
+    }
+
+    private void WriteUnpaced(HubConnectionContext connection, HubMessage message)
+    {
+        try
+        {
+            // HubConnectionContext queues writes in order and logs (and aborts on) a failed one itself.
+            var write = connection.WriteAsync(message);
+            if (write.IsCompletedSuccessfully)
+            {
+                write.GetAwaiter().GetResult();
+            }
+            else
+            {
+                _ = write.AsTask().ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                    TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+        }
+        catch (Exception ex)
+        {
+            Failed(connection, rowId: 0, ex);
+        }
+    }
+
+    /// <summary>
     /// Writes one row's message to local connections, serializing nothing: the bytes come from the row. A row for at
     /// least <see cref="ConnectionLanes.MinRecipientsForLanes"/> local connections is written through the lanes, in
     /// parallel; otherwise the reader writes, except to a connection whose lane still has earlier rows queued.
     /// </summary>
-    internal struct RowFanOut(ConnectionWriter writer, long rowId, Envelope envelope, int expectedRecipients)
+    internal struct RowFanOut(ConnectionWriter writer, long rowId, PayloadEnvelope envelope, int expectedRecipients)
     {
+        private readonly SendRow? _send = envelope as SendRow;
         private SerializedHubMessage? _message;
         private List<(HubConnectionContext Connection, ConnectionEntry? Entry)>?[]? _laneTargets;
         private int _count;
@@ -120,12 +159,12 @@ internal sealed class ConnectionWriter
 
         private void ToCore(HubConnectionContext connection)
         {
-            if (envelope.Excluded.Count > 0 && envelope.Excluded.Contains(connection.ConnectionId))
+            if (_send is not null && RowRouting.IsExcluded(_send, connection.ConnectionId))
             {
                 return;
             }
 
-            if (!HasPayloadFor(connection.Protocol.Name))
+            if (!RowRouting.TryGetPayload(envelope.Payloads, connection.Protocol.Name, out _))
             {
                 BackplaneEvents.ProtocolPayloadMissing(writer._logger, rowId, connection.Protocol.Name, connection.ConnectionId);
                 return;
@@ -165,20 +204,7 @@ internal sealed class ConnectionWriter
         }
 
         // Client-result invocations are never replayed, so they carry no position marker (docs/resume.md).
-        private readonly bool IsMarked => envelope.Kind != MessageKind.ClientInvocation;
-
-        private readonly bool HasPayloadFor(string protocolName)
-        {
-            foreach (var payload in envelope.Payloads)
-            {
-                if (string.Equals(payload.ProtocolName, protocolName, StringComparison.OrdinalIgnoreCase))
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
+        private readonly bool IsMarked => envelope is not ClientInvocationRow;
     }
 
     // Counts a write queued in a lane as pending from then until it completes, so the per-connection bound and the

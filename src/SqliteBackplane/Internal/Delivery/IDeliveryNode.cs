@@ -27,11 +27,8 @@ internal interface IDeliveryNode
     /// <summary>Issues and checks resume tokens.</summary>
     ResumeTokens ResumeTokens { get; }
 
-    /// <summary>The lowest and highest id in the log; only while the reader applies a row.</summary>
-    (long Min, long Max) LogBounds();
-
-    /// <summary>Reads one hub's rows between two ids for a replay; only while the reader applies a row. See <see cref="ReaderLoop.ReadHubRows"/>.</summary>
-    void ReadHubRows(string hub, long after, long before, bool groupChangesOnly, Func<long, byte[], bool> row);
+    /// <summary>The file, for reads of the log apart from the reader's tail (a resume's replay, <see cref="ReplayRows"/>).</summary>
+    BackplaneDatabase Database { get; }
 
     /// <summary>Runs a direct write to a local connection once every row this node queued before has been dispatched.</summary>
     void RunAfterOwnWrites(Action write);

@@ -79,12 +79,12 @@ internal sealed class LocalHub(ConnectionWriter writer, ClientResultRelay client
         return true;
     }
 
-    private void ApplyAttach(long rowId, Envelope envelope)
+    private void ApplyAttach(long rowId, AttachRow attach)
     {
         HubConnectionContext? connection;
         lock (_awaitingAttach)
         {
-            if (resume is null || envelope.Targets.Count < 2 || !_awaitingAttach.TryGetValue(envelope.Targets[0], out connection))
+            if (resume is null || !_awaitingAttach.TryGetValue(attach.ConnectionId, out connection))
             {
                 return;
             }
@@ -92,12 +92,12 @@ internal sealed class LocalHub(ConnectionWriter writer, ClientResultRelay client
 
         try
         {
-            resume.Attach(rowId, envelope, connection);
+            resume.Attach(rowId, attach, connection);
         }
         finally
         {
             // Whatever happened to the replay, the connection receives from here on.
-            JoinDeliverySets(connection, envelope.Excluded);
+            JoinDeliverySets(connection, attach.Groups);
         }
     }
 
@@ -122,10 +122,41 @@ internal sealed class LocalHub(ConnectionWriter writer, ClientResultRelay client
 
     public void Apply(long rowId, Envelope envelope)
     {
-        switch (envelope.Kind)
+        switch (envelope)
+        {
+            case SendRow send:
+                Deliver(rowId, send);
+                break;
+            case GroupChangeRow { Added: true } join:
+                if (_connections[join.ConnectionId] is { } joining)
+                {
+                    _groups.Add(joining, join.Group);
+                }
+
+                break;
+            case GroupChangeRow leave:
+                _groups.Remove(leave.ConnectionId, leave.Group);
+                break;
+            case ClientInvocationRow invocation:
+                ApplyClientInvocation(rowId, invocation);
+                break;
+            case ClientCompletionRow completion:
+                clientResults.ApplyCompletion(completion);
+                break;
+            case AttachRow attach:
+                ApplyAttach(rowId, attach);
+                break;
+        }
+    }
+
+    // The recipients are looked up in the local indexes by the keys RowRouting gives: one copy per key and member
+    // (a group listed twice, or a member of two listed groups, gets two; a connection or user listed twice, one).
+    private void Deliver(long rowId, SendRow send)
+    {
+        switch (send.Kind)
         {
             case MessageKind.All:
-                var all = writer.StartRow(rowId, envelope, writer.HasLanes ? _connections.Count : 0);
+                var all = writer.StartRow(rowId, send, writer.HasLanes ? _connections.Count : 0);
                 foreach (var connection in _connections)
                 {
                     all.To(connection);
@@ -134,10 +165,9 @@ internal sealed class LocalHub(ConnectionWriter writer, ClientResultRelay client
                 all.Finish();
                 break;
             case MessageKind.Connections:
-                var direct = writer.StartRow(rowId, envelope, envelope.Targets.Count);
-                // A connection listed twice receives the message once, as with DefaultHubLifetimeManager.
-                var targets = envelope.Targets.Count > 1 ? envelope.Targets.Distinct(StringComparer.Ordinal) : envelope.Targets;
-                foreach (var connectionId in targets)
+                var listed = RowRouting.LookupKeys(send);
+                var direct = writer.StartRow(rowId, send, listed.Count);
+                foreach (var connectionId in listed)
                 {
                     if (_connections[connectionId] is { } connection)
                     {
@@ -148,47 +178,29 @@ internal sealed class LocalHub(ConnectionWriter writer, ClientResultRelay client
                 direct.Finish();
                 break;
             case MessageKind.Groups:
-                DeliverToSubscribers(_groups, rowId, envelope);
+                DeliverToSubscribers(_groups, rowId, send);
                 break;
             case MessageKind.Users:
-                DeliverToSubscribers(_users, rowId, envelope);
-                break;
-            case MessageKind.GroupAdd when envelope.Targets.Count >= 2:
-                if (_connections[envelope.Targets[0]] is { } joining)
-                {
-                    _groups.Add(joining, envelope.Targets[1]);
-                }
-
-                break;
-            case MessageKind.GroupRemove when envelope.Targets.Count >= 2:
-                _groups.Remove(envelope.Targets[0], envelope.Targets[1]);
-                break;
-            case MessageKind.ClientInvocation:
-                ApplyClientInvocation(rowId, envelope);
-                break;
-            case MessageKind.ClientCompletion:
-                clientResults.ApplyCompletion(envelope);
-                break;
-            case MessageKind.Attach:
-                ApplyAttach(rowId, envelope);
+                DeliverToSubscribers(_users, rowId, send);
                 break;
         }
     }
 
-    private void DeliverToSubscribers(LocalSubscriptions subscriptions, long rowId, Envelope envelope)
+    private void DeliverToSubscribers(LocalSubscriptions subscriptions, long rowId, SendRow send)
     {
+        var keys = RowRouting.LookupKeys(send);
         // Members are counted only when there could be enough of them for the lanes.
         var recipients = 0;
         if (writer.HasLanes && _connections.Count >= ConnectionLanes.MinRecipientsForLanes)
         {
-            foreach (var key in envelope.Targets)
+            foreach (var key in keys)
             {
                 recipients += subscriptions.Members(key)?.Count ?? 0;
             }
         }
 
-        var delivery = writer.StartRow(rowId, envelope, recipients);
-        foreach (var key in envelope.Targets)
+        var delivery = writer.StartRow(rowId, send, recipients);
+        foreach (var key in keys)
         {
             var members = subscriptions.Members(key);
             if (members is null)
@@ -205,25 +217,25 @@ internal sealed class LocalHub(ConnectionWriter writer, ClientResultRelay client
         delivery.Finish();
     }
 
-    private void ApplyClientInvocation(long rowId, Envelope envelope)
+    private void ApplyClientInvocation(long rowId, ClientInvocationRow invocation)
     {
-        if (envelope.Targets.Count < 2 || envelope.Targets[1] != nodeId || envelope.InvocationId is null || envelope.ReplyNodeId is null)
+        if (invocation.OwnerNodeId != nodeId)
         {
             return;
         }
 
-        var connectionId = envelope.Targets[0];
+        var connectionId = invocation.ConnectionId;
         var connection = _connections[connectionId];
         if (connection is null)
         {
             // Gone between the caller's lookup and now: answer at once instead of leaving the caller waiting.
-            var gone = new ProxiedInvocation(connectionId, envelope.ReplyNodeId, envelope.Payloads.Count > 0 ? envelope.Payloads[0].ProtocolName : "");
-            clientResults.Forward(gone, CompletionMessage.WithError(envelope.InvocationId, BackplaneErrors.RemoteConnectionDisconnected), protocol: null);
+            var gone = new ProxiedInvocation(connectionId, invocation.OriginNodeId, invocation.Payloads.Count > 0 ? invocation.Payloads[0].ProtocolName : "");
+            clientResults.Forward(gone, CompletionMessage.WithError(invocation.InvocationId, BackplaneErrors.RemoteConnectionDisconnected), protocol: null);
             return;
         }
 
-        clientResults.Router.AddProxied(envelope.InvocationId, new ProxiedInvocation(connectionId, envelope.ReplyNodeId, connection.Protocol.Name));
-        writer.StartRow(rowId, envelope).To(connection);
+        clientResults.Router.AddProxied(invocation.InvocationId, new ProxiedInvocation(connectionId, invocation.OriginNodeId, connection.Protocol.Name));
+        writer.StartRow(rowId, invocation).To(connection);
     }
 
     public void OnNodeGone(string nodeId) => clientResults.OnNodeGone(nodeId);

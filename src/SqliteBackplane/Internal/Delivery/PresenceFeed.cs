@@ -47,27 +47,30 @@ internal sealed class PresenceFeed(ILogger logger, string nodeId, int maxQueuedC
     public void Publish(string rowHub, Envelope envelope)
     {
         var subscriptions = Volatile.Read(ref _subscriptions);
-        if (subscriptions.Length == 0 || envelope.Targets.Count == 0)
+        if (subscriptions.Length == 0)
         {
             return;
         }
 
-        var nodeId = envelope.Targets[0];
-        switch (envelope.Kind)
+        switch (envelope)
         {
-            case MessageKind.NodeJoined:
-                PublishNode(subscriptions, SqliteBackplanePresenceChangeKind.NodeJoined, nodeId);
+            case NodeJoinedRow joinedNode:
+                PublishNode(subscriptions, SqliteBackplanePresenceChangeKind.NodeJoined, joinedNode.NodeId);
                 return;
-            case MessageKind.NodeGone:
-                PublishNode(subscriptions, envelope.ReplyNodeId is null ? SqliteBackplanePresenceChangeKind.NodeLeft : SqliteBackplanePresenceChangeKind.NodeReaped, nodeId);
+            case NodeGoneRow gone:
+                PublishNode(subscriptions, gone.ReapedBy is null ? SqliteBackplanePresenceChangeKind.NodeLeft : SqliteBackplanePresenceChangeKind.NodeReaped, gone.NodeId);
                 return;
-            case MessageKind.ConnectionJoined or MessageKind.ConnectionLeft:
-                break;
-            default:
+            case PresenceRow presence:
+                PublishConnections(subscriptions, rowHub, presence);
                 return;
         }
+    }
 
-        var joined = envelope.Kind == MessageKind.ConnectionJoined;
+    private static void PublishConnections(Subscription[] subscriptions, string rowHub, PresenceRow presence)
+    {
+        var (connectionKind, userKind) = presence.Joined
+            ? (SqliteBackplanePresenceChangeKind.ConnectionJoined, SqliteBackplanePresenceChangeKind.UserJoined)
+            : (SqliteBackplanePresenceChangeKind.ConnectionLeft, SqliteBackplanePresenceChangeKind.UserLeft);
         foreach (var subscription in subscriptions)
         {
             if (!string.Equals(subscription.Hub, rowHub, StringComparison.Ordinal))
@@ -75,16 +78,12 @@ internal sealed class PresenceFeed(ILogger logger, string nodeId, int maxQueuedC
                 continue;
             }
 
-            for (var i = 1; i + PresenceRows.FieldsPerConnection - 1 < envelope.Targets.Count; i += PresenceRows.FieldsPerConnection)
+            foreach (var (connectionId, userId, userChanged) in presence.Connections)
             {
-                var connectionId = envelope.Targets[i];
-                var userId = envelope.Targets[i + 1].Length == 0 ? null : envelope.Targets[i + 1];
-                subscription.Post(new SqliteBackplanePresenceChange(
-                    joined ? SqliteBackplanePresenceChangeKind.ConnectionJoined : SqliteBackplanePresenceChangeKind.ConnectionLeft, rowHub, nodeId, connectionId, userId));
-                if (userId is not null && envelope.Targets[i + 2] == PresenceRows.UserFlag)
+                subscription.Post(new SqliteBackplanePresenceChange(connectionKind, rowHub, presence.NodeId, connectionId, userId));
+                if (userId is not null && userChanged)
                 {
-                    subscription.Post(new SqliteBackplanePresenceChange(
-                        joined ? SqliteBackplanePresenceChangeKind.UserJoined : SqliteBackplanePresenceChangeKind.UserLeft, rowHub, nodeId, connectionId, userId));
+                    subscription.Post(new SqliteBackplanePresenceChange(userKind, rowHub, presence.NodeId, connectionId, userId));
                 }
             }
         }

@@ -208,33 +208,6 @@ internal sealed class ReaderLoop
         }
     }
 
-    /// <summary>The lowest and highest id in the log. Reader thread only (a resume's replay runs while a row is applied).</summary>
-    public (long Min, long Max) LogBounds()
-    {
-        using var command = _connection!.CreateCommand();
-        command.CommandText = _database.Queries.SelectLogBounds;
-        using var reader = command.ExecuteReader();
-        reader.Read();
-        return (reader.GetInt64(0), reader.GetInt64(1));
-    }
-
-    /// <summary>
-    /// Hands one hub's sends and group changes strictly between two ids to <paramref name="row"/> (in id order, or newest
-    /// first for <paramref name="groupChangesOnly"/>) until it returns false. Reader thread only, between batches.
-    /// </summary>
-    public void ReadHubRows(string hub, long after, long before, bool groupChangesOnly, Func<long, byte[], bool> row)
-    {
-        using var command = _connection!.CreateCommand();
-        command.CommandText = groupChangesOnly ? _database.Queries.SelectHubGroupChangesBetween : _database.Queries.SelectHubRowsBetween;
-        command.Parameters.AddWithValue(Columns.After, after);
-        command.Parameters.AddWithValue(Columns.Before, before);
-        command.Parameters.AddWithValue(Columns.Hub, hub);
-        using var reader = command.ExecuteReader();
-        while (reader.Read() && row(reader.GetInt64(0), (byte[])reader.GetValue(2)))
-        {
-        }
-    }
-
     // A node serves a handful of hubs: reuse the last name instead of decoding it for every row.
     private byte[] _lastHubBytes = [];
     private string _lastHub = "";

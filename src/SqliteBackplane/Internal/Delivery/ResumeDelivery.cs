@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.Extensions.Logging;
@@ -23,21 +22,22 @@ internal static class ResumeMethods
 /// What happens when the reader applies the <see cref="MessageKind.Attach"/> row of a local connection that opted in to
 /// resume, before the connection joins the delivery sets: the replay of what its old connection missed (or the gap
 /// message), then its token. Runs on the reader thread, in log order, so nothing can come between the replay and the
-/// live rows that follow the attach row.
+/// live rows that follow the attach row. The replay is read from the file through Storage (<see cref="ReplayRows"/>)
+/// and written through the <see cref="ConnectionWriter"/>, as live rows are: markers, the per-connection bound and the
+/// pacing of senders apply to it alike.
 /// </summary>
-internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ILogger logger, int maxReplay)
+internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ConnectionWriter writer, ILogger logger, int maxReplay)
 {
-    public void Attach(long rowId, Envelope attach, HubConnectionContext connection)
+    public void Attach(long rowId, AttachRow attach, HubConnectionContext connection)
     {
-        var resumed = attach.Targets.Count > 1 ? attach.Targets[1] : "";
-        var gap = attach.ReplyNodeId;
-        if (gap is null && resumed.Length > 0)
+        var resumed = attach.TokenConnectionId ?? "";
+        var gap = attach.GapReason;
+        if (gap is null && attach.ReplayAfter is { } from)
         {
-            var from = long.Parse(attach.InvocationId ?? "0", NumberStyles.None, CultureInfo.InvariantCulture);
             var count = 0;
             try
             {
-                gap = Replay(rowId, from, resumed, attach.Excluded, connection, out count);
+                gap = Replay(rowId, from, attach.Resumed, attach.Groups, connection, out count);
             }
             catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
             {
@@ -65,67 +65,43 @@ internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ILogger log
             }
 
             node.Metrics.ResumeAttempt(gap);
-            Forget(connection.WriteAsync(new InvocationMessage(ResumeMethods.Gap, [gap])));
+            writer.WriteInOrder(connection, new InvocationMessage(ResumeMethods.Gap, [gap]));
         }
 
         var token = node.ResumeTokens.Issue(hub, connection.ConnectionId, rowId);
-        Forget(connection.WriteAsync(new InvocationMessage(ResumeMethods.Token, [token, rowId])));
+        writer.WriteInOrder(connection, new InvocationMessage(ResumeMethods.Token, [token, rowId]));
     }
 
-    private string? Replay(long attachId, long from, string resumed, IReadOnlyList<string> groupsAtEnd, HubConnectionContext connection, out int count)
+    private string? Replay(long attachId, long from, IReadOnlyList<string> chain, IReadOnlyList<string> groupsAtEnd, HubConnectionContext connection, out int count)
     {
         count = 0;
-        var matcher = new ReplayMatcher(resumed, connection.UserIdentifier, groupsAtEnd);
-        node.ReadHubRows(hub, from, attachId, groupChangesOnly: true, (_, body) =>
+        List<(long Id, Envelope Row)>? replay;
+        using (var log = ReplayRows.Open(node.Database))
         {
-            if (TryRead(body) is { } change)
+            var changes = log.GroupChangesNewestFirst(hub, from, attachId).Select(r => TryRead(r.Body)).OfType<Envelope>();
+            var rows = log.Rows(hub, from, attachId).Select(r => (r.Id, Row: TryRead(r.Body))).Where(r => r.Row is not null).Select(r => (r.Id, r.Row!));
+            replay = ReplayMatcher.Plan(chain, connection.UserIdentifier, groupsAtEnd, changes, rows, maxReplay);
+            if (replay is null)
             {
-                matcher.Rewind(change);
+                return ResumeGap.Overflow;
             }
 
-            return true;
-        });
-
-        var replay = new List<(long Id, Envelope Envelope)>();
-        var overflow = false;
-        node.ReadHubRows(hub, from, attachId, groupChangesOnly: false, (id, body) =>
-        {
-            if (TryRead(body) is { } envelope && matcher.Matches(envelope))
+            // Same snapshot as the rows: the log only loses rows from its head, so rows gone before the read show here.
+            var (min, max) = log.Bounds();
+            if (AttachConnectionOperation.IsTruncated(from, min, max))
             {
-                overflow = replay.Count >= maxReplay;
-                replay.Add((id, envelope));
+                return ResumeGap.Truncated;
             }
-
-            return !overflow;
-        });
-
-        if (overflow)
-        {
-            return ResumeGap.Overflow;
         }
 
-        // Checked after reading: the log only loses rows from its head, so rows gone during the reads show here.
-        var (min, max) = node.LogBounds();
-        if (AttachConnectionOperation.IsTruncated(from, min, max))
+        foreach (var (id, row) in replay)
         {
-            return ResumeGap.Truncated;
+            var delivery = writer.StartRow(id, (PayloadEnvelope)row);
+            delivery.To(connection);
+            delivery.Finish();
         }
 
-        var protocol = connection.Protocol.Name;
-        foreach (var (id, envelope) in replay)
-        {
-            var payload = envelope.Payloads.FirstOrDefault(p => string.Equals(p.ProtocolName, protocol, StringComparison.OrdinalIgnoreCase));
-            if (payload.ProtocolName is null)
-            {
-                BackplaneEvents.ProtocolPayloadMissing(logger, id, protocol, connection.ConnectionId);
-                continue;
-            }
-
-            Forget(connection.WriteAsync(ResumeMethods.Marker(id)));
-            Forget(connection.WriteAsync(HubMessageSerializer.ToSerializedHubMessage([payload])));
-            count++;
-        }
-
+        count = replay.Count;
         return null;
     }
 
@@ -139,16 +115,6 @@ internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ILogger log
         {
             // The live reader skips, counts and logs the same row.
             return null;
-        }
-    }
-
-    // HubConnectionContext queues writes in order and logs (and aborts on) a failed one itself.
-    private static void Forget(ValueTask write)
-    {
-        if (!write.IsCompletedSuccessfully)
-        {
-            write.AsTask().ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default);
         }
     }
 }

@@ -97,23 +97,20 @@ internal sealed class RowDispatcher
 
         try
         {
-            switch (envelope.Kind)
+            switch (envelope)
             {
-                case MessageKind.NodeGone:
+                case NodeGoneRow gone:
                     foreach (var handler in _hubs.Values)
                     {
-                        foreach (var nodeId in envelope.Targets)
-                        {
-                            handler.OnNodeGone(nodeId);
-                        }
+                        handler.OnNodeGone(gone.NodeId);
                     }
 
                     Presence.Publish(row.Hub, envelope);
                     return;
-                case MessageKind.ConnectionJoined or MessageKind.ConnectionLeft or MessageKind.NodeJoined:
+                case PresenceRow or NodeJoinedRow:
                     Presence.Publish(row.Hub, envelope);
                     return;
-                case MessageKind.ClientCompletion when envelope.Targets.Count == 0 || envelope.Targets[0] != _nodeId:
+                case ClientCompletionRow completion when completion.OriginNodeId != _nodeId:
                     return;
             }
 

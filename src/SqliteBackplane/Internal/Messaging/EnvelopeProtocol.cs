@@ -1,146 +1,256 @@
 using System.Buffers;
-using System.Text;
+using static SqliteBackplane.Internal.Messaging.EnvelopeWriter;
 
 namespace SqliteBackplane.Internal.Messaging;
 
 /// <summary>
-/// Reads and writes the row envelope, version 1. Layout (docs/envelope.md), all integers unsigned LEB128 varints,
-/// strings as a varint byte length then UTF-8, nullable strings as varint (length + 1) with 0 meaning null:
+/// Reads and writes the row envelope, version 2 (docs/envelope.md). All integers are unsigned LEB128 varints,
+/// strings a varint byte length then UTF-8, nullable strings a varint (length + 1) with 0 meaning null:
 /// <code>
-/// u8       version (1)
-/// u8       kind (MessageKind)
-/// varint   target count, then each target string
-/// varint   excluded count, then each excluded connection id
-/// nstring  invocation id
-/// nstring  reply node id
-/// varint   payload count, then each: string protocol name, varint byte count, bytes
-/// optional sections, each a u8 marker then its data; marker 1 = encrypted payloads:
-///          varint byte count, then key id (4) | nonce (12) | tag (16) | ciphertext of the payload list above
+/// u8       version (2)
+/// u8       kind (MessageKind), then the kind's body:
+///   All, Connections, Groups, Users  strings targets, strings excluded connection ids, payloads
+///   GroupAdd, GroupRemove            string connection id, string group
+///   ClientInvocation                 string connection id, string owner node id, string invocation id, string origin node id, payloads
+///   ClientCompletion                 string origin node id, string invocation id, payloads
+///   NodeGone                         string node id, nstring reaping node id
+///   ConnectionJoined, ConnectionLeft string node id, varint count, each: string connection id, nstring user id, u8 flags (1 = first/last of the user)
+///   NodeJoined                       string node id
+///   Attach                           string connection id, strings resumed connection ids (oldest first), strings groups, varint64 (replay-after position + 1, 0 = none), nstring gap reason
+/// payloads: varint count, then each: string protocol name, varint byte count, bytes
+/// optional sections after the body, each a u8 marker then its data; marker 1 = encrypted payloads:
+///          varint byte count, then key id (4) | nonce (12) | tag (16) | ciphertext of the payload list
 ///          (the plain payload count is then 0; the associated data is every byte before the marker)
 /// </code>
-/// Any additional bytes after the last known field are ignored, so later versions append fields without breaking readers.
+/// Bytes after the last field this version knows are ignored, so a later version can append fields. Rows of version 1
+/// (the previous release, still writing during a rolling upgrade) are read by <see cref="EnvelopeV1Reader"/>.
 /// </summary>
 internal static class EnvelopeProtocol
 {
-    public const byte CurrentVersion = 1;
-
-    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+    public const byte CurrentVersion = 2;
 
     private const byte EncryptedPayloadsMarker = 1;
 
+    private const byte UserChangedFlag = 1;
+
+    /// <summary>The row body; with <paramref name="protection"/>, the payloads are sealed and every other field is plain.</summary>
     public static byte[] Write(Envelope envelope, PayloadProtection? protection = null)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
-        if (protection is null || envelope.Payloads.Count == 0)
-        {
-            Write(envelope, buffer);
-            return buffer.WrittenSpan.ToArray();
-        }
-
-        // Routing fields stay plain (readers need them); the payloads go into the encrypted section.
-        Write(new Envelope
-        {
-            Kind = envelope.Kind,
-            Targets = envelope.Targets,
-            Excluded = envelope.Excluded,
-            InvocationId = envelope.InvocationId,
-            ReplyNodeId = envelope.ReplyNodeId,
-        }, buffer);
-        var payloads = new ArrayBufferWriter<byte>(256);
-        WritePayloads(payloads, envelope.Payloads);
-        var sealedPayloads = protection.Encrypt(payloads.WrittenSpan, buffer.WrittenSpan);
-        var span = buffer.GetSpan(1);
-        span[0] = EncryptedPayloadsMarker;
-        buffer.Advance(1);
-        WriteVarint(buffer, (uint)sealedPayloads.Length);
-        buffer.Write(sealedPayloads);
+        Write(envelope, buffer, protection);
         return buffer.WrittenSpan.ToArray();
     }
 
-    public static void Write(Envelope envelope, IBufferWriter<byte> output)
+    public static void Write(Envelope envelope, ArrayBufferWriter<byte> output, PayloadProtection? protection = null)
     {
-        var span = output.GetSpan(2);
-        span[0] = CurrentVersion;
-        span[1] = (byte)envelope.Kind;
+        var header = output.GetSpan(2);
+        header[0] = CurrentVersion;
+        header[1] = (byte)envelope.Kind;
         output.Advance(2);
+        WriteBody(envelope, output);
+        if (envelope is not PayloadEnvelope { Payloads: var payloads })
+        {
+            return;
+        }
 
-        WriteStrings(output, envelope.Targets);
-        WriteStrings(output, envelope.Excluded);
-        WriteNullableString(output, envelope.InvocationId);
-        WriteNullableString(output, envelope.ReplyNodeId);
+        if (protection is null || payloads.Count == 0)
+        {
+            WritePayloads(output, payloads);
+            return;
+        }
 
-        WritePayloads(output, envelope.Payloads);
+        // Routing fields stay plain (readers need them); the payloads go into the encrypted section.
+        WriteVarint(output, 0);
+        var plain = new ArrayBufferWriter<byte>(256);
+        WritePayloads(plain, payloads);
+        var sealedPayloads = protection.Encrypt(plain.WrittenSpan, output.WrittenSpan);
+        WriteByte(output, EncryptedPayloadsMarker);
+        WriteVarint(output, (uint)sealedPayloads.Length);
+        output.Write(sealedPayloads);
     }
 
-    private static void WritePayloads(IBufferWriter<byte> output, IReadOnlyList<ProtocolPayload> payloads)
+    private static void WriteBody(Envelope envelope, IBufferWriter<byte> output)
     {
-        WriteVarint(output, (uint)payloads.Count);
-        foreach (var payload in payloads)
+        switch (envelope)
         {
-            WriteString(output, payload.ProtocolName);
-            WriteVarint(output, (uint)payload.Bytes.Length);
-            output.Write(payload.Bytes.Span);
+            case SendRow send:
+                WriteStrings(output, send.Targets);
+                WriteStrings(output, send.Excluded);
+                break;
+            case GroupChangeRow change:
+                WriteString(output, change.ConnectionId);
+                WriteString(output, change.Group);
+                break;
+            case ClientInvocationRow invocation:
+                WriteString(output, invocation.ConnectionId);
+                WriteString(output, invocation.OwnerNodeId);
+                WriteString(output, invocation.InvocationId);
+                WriteString(output, invocation.OriginNodeId);
+                break;
+            case ClientCompletionRow completion:
+                WriteString(output, completion.OriginNodeId);
+                WriteString(output, completion.InvocationId);
+                break;
+            case NodeGoneRow gone:
+                WriteString(output, gone.NodeId);
+                WriteNullableString(output, gone.ReapedBy);
+                break;
+            case PresenceRow presence:
+                WriteString(output, presence.NodeId);
+                WriteVarint(output, (uint)presence.Connections.Count);
+                foreach (var connection in presence.Connections)
+                {
+                    WriteString(output, connection.ConnectionId);
+                    WriteNullableString(output, connection.UserId);
+                    WriteByte(output, connection.UserChanged ? UserChangedFlag : (byte)0);
+                }
+
+                break;
+            case NodeJoinedRow joined:
+                WriteString(output, joined.NodeId);
+                break;
+            case AttachRow attach:
+                WriteString(output, attach.ConnectionId);
+                WriteStrings(output, attach.Resumed);
+                WriteStrings(output, attach.Groups);
+                WriteVarint64(output, attach.ReplayAfter is { } after ? checked((ulong)after + 1) : 0);
+                WriteNullableString(output, attach.GapReason);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(envelope), envelope.Kind, "No envelope layout for this kind.");
         }
     }
 
     /// <summary>Decodes a row body. Throws <see cref="EnvelopeFormatException"/> (and nothing else) on any malformed input.</summary>
     public static Envelope Read(ReadOnlyMemory<byte> body, PayloadProtection? protection = null)
     {
-        var reader = new Reader(body);
+        var reader = new EnvelopeReader(body);
         var version = reader.ReadByte("version");
-        if (version != CurrentVersion)
+        if (version == EnvelopeV1Reader.Version)
         {
-            throw new EnvelopeFormatException(EnvelopeFormatError.UnsupportedVersion, $"Envelope version {version} is not supported (this library reads version {CurrentVersion}).");
+            return EnvelopeV1Reader.Read(ref reader, body, protection);
         }
 
+        if (version != CurrentVersion)
+        {
+            throw new EnvelopeFormatException(EnvelopeFormatError.UnsupportedVersion,
+                $"Envelope version {version} is not supported (this library reads versions {EnvelopeV1Reader.Version} and {CurrentVersion}).");
+        }
+
+        var kind = ReadKind(ref reader);
+        return kind switch
+        {
+            MessageKind.All or MessageKind.Connections or MessageKind.Groups or MessageKind.Users => new SendRow(kind)
+            {
+                Targets = reader.ReadStrings("targets"),
+                Excluded = reader.ReadStrings("excluded connection ids"),
+                Payloads = ReadPayloadSection(ref reader, body, protection),
+            },
+            MessageKind.GroupAdd or MessageKind.GroupRemove => new GroupChangeRow
+            {
+                Added = kind == MessageKind.GroupAdd,
+                ConnectionId = reader.ReadString("connection id"),
+                Group = reader.ReadString("group"),
+            },
+            MessageKind.ClientInvocation => new ClientInvocationRow
+            {
+                ConnectionId = reader.ReadString("connection id"),
+                OwnerNodeId = reader.ReadString("owner node id"),
+                InvocationId = reader.ReadString("invocation id"),
+                OriginNodeId = reader.ReadString("origin node id"),
+                Payloads = ReadPayloadSection(ref reader, body, protection),
+            },
+            MessageKind.ClientCompletion => new ClientCompletionRow
+            {
+                OriginNodeId = reader.ReadString("origin node id"),
+                InvocationId = reader.ReadString("invocation id"),
+                Payloads = ReadPayloadSection(ref reader, body, protection),
+            },
+            MessageKind.NodeGone => new NodeGoneRow { NodeId = reader.ReadString("node id"), ReapedBy = reader.ReadNullableString("reaping node id") },
+            MessageKind.NodeJoined => new NodeJoinedRow { NodeId = reader.ReadString("node id") },
+            MessageKind.ConnectionJoined or MessageKind.ConnectionLeft => ReadPresence(ref reader, kind),
+            _ => ReadAttach(ref reader),
+        };
+    }
+
+    /// <summary>Reads the kind byte; a kind this version does not know is an error (the reader skips such rows before decoding).</summary>
+    public static MessageKind ReadKind(ref EnvelopeReader reader)
+    {
         var kind = (MessageKind)reader.ReadByte("kind");
         if (!Enum.IsDefined(kind))
         {
             throw new EnvelopeFormatException(EnvelopeFormatError.UnknownKind, $"Envelope kind {(byte)kind} is not known.");
         }
 
-        var targets = reader.ReadStrings("targets");
-        var excluded = reader.ReadStrings("excluded connection ids");
-        var invocationId = reader.ReadNullableString("invocation id");
-        var replyNodeId = reader.ReadNullableString("reply node id");
+        return kind;
+    }
 
-        var payloads = ReadPayloads(ref reader);
-        var plainLength = reader.Position;
-        if (reader.Remaining > 0 && body.Span[plainLength] == EncryptedPayloadsMarker)
+    private static PresenceRow ReadPresence(ref EnvelopeReader reader, MessageKind kind)
+    {
+        var nodeId = reader.ReadString("node id");
+        // Each connection takes at least three bytes (two lengths and the flags).
+        var connections = new PresenceConnection[reader.ReadCount("presence connections", minimumBytesEach: 3)];
+        for (var i = 0; i < connections.Length; i++)
         {
-            reader.ReadByte("section marker");
-            var sealedPayloads = reader.ReadBytes(reader.ReadCount("encrypted payloads", minimumBytesEach: 1), "encrypted payloads");
-            if (protection is null)
-            {
-                throw new EnvelopeFormatException(EnvelopeFormatError.Undecryptable,
-                    "The payloads are encrypted, but this process has no SqliteBackplaneOptions.EncryptionKeys.");
-            }
-
-            if (!protection.TryDecrypt(sealedPayloads.Span, body.Span[..plainLength], out var plaintext))
-            {
-                throw new EnvelopeFormatException(EnvelopeFormatError.Undecryptable,
-                    "No configured encryption key decrypts the payloads (a key is missing, or the row was altered).");
-            }
-
-            var inner = new Reader(plaintext);
-            payloads = ReadPayloads(ref inner);
+            connections[i] = new PresenceConnection(reader.ReadString("connection id"), reader.ReadNullableString("user id"),
+                (reader.ReadByte("presence flags") & UserChangedFlag) != 0);
         }
 
-        return new Envelope
+        return new PresenceRow { Joined = kind == MessageKind.ConnectionJoined, NodeId = nodeId, Connections = connections };
+    }
+
+    private static AttachRow ReadAttach(ref EnvelopeReader reader)
+    {
+        var connectionId = reader.ReadString("connection id");
+        var resumed = reader.ReadStrings("resumed connection ids");
+        var groups = reader.ReadStrings("groups");
+        var after = reader.ReadVarint64("replay position");
+        if (after > long.MaxValue)
         {
-            Kind = kind,
-            Targets = targets,
-            Excluded = excluded,
-            InvocationId = invocationId,
-            ReplyNodeId = replyNodeId,
-            Payloads = payloads,
+            throw new EnvelopeFormatException(EnvelopeFormatError.Corrupt, "The replay position is out of range.");
+        }
+
+        return new AttachRow
+        {
+            ConnectionId = connectionId,
+            Resumed = resumed,
+            Groups = groups,
+            ReplayAfter = after == 0 ? null : (long)after - 1,
+            GapReason = reader.ReadNullableString("gap reason"),
         };
     }
 
-    private static ProtocolPayload[] ReadPayloads(ref Reader reader)
+    /// <summary>Reads a payload list, then the encrypted section that replaces it when present.</summary>
+    public static ProtocolPayload[] ReadPayloadSection(ref EnvelopeReader reader, ReadOnlyMemory<byte> body, PayloadProtection? protection)
     {
-        var payloadCount = reader.ReadCount("payloads", minimumBytesEach: 2);
-        var payloads = new ProtocolPayload[payloadCount];
+        var payloads = ReadPayloads(ref reader);
+        var plainLength = reader.Position;
+        if (reader.Remaining == 0 || reader.Peek() != EncryptedPayloadsMarker)
+        {
+            return payloads;
+        }
+
+        reader.ReadByte("section marker");
+        var sealedPayloads = reader.ReadBytes(reader.ReadCount("encrypted payloads", minimumBytesEach: 1), "encrypted payloads");
+        if (protection is null)
+        {
+            throw new EnvelopeFormatException(EnvelopeFormatError.Undecryptable,
+                "The payloads are encrypted, but this process has no SqliteBackplaneOptions.EncryptionKeys.");
+        }
+
+        if (!protection.TryDecrypt(sealedPayloads.Span, body.Span[..plainLength], out var plaintext))
+        {
+            throw new EnvelopeFormatException(EnvelopeFormatError.Undecryptable,
+                "No configured encryption key decrypts the payloads (a key is missing, or the row was altered).");
+        }
+
+        var inner = new EnvelopeReader(plaintext);
+        return ReadPayloads(ref inner);
+    }
+
+    private static ProtocolPayload[] ReadPayloads(ref EnvelopeReader reader)
+    {
+        var payloads = new ProtocolPayload[reader.ReadCount("payloads", minimumBytesEach: 2)];
         for (var i = 0; i < payloads.Length; i++)
         {
             var protocol = reader.ReadString("payload protocol name");
@@ -149,167 +259,5 @@ internal static class EnvelopeProtocol
         }
 
         return payloads;
-    }
-
-    private static void WriteStrings(IBufferWriter<byte> output, IReadOnlyList<string> values)
-    {
-        WriteVarint(output, (uint)values.Count);
-        foreach (var value in values)
-        {
-            WriteString(output, value);
-        }
-    }
-
-    private static void WriteString(IBufferWriter<byte> output, string value)
-    {
-        var length = Utf8.GetByteCount(value);
-        WriteVarint(output, (uint)length);
-        var span = output.GetSpan(length);
-        Utf8.GetBytes(value, span);
-        output.Advance(length);
-    }
-
-    private static void WriteNullableString(IBufferWriter<byte> output, string? value)
-    {
-        if (value is null)
-        {
-            WriteVarint(output, 0);
-            return;
-        }
-
-        var length = Utf8.GetByteCount(value);
-        WriteVarint(output, (uint)length + 1);
-        var span = output.GetSpan(length);
-        Utf8.GetBytes(value, span);
-        output.Advance(length);
-    }
-
-    private static void WriteVarint(IBufferWriter<byte> output, uint value)
-    {
-        var span = output.GetSpan(5);
-        var written = 0;
-        while (value >= 0x80)
-        {
-            span[written++] = (byte)(value | 0x80);
-            value >>= 7;
-        }
-
-        span[written++] = (byte)value;
-        output.Advance(written);
-    }
-
-    private ref struct Reader(ReadOnlyMemory<byte> body)
-    {
-        private readonly ReadOnlyMemory<byte> _body = body;
-        private int _position;
-
-        public readonly int Remaining => _body.Length - _position;
-
-        public readonly int Position => _position;
-
-        public byte ReadByte(string field)
-        {
-            if (Remaining < 1)
-            {
-                throw Truncated(field);
-            }
-
-            return _body.Span[_position++];
-        }
-
-        public uint ReadVarint(string field)
-        {
-            uint value = 0;
-            for (var shift = 0; shift < 35; shift += 7)
-            {
-                var b = ReadByte(field);
-                if (shift == 28 && b > 0x0F)
-                {
-                    throw new EnvelopeFormatException(EnvelopeFormatError.Corrupt, $"The {field} length does not fit in 32 bits.");
-                }
-
-                value |= (uint)(b & 0x7F) << shift;
-                if (b < 0x80)
-                {
-                    return value;
-                }
-            }
-
-            throw new EnvelopeFormatException(EnvelopeFormatError.Corrupt, $"The {field} length is not a valid varint.");
-        }
-
-        // A count can never exceed what the remaining bytes could hold, which also bounds allocations on corrupt input.
-        public int ReadCount(string field, int minimumBytesEach)
-        {
-            var count = ReadVarint(field);
-            if (count > (uint)Remaining / (uint)minimumBytesEach)
-            {
-                throw Truncated(field);
-            }
-
-            return (int)count;
-        }
-
-        public string[] ReadStrings(string field)
-        {
-            var count = ReadCount(field, minimumBytesEach: 1);
-            if (count == 0)
-            {
-                return Envelope.NoStrings;
-            }
-
-            var values = new string[count];
-            for (var i = 0; i < count; i++)
-            {
-                values[i] = ReadString(field);
-            }
-
-            return values;
-        }
-
-        public string ReadString(string field) => DecodeUtf8(ReadBytes(ReadCount(field, minimumBytesEach: 1), field), field);
-
-        public string? ReadNullableString(string field)
-        {
-            var lengthPlusOne = ReadVarint(field);
-            if (lengthPlusOne == 0)
-            {
-                return null;
-            }
-
-            if (lengthPlusOne - 1 > (uint)Remaining)
-            {
-                throw Truncated(field);
-            }
-
-            return DecodeUtf8(ReadBytes((int)(lengthPlusOne - 1), field), field);
-        }
-
-        public ReadOnlyMemory<byte> ReadBytes(int length, string field)
-        {
-            if (length > Remaining)
-            {
-                throw Truncated(field);
-            }
-
-            var slice = _body.Slice(_position, length);
-            _position += length;
-            return slice;
-        }
-
-        private static string DecodeUtf8(ReadOnlyMemory<byte> bytes, string field)
-        {
-            try
-            {
-                return Utf8.GetString(bytes.Span);
-            }
-            catch (DecoderFallbackException)
-            {
-                throw new EnvelopeFormatException(EnvelopeFormatError.Corrupt, $"The {field} is not valid UTF-8.");
-            }
-        }
-
-        private static EnvelopeFormatException Truncated(string field) =>
-            new(EnvelopeFormatError.Corrupt, $"The envelope ends inside its {field}.");
     }
 }

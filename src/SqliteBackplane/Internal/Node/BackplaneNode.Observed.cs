@@ -1,13 +1,8 @@
 namespace SqliteBackplane.Internal.Node;
 
-// What the metrics, the health check and a resume replay read from the node's running parts.
+// What the metrics and the health check read from the node's running parts.
 internal sealed partial class BackplaneNode
 {
-    public (long Min, long Max) LogBounds() => _reader!.LogBounds();
-
-    public void ReadHubRows(string hub, long after, long before, bool groupChangesOnly, Func<long, byte[], bool> row) =>
-        _reader!.ReadHubRows(hub, after, before, groupChangesOnly, row);
-
     private long ReaderBacklog()
     {
         var reader = _reader;

@@ -36,6 +36,20 @@ internal static class Columns
         public const int ConnectionExists = 4;
     }
 
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectHubRowsBetween"/> and <see cref="SqliteQueries.SelectHubGroupChangesBetween"/>.</summary>
+    public static class HubRow
+    {
+        public const int Id = 0;
+        public const int Body = 2;
+    }
+
+    /// <summary>Ordinals of <see cref="SqliteQueries.SelectLogBounds"/>.</summary>
+    public static class LogBounds
+    {
+        public const int Min = 0;
+        public const int Max = 1;
+    }
+
     /// <summary>Ordinals of <see cref="SqliteQueries.SelectDeadNodes"/>.</summary>
     public static class DeadNode
     {

@@ -171,7 +171,7 @@ internal sealed class GroupChangeOperation(string hub, string connectionId, stri
         }
 
         var kind = add ? MessageKind.GroupAdd : MessageKind.GroupRemove;
-        return context.AppendMessage(hub, kind, EnvelopeProtocol.Write(new Envelope { Kind = kind, Targets = [connectionId, groupName] }));
+        return context.AppendMessage(hub, kind, EnvelopeProtocol.Write(new GroupChangeRow { Added = add, ConnectionId = connectionId, Group = groupName }));
     }
 }
 
@@ -191,12 +191,12 @@ internal sealed class ClientInvocationOperation(string hub, string connectionId,
 
         // Before commit, so a later NodeGone row for the owner always finds the pending call.
         ownerFound(owner);
-        var envelope = new Envelope
+        var envelope = new ClientInvocationRow
         {
-            Kind = MessageKind.ClientInvocation,
-            Targets = [connectionId, owner],
+            ConnectionId = connectionId,
+            OwnerNodeId = owner,
             InvocationId = invocationId,
-            ReplyNodeId = context.NodeId,
+            OriginNodeId = context.NodeId,
             Payloads = payloads,
         };
         context.AppendMessage(hub, MessageKind.ClientInvocation, EnvelopeProtocol.Write(envelope, protection));

@@ -38,7 +38,7 @@ internal static class NodeRowRemoval
         var connections = context.Execute(queries.DeleteConnectionsOfNode, (Columns.Node, nodeId));
         context.Execute(queries.DeleteNode, (Columns.Node, nodeId));
         PresenceRows.Left(context, nodeId, leaving);
-        var gone = new Envelope { Kind = MessageKind.NodeGone, Targets = [nodeId], ReplyNodeId = reaped ? context.NodeId : null };
+        var gone = new NodeGoneRow { NodeId = nodeId, ReapedBy = reaped ? context.NodeId : null };
         context.AppendMessage("", MessageKind.NodeGone, EnvelopeProtocol.Write(gone));
         return connections;
     }

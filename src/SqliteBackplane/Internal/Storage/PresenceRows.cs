@@ -11,12 +11,6 @@ namespace SqliteBackplane.Internal.Storage;
 /// </summary>
 internal static class PresenceRows
 {
-    /// <summary>The user flag of a connection entry: the user's first (joined) or last (left) connection to the hub.</summary>
-    public const string UserFlag = "1";
-
-    /// <summary>Fields per connection in a presence row after the node id: connection id, user id, user flag.</summary>
-    public const int FieldsPerConnection = 3;
-
     // A node leaving with many connections writes several rows rather than one huge one.
     private const int MaxConnectionsPerRow = 500;
 
@@ -71,7 +65,7 @@ internal static class PresenceRows
 
     /// <summary>Appends the NodeJoined row of the writing node.</summary>
     public static void NodeJoined(WriterContext context) =>
-        context.AppendMessage("", MessageKind.NodeJoined, EnvelopeProtocol.Write(new Envelope { Kind = MessageKind.NodeJoined, Targets = [context.NodeId] }));
+        context.AppendMessage("", MessageKind.NodeJoined, EnvelopeProtocol.Write(new NodeJoinedRow { NodeId = context.NodeId }));
 
     private static long UserConnections(WriterContext context, string hub, string userId) =>
         Convert.ToInt64(context.Scalar(context.Queries.CountUserConnections, (Columns.Hub, hub), (Columns.User, userId)), CultureInfo.InvariantCulture);
@@ -80,16 +74,14 @@ internal static class PresenceRows
     {
         foreach (var chunk in entries.Chunk(MaxConnectionsPerRow))
         {
-            var targets = new string[1 + chunk.Length * FieldsPerConnection];
-            targets[0] = nodeId;
+            var connections = new PresenceConnection[chunk.Length];
             for (var i = 0; i < chunk.Length; i++)
             {
-                targets[1 + i * FieldsPerConnection] = chunk[i].ConnectionId;
-                targets[2 + i * FieldsPerConnection] = chunk[i].UserId;
-                targets[3 + i * FieldsPerConnection] = chunk[i].UserFlagged ? UserFlag : "";
+                connections[i] = new PresenceConnection(chunk[i].ConnectionId, chunk[i].UserId.Length == 0 ? null : chunk[i].UserId, chunk[i].UserFlagged);
             }
 
-            context.AppendMessage(hub, kind, EnvelopeProtocol.Write(new Envelope { Kind = kind, Targets = targets }));
+            var row = new PresenceRow { Joined = kind == MessageKind.ConnectionJoined, NodeId = nodeId, Connections = connections };
+            context.AppendMessage(hub, kind, EnvelopeProtocol.Write(row));
         }
     }
 }

@@ -42,99 +42,113 @@ internal static class ResumeGap
 
 /// <summary>
 /// Registers a connection that opted in to resume, in one transaction: its connection row, its resume record and, for
-/// a resume, the takeover of the old connection (its record is marked resumed, its rows removed if still present, its
-/// groups given to the new connection), then the <see cref="MessageKind.Attach"/> row from which the new connection
-/// receives. The result is the gap reason when a resume was refused, otherwise null.
+/// a resume, the takeover of the old connection (the last of its <see cref="ResumeChain"/>: its record is marked resumed,
+/// its rows removed if still present, its groups given to the new connection), then the <see cref="MessageKind.Attach"/>
+/// row from which the new connection receives. The result is the gap reason when a resume was refused, otherwise null;
+/// or <see cref="Busy"/>, with nothing written, when the connection to take over resumed the token's connection and is
+/// still registered: its server may not have noticed its drop yet, so the caller tries again a little later, and makes
+/// the last attempt with <paramref name="lastAttempt"/>, which refuses with <see cref="ResumeGap.Resumed"/> instead
+/// (two live connections claim the same stream).
 /// </summary>
-internal sealed class AttachConnectionOperation(string hub, string connectionId, string? userId, ResumeTicket? ticket, ResumeTokens tokens, long windowMs)
-    : WriteOperation<string?>
+internal sealed class AttachConnectionOperation(string hub, string connectionId, string? userId, ResumeTicket? ticket, ResumeTokens tokens, long windowMs,
+    bool lastAttempt = true) : WriteOperation<string?>
 {
+    /// <summary>The result that asks for another attempt; never a gap reason on the wire.</summary>
+    public const string Busy = "busy";
+
     protected override string? Run(WriterContext context)
     {
         var queries = context.Queries;
-        PresenceRows.Register(context, hub, connectionId, userId);
-        context.Execute(queries.InsertResumable, (Columns.Hub, hub), (Columns.Connection, connectionId), (Columns.User, userId));
         tokens.EnsureKey(context);
-
         string? gap = null;
-        string? resumed = null;
-        var from = 0L;
-        IReadOnlyList<string> groups = Envelope.NoStrings;
+        ResumeChain? chain = null;
+        IReadOnlyList<string> claimed = Envelope.NoStrings;
+        var startPosition = 0L;
         if (ticket is not null)
         {
-            gap = TakeOver(context, ticket, out resumed, out from, out groups);
+            gap = Check(context, ticket, out chain, out claimed, out startPosition);
+            if (gap is null && chain!.Links.Count > 1 && chain.Last.StillRegistered)
+            {
+                if (!lastAttempt)
+                {
+                    return Busy;
+                }
+
+                gap = ResumeGap.Resumed;
+            }
         }
 
-        var envelope = new Envelope
+        PresenceRows.Register(context, hub, connectionId, userId);
+        context.Execute(queries.InsertResumable, (Columns.Hub, hub), (Columns.Connection, connectionId), (Columns.User, userId));
+        var from = 0L;
+        IReadOnlyList<string> groups = Envelope.NoStrings;
+        if (gap is null && chain is not null)
         {
-            Kind = MessageKind.Attach,
-            Targets = [connectionId, gap is null ? resumed ?? "" : ""],
-            Excluded = gap is null ? groups : Envelope.NoStrings,
-            InvocationId = gap is null && resumed is not null ? from.ToString(CultureInfo.InvariantCulture) : null,
-            ReplyNodeId = gap,
+            gap = TakeOver(context, chain, Math.Max(ticket!.Position, startPosition), out from, out groups);
+        }
+
+        var envelope = new AttachRow
+        {
+            ConnectionId = connectionId,
+            Resumed = claimed,
+            Groups = gap is null ? groups : Envelope.NoStrings,
+            ReplayAfter = gap is null && chain is not null ? from : null,
+            GapReason = gap,
         };
         context.AppendMessage(hub, MessageKind.Attach, EnvelopeProtocol.Write(envelope));
         return gap;
     }
 
-    private string? TakeOver(WriterContext context, ResumeTicket ticket, out string? oldId, out long from, out IReadOnlyList<string> groups)
+    // Read only: the token, the chain of records it reaches, the user and the window.
+    private string? Check(WriterContext context, ResumeTicket ticket, out ResumeChain? chain, out IReadOnlyList<string> claimed, out long startPosition)
     {
-        var queries = context.Queries;
-        from = 0;
-        groups = Envelope.NoStrings;
-        if (!tokens.TryRead(hub, ticket.Token, out var tokenConnection, out var startPosition) || tokenConnection == connectionId)
+        chain = null;
+        claimed = Envelope.NoStrings;
+        if (!tokens.TryRead(hub, ticket.Token, out var tokenConnection, out startPosition) || tokenConnection == connectionId)
         {
-            oldId = null;
             return ResumeGap.Token;
         }
 
-        oldId = tokenConnection;
-        string? recordUser;
-        long? departedAt;
-        string? departedGroups;
-        bool alreadyResumed;
-        bool stillRegistered;
-        using (var reader = context.Command(queries.SelectResumable, [(Columns.Hub, hub), (Columns.Connection, oldId)]).ExecuteReader())
-        {
-            if (!reader.Read())
-            {
-                return ResumeGap.Expired;
-            }
-
-            recordUser = reader.IsDBNull(Columns.ResumableRecord.UserId) ? null : reader.GetString(Columns.ResumableRecord.UserId);
-            departedAt = reader.IsDBNull(Columns.ResumableRecord.DepartedAt) ? null : reader.GetInt64(Columns.ResumableRecord.DepartedAt);
-            departedGroups = reader.IsDBNull(Columns.ResumableRecord.Groups) ? null : reader.GetString(Columns.ResumableRecord.Groups);
-            alreadyResumed = !reader.IsDBNull(Columns.ResumableRecord.ResumedBy);
-            stillRegistered = reader.GetInt64(Columns.ResumableRecord.ConnectionExists) != 0;
-        }
-
-        if (alreadyResumed)
-        {
-            return ResumeGap.Resumed;
-        }
-
-        if (!string.Equals(recordUser, userId, StringComparison.Ordinal))
-        {
-            return ResumeGap.User;
-        }
-
-        if (departedAt is { } departed && context.NowMs - departed > windowMs)
+        claimed = [tokenConnection];
+        chain = ResumeChain.Follow(context, hub, tokenConnection, connectionId);
+        if (chain is null)
         {
             return ResumeGap.Expired;
         }
 
-        // Never before the old connection's own start: a client cannot ask for what was sent before it connected.
-        from = Math.Max(ticket.Position, startPosition);
+        claimed = chain.Links;
+        var last = chain.Last;
+        if (last.ResumedBy is not null)
+        {
+            // The chain ends at a record resumed by this very connection, or is too long or loops.
+            return ResumeGap.Resumed;
+        }
+
+        if (!string.Equals(last.UserId, userId, StringComparison.Ordinal))
+        {
+            return ResumeGap.User;
+        }
+
+        return last.DepartedAt is { } departed && context.NowMs - departed > windowMs ? ResumeGap.Expired : null;
+    }
+
+    // from: never before the token connection's own start, so a client cannot ask for what was sent before it connected.
+    private string? TakeOver(WriterContext context, ResumeChain chain, long from, out long replayAfter, out IReadOnlyList<string> groups)
+    {
+        var queries = context.Queries;
+        replayAfter = from;
+        groups = Envelope.NoStrings;
         using (var bounds = context.Command(queries.SelectLogBounds, []).ExecuteReader())
         {
             bounds.Read();
-            if (IsTruncated(from, bounds.GetInt64(0), bounds.GetInt64(1)))
+            if (IsTruncated(from, bounds.GetInt64(Columns.LogBounds.Min), bounds.GetInt64(Columns.LogBounds.Max)))
             {
                 return ResumeGap.Truncated;
             }
         }
 
-        if (stillRegistered)
+        var oldId = chain.Links[^1];
+        if (chain.Last.StillRegistered)
         {
             // The old connection still looks alive (its server has not noticed the drop yet, or died and is not reaped):
             // take over its memberships now; its server's later removal finds nothing to remove.
@@ -142,11 +156,11 @@ internal sealed class AttachConnectionOperation(string hub, string connectionId,
             var oldNode = (string)context.Scalar(queries.SelectConnectionNode, (Columns.Hub, hub), (Columns.Connection, oldId))!;
             context.Execute(queries.DeleteGroupsOfConnection, (Columns.Hub, hub), (Columns.Connection, oldId));
             context.Execute(queries.DeleteConnection, (Columns.Hub, hub), (Columns.Connection, oldId));
-            PresenceRows.Left(context, oldNode, [(hub, oldId, recordUser ?? "")]);
+            PresenceRows.Left(context, oldNode, [(hub, oldId, chain.Last.UserId ?? "")]);
         }
         else
         {
-            groups = ParseGroups(departedGroups);
+            groups = ParseGroups(chain.Last.DepartedGroups);
         }
 
         context.Execute(queries.MarkResumed, (Columns.Resumer, connectionId), (Columns.Now, context.NowMs), (Columns.Hub, hub), (Columns.Connection, oldId));

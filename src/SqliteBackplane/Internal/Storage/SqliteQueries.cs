@@ -122,9 +122,10 @@ internal sealed class SqliteQueries
                OR departed_at IS NULL AND NOT EXISTS (SELECT 1 FROM {Connections} c WHERE c.hub = {Resumable}.hub AND c.connection_id = {Resumable}.connection_id)
             """;
         SelectLogBounds = $"SELECT coalesce((SELECT min(id) FROM {Messages}), 0), coalesce((SELECT max(id) FROM {Messages}), 0)";
-        // Sends and group changes (kinds 1 to 6) of one hub between two positions, for a replay.
-        SelectHubRowsBetween = $"SELECT id, kind, body FROM {Messages} WHERE id > $after AND id < $before AND hub = $hub AND kind BETWEEN 1 AND 6 ORDER BY id";
-        SelectHubGroupChangesBetween = $"SELECT id, kind, body FROM {Messages} WHERE id > $after AND id < $before AND hub = $hub AND kind IN (5, 6) ORDER BY id DESC";
+        // Sends, group changes and attach rows (kinds 1 to 6, 13) of one hub between two positions, for a replay; the
+        // group changes and attach rows alone newest first, to walk memberships and a chain of resumes back.
+        SelectHubRowsBetween = $"SELECT id, kind, body FROM {Messages} WHERE id > $after AND id < $before AND hub = $hub AND (kind BETWEEN 1 AND 6 OR kind = 13) ORDER BY id";
+        SelectHubGroupChangesBetween = $"SELECT id, kind, body FROM {Messages} WHERE id > $after AND id < $before AND hub = $hub AND kind IN (5, 6, 13) ORDER BY id DESC";
         SelectResumeKey = $"SELECT value FROM {Meta} WHERE key = 'resume_token_key'";
         InsertResumeKey = $"INSERT OR IGNORE INTO {Meta} (key, value) VALUES ('resume_token_key', $value)";
 
