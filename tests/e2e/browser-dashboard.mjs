@@ -125,6 +125,8 @@ await run((connections) => withBrowser(async (page, client) => {
     ok(`killed process 3 (pid ${killed}) with SIGKILL`);
     await row.and(page.locator('[data-state="gone"]')).waitFor({ timeout: 2 * STEP_TIMEOUT_MS });
     const redAfter = Date.now() - killedAt;
+    // The reason follows as soon as this process's reader applies the removal (the presence feed).
+    await row.and(page.locator("[data-reason]")).waitFor();
     const reason = await row.getAttribute("data-reason");
     if (reason !== "crash detected") fail(`the killed node's reason is ${JSON.stringify(reason)}; expected "crash detected"`);
     const color = await row.locator("td").first().evaluate((cell) => getComputedStyle(cell).color);
