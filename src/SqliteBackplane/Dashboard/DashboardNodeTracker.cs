@@ -14,6 +14,9 @@ internal sealed class DashboardNodeTracker(string selfNodeId, TimeSpan heartbeat
 {
     public static readonly TimeSpan GoneLinger = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a vanished node waits for its presence change to give the reason.</summary>
+    public static readonly TimeSpan ReasonWait = TimeSpan.FromSeconds(3);
+
     private readonly Dictionary<string, Entry> _nodes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Reason, long At)> _departures = new(StringComparer.Ordinal);
 
@@ -61,8 +64,15 @@ internal sealed class DashboardNodeTracker(string selfNodeId, TimeSpan heartbeat
             if (!seen.Contains(id) && entry.GoneAt is null)
             {
                 entry.GoneAt = nowMs;
+            }
+
+            if (entry.GoneAt is { } goneAt && entry.Reason is null)
+            {
+                // The presence feed says why, but this process's reader may apply the node's removal a moment after the
+                // nodes table shows it: wait for it a few seconds before calling the node merely removed.
                 entry.Reason = _departures.TryGetValue(id, out var departure) ? departure.Reason
-                    : nowMs - entry.Row.HeartbeatAt >= nodeTimeout.TotalMilliseconds ? "timeout" : "removed";
+                    : goneAt - entry.Row.HeartbeatAt >= nodeTimeout.TotalMilliseconds ? "timeout"
+                    : nowMs - goneAt >= ReasonWait.TotalMilliseconds ? "removed" : null;
             }
         }
 

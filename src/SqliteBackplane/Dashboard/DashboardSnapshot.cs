@@ -18,7 +18,7 @@ internal sealed record DashboardSnapshot(
 /// <summary>
 /// One node: <c>State</c> is <c>live</c>, <c>late</c> (heartbeat older than two intervals) or <c>gone</c> (removed from
 /// the file; shown for a few seconds with <c>Reason</c>: <c>graceful</c>, <c>crash detected</c>, <c>timeout</c> or
-/// <c>removed</c>). Figures are null when the node publishes none (yet).
+/// <c>removed</c>; null for a moment, until this process learns why). Figures are null when the node publishes none (yet).
 /// </summary>
 internal sealed record DashboardNode(
     string Id,

@@ -47,7 +47,24 @@ public sealed class DashboardNodeTrackerTests
 
         Assert.Equal("graceful", Assert.Single(nodes, n => n.Id == "stopping").Reason);
         Assert.Equal("timeout", Assert.Single(nodes, n => n.Id == "hung").Reason);
-        Assert.Equal("removed", Assert.Single(nodes, n => n.Id == "cleaned").Reason);
+        // Gone without a presence change: the reason waits a moment for one, then says removed.
+        Assert.Equal(("gone", null), Assert.Single(nodes, n => n.Id == "cleaned") is var c ? (c.State, c.Reason) : default);
+        var after = tracker.Update(Start + 12_000 + (long)DashboardNodeTracker.ReasonWait.TotalMilliseconds, [Row("self", Start + 15_000)], NoFigures);
+        Assert.Equal("removed", Assert.Single(after, n => n.Id == "cleaned").Reason);
+    }
+
+    [Fact]
+    public void A_reason_that_arrives_after_the_node_vanished_is_shown()
+    {
+        var tracker = new DashboardNodeTracker("self", Heartbeat, NodeTimeout);
+        tracker.Update(Start, [Row("self", Start), Row("other", Start)], NoFigures);
+
+        var first = tracker.Update(Start + 1_000, [Row("self", Start + 1_000)], NoFigures);
+        Assert.Equal(("gone", null), Assert.Single(first, n => n.Id == "other") is var o ? (o.State, o.Reason) : default);
+
+        tracker.Departed("other", reaped: true, Start + 1_200);
+        var second = tracker.Update(Start + 2_000, [Row("self", Start + 2_000)], NoFigures);
+        Assert.Equal("crash detected", Assert.Single(second, n => n.Id == "other").Reason);
     }
 
     [Fact]

@@ -56,6 +56,10 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
             "the killed node turned red",
             "the killed node was removed",
             "screenshots saved; no page errors");
+        // The reason on the page is how the survivors reaped the node: by its lock file (event 40), else by timeout (event 5).
+        var byLockFile = server1.Output.Contains("the kernel released its lock file", StringComparison.Ordinal)
+            || server2.Output.Contains("the kernel released its lock file", StringComparison.Ordinal);
+        Assert.Contains($"with the reason \"{(byLockFile ? "crash detected" : "timeout")}\"", result.Output, StringComparison.Ordinal);
         Assert.True(result.Artifacts.Count >= 2, "The script saved no screenshots.");
         foreach (var screenshot in result.Artifacts)
         {

@@ -40,7 +40,7 @@ const shortHub = (hub) => (hub ? hub.split(".").pop() : "(backplane)");
 
 function renderNodes(snapshot) {
   const rows = snapshot.nodes.map((node) => {
-    const state = node.state === "gone" ? `gone: ${node.reason}` : node.state;
+    const state = node.state === "gone" ? `gone${node.reason ? `: ${node.reason}` : ""}` : node.state;
     const lag = node.lagRows === undefined ? "–" : `${number(node.lagRows)} rows, ${duration(node.lagMs)}`;
     return h("tr", { "data-node-id": node.id, "data-pid": node.pid, "data-state": node.state, "data-reason": node.reason, "data-self": node.self },
       h("td", { title: node.id }, node.machine),
