@@ -16,6 +16,9 @@ public static class TestServerApp
     /// <summary>The line prefix the server prints on stdout once it accepts connections.</summary>
     public const string ListeningPrefix = "LISTENING ";
 
+    /// <summary>Where a server started with a route key serves its health check.</summary>
+    public const string HealthPath = "/health";
+
     /// <summary>
     /// Registers SignalR (Newtonsoft JSON, MessagePack unless disabled, and a custom protocol), the user-id provider
     /// and, unless disabled, the backplane: SQLite, or Microsoft's Redis backplane when
@@ -130,8 +133,18 @@ public static class TestServerApp
         {
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = shutdownTimeout);
         }
+        if (settings.RouteKey is not null)
+        {
+            builder.Services.AddHealthChecks().AddSqliteBackplane();
+        }
 
         await using var app = builder.Build();
+        if (settings.RouteKey is { } routeKey)
+        {
+            // Behind a front door: the affinity cookie on negotiate, and the health endpoint its probes call.
+            app.UseSqliteBackplaneAffinity(routeKey);
+            app.MapHealthChecks(HealthPath);
+        }
         MapHubs(app);
         try
         {
