@@ -7,7 +7,7 @@ using SqliteBackplane.Tests.Infrastructure;
 namespace SqliteBackplane.Tests.Deployment;
 
 /// <summary>
-/// Debian's nginx (test.sh installs it) with the configuration of docs/deployment.md, in a temporary prefix on a free
+/// Debian's nginx (test.sh installs it) with docs/deployment/nginx.conf, in a temporary prefix on a free
 /// loopback port: the affinity cookie picks a per-process upstream whose other processes are backups, so a refused
 /// (503) or dead process fails over. Stopped by its master's process id.
 /// </summary>
@@ -67,12 +67,37 @@ public sealed class NginxFrontDoor : IFrontDoor
         }
     }
 
+    /// <summary>The nginx configuration users copy from the deployment guide; the tests run exactly this file.</summary>
+    public static string DocumentedConfigurationPath => Path.Combine(RepositoryRoot.Path, "docs", "deployment", "nginx.conf");
+
     /// <summary>
-    /// The configuration of docs/deployment.md for these processes: `map` from the affinity cookie to an upstream per
-    /// process (that process first, the others as backups), round robin for clients without the cookie.
+    /// docs/deployment/nginx.conf for these processes: its upstreams for p1..p3 on 127.0.0.1:5001-5003 pointed at the
+    /// test's ports, and its server listening on the test's loopback port, inside an http block whose logs and temp
+    /// files stay in <paramref name="prefix"/>.
     /// </summary>
     public static string Configuration(IReadOnlyList<Backend> backends, int port, string prefix)
     {
+        if (backends.Count != 3 || backends.Select((backend, index) => backend.RouteKey != $"p{index + 1}").Any(wrong => wrong))
+        {
+            throw new ArgumentException("The documented configuration has three processes with route keys p1, p2 and p3.", nameof(backends));
+        }
+
+        var documented = File.ReadAllText(DocumentedConfigurationPath);
+        var site = documented.Replace("listen 80;", $"listen 127.0.0.1:{port};", StringComparison.Ordinal);
+        // Through placeholders, so a test port that starts with 500 is never replaced again.
+        for (var n = 1; n <= 3; n++)
+        {
+            site = site.Replace($"127.0.0.1:500{n}", $"@backend{n}@", StringComparison.Ordinal);
+        }
+        for (var n = 1; n <= 3; n++)
+        {
+            site = site.Replace($"@backend{n}@", $"127.0.0.1:{backends[n - 1].Port}", StringComparison.Ordinal);
+        }
+        if (!documented.Contains("listen 80;", StringComparison.Ordinal) || Enumerable.Range(1, 3).Any(n => !documented.Contains($"127.0.0.1:500{n}", StringComparison.Ordinal)))
+        {
+            throw new InvalidOperationException($"{DocumentedConfigurationPath} no longer has the ports 5001-5003 and the 'listen 80;' the tests replace.");
+        }
+
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"pid {prefix}/nginx.pid;");
         text.AppendLine("worker_processes 1;");
@@ -83,48 +108,7 @@ public sealed class NginxFrontDoor : IFrontDoor
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"  {temp}_temp_path {prefix}/{temp}_temp;");
         }
-        text.AppendLine("  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }");
-        text.AppendLine("  map $cookie_sqlitebackplane_route $signalr_upstream {");
-        text.AppendLine("    default signalr_any;");
-        foreach (var backend in backends)
-        {
-            text.AppendLine(CultureInfo.InvariantCulture, $"    {backend.RouteKey} signalr_{backend.RouteKey};");
-        }
-        text.AppendLine("  }");
-        text.AppendLine("  upstream signalr_any {");
-        foreach (var backend in backends)
-        {
-            text.AppendLine(CultureInfo.InvariantCulture, $"    server 127.0.0.1:{backend.Port} max_fails=1 fail_timeout=2s;");
-        }
-        text.AppendLine("  }");
-        foreach (var backend in backends)
-        {
-            text.AppendLine(CultureInfo.InvariantCulture, $"  upstream signalr_{backend.RouteKey} {{");
-            text.AppendLine(CultureInfo.InvariantCulture, $"    server 127.0.0.1:{backend.Port} max_fails=1 fail_timeout=2s;");
-            foreach (var other in backends.Where(other => other != backend))
-            {
-                text.AppendLine(CultureInfo.InvariantCulture, $"    server 127.0.0.1:{other.Port} backup;");
-            }
-            text.AppendLine("  }");
-        }
-        text.AppendLine("  server {");
-        text.AppendLine(CultureInfo.InvariantCulture, $"    listen 127.0.0.1:{port};");
-        text.AppendLine("    location / {");
-        text.AppendLine("      proxy_pass http://$signalr_upstream;");
-        text.AppendLine("      proxy_http_version 1.1;");
-        text.AppendLine("      proxy_set_header Upgrade $http_upgrade;");
-        text.AppendLine("      proxy_set_header Connection $connection_upgrade;");
-        text.AppendLine("      proxy_set_header Host $host;");
-        text.AppendLine("      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;");
-        text.AppendLine("      proxy_set_header X-Forwarded-Proto $scheme;");
-        text.AppendLine("      proxy_buffering off;");
-        text.AppendLine("      proxy_read_timeout 300s;");
-        text.AppendLine("      proxy_send_timeout 300s;");
-        text.AppendLine("      proxy_next_upstream error timeout http_502 http_503 non_idempotent;");
-        text.AppendLine("      proxy_next_upstream_tries 3;");
-        text.AppendLine("      proxy_next_upstream_timeout 10s;");
-        text.AppendLine("    }");
-        text.AppendLine("  }");
+        text.AppendLine(site);
         text.AppendLine("}");
         return text.ToString();
     }
