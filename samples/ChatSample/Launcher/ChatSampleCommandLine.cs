@@ -35,7 +35,7 @@ public sealed record ChatSampleCommandLine(
     public int PortFor(int instance) => Port ?? BasePort + instance;
 
     /// <summary>The launcher's front door: the one URL users open.</summary>
-    public string FrontDoorUrl => ServerInstance.LoopbackUrl(BasePort);
+    public string FrontDoorUrl => ChatSample.ServerInstance.LoopbackUrl(BasePort);
 
     /// <summary>Reads the switches; throws <see cref="ArgumentException"/> with a message for the user when one is wrong.</summary>
     public static ChatSampleCommandLine Parse(IReadOnlyList<string> args)

@@ -44,7 +44,7 @@ public static class MultiInstanceLauncher
                 children.Add(ChildServer.Start(commandLine, instance));
             }
 
-            _ = ReportWhenReadyAsync(children, stopRequested.Token);
+            _ = ReportWhenReadyAsync(commandLine.FrontDoorUrl, children, stopRequested.Token);
             var quickExits = new int[children.Count];
             var stopped = Task.Delay(Timeout.Infinite, stopRequested.Token);
             while (!stopRequested.IsCancellationRequested)
@@ -68,7 +68,7 @@ public static class MultiInstanceLauncher
                 Console.WriteLine($"[launcher] Instance {dead.Instance} exited with code {dead.Exited.Result}; the other instances keep serving. Restarting instance {dead.Instance} on {dead.Url}; its pages reconnect through the front door.");
                 dead.Dispose();
                 children[index] = ChildServer.Start(commandLine, dead.Instance);
-                _ = ReportWhenReadyAsync([children[index]], stopRequested.Token);
+                _ = ReportWhenReadyAsync(commandLine.FrontDoorUrl, [children[index]], stopRequested.Token);
             }
         }
         finally
@@ -102,7 +102,7 @@ public static class MultiInstanceLauncher
         Console.WriteLine();
     }
 
-    private static async Task ReportWhenReadyAsync(List<ChildServer> children, CancellationToken cancellationToken)
+    private static async Task ReportWhenReadyAsync(string frontDoorUrl, List<ChildServer> children, CancellationToken cancellationToken)
     {
         try
         {
@@ -110,7 +110,7 @@ public static class MultiInstanceLauncher
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(ReadyTimeout);
             await Task.WhenAll(children.Select(child => child.WaitUntilReadyAsync(http, timeout.Token)));
-            Console.WriteLine($"[launcher] Ready: {commandLine.FrontDoorUrl} (instances {string.Join("  ", children.Select(child => child.Url))})");
+            Console.WriteLine($"[launcher] Ready: {frontDoorUrl} (instances {string.Join("  ", children.Select(child => child.Url))})");
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
