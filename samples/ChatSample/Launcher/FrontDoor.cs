@@ -49,7 +49,7 @@ internal static class FrontDoor
             {
                 Enabled = true,
                 Interval = TimeSpan.FromSeconds(1),
-                Timeout = TimeSpan.FromSeconds(2),
+                Timeout = TimeSpan.FromSeconds(10),
                 Policy = "ConsecutiveFailures",
                 Path = ChatServer.HealthPath,
             },

@@ -40,7 +40,15 @@ public sealed class FrontDoorTests(ITestOutputHelper output) : MultiProcessTest(
         var processOf = new Dictionary<TestClient, int>();
         for (var n = 0; n < Clients; n++)
         {
-            var client = DisposeAfterTest(await TestClient.ConnectAsync(hub, $"user-{n}", HubProtocolKind.Json, transport, $"client {n} through {kind}"));
+            TestClient client;
+            try
+            {
+                client = DisposeAfterTest(await TestClient.ConnectAsync(hub, $"user-{n}", HubProtocolKind.Json, transport, $"client {n} through {kind}"));
+            }
+            catch (Exception ex)
+            {
+                throw new InvalidOperationException($"Client {n} could not connect through {kind}: {ex.Message}{Environment.NewLine}{kind}:{Environment.NewLine}{frontDoor.Log}", ex);
+            }
             clients.Add(client);
             // Every invocation is a request of its own over long polling and Server-Sent Events.
             var processes = new List<int>();

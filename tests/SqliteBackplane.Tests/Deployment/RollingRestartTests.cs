@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.AspNetCore.Http.Connections;
-using Microsoft.AspNetCore.SignalR.Client;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
@@ -22,7 +21,6 @@ namespace SqliteBackplane.Tests.Deployment;
 public sealed class RollingRestartTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private const int Receivers = 9;
-    private const string Room = "room";
     private const string RowsRemovedLine = "stopped and removed its";
     private const string RowsLeftLine = "stopped without removing its rows";
     private const string DrainingLine = "This process is stopping";
@@ -50,10 +48,12 @@ public sealed class RollingRestartTests(ITestOutputHelper output) : MultiProcess
         var senderProcess = await StartAsync(settings, "sender");
         var sender = await ConnectAsync(senderProcess, "sender");
 
-        var receivers = new List<Receiver>();
+        var receivers = new List<ResumeReceiver>();
         for (var n = 0; n < Receivers; n++)
         {
-            receivers.Add(await ConnectReceiverAsync(hub, $"r{n}", Transports[n % Transports.Length], kind));
+            var (receiver, client) = await ResumeReceiver.ConnectAsync(hub, $"r{n}", Transports[n % Transports.Length], $"r{n} through {kind}");
+            DisposeAfterTest(client);
+            receivers.Add(receiver);
         }
 
         using var stopSending = new CancellationTokenSource();
@@ -62,7 +62,7 @@ public sealed class RollingRestartTests(ITestOutputHelper output) : MultiProcess
         {
             while (!stopSending.IsCancellationRequested)
             {
-                await SendOneAsync(sender, sent++, receivers);
+                await ResumeReceiver.SendOneAsync(sender, sent++, receivers);
                 // Paced, so a loaded machine still serves nine clients over three transports.
                 await Task.Delay(5, CancellationToken.None);
             }
@@ -84,7 +84,7 @@ public sealed class RollingRestartTests(ITestOutputHelper output) : MultiProcess
             // The same port and route key, like `systemctl start app@N`; then wait until it is healthy, like the script.
             stopwatch.Restart();
             servers[i] = await StartAsync(old.Settings with { Port = 0 }, $"{old.Settings.RouteKey} restarted", port: old.Port);
-            await WaitUntilHealthyAsync(servers[i]);
+            await ResumeReceiver.WaitUntilHealthyAsync(servers[i]);
             stops.Add(string.Create(CultureInfo.InvariantCulture, $"{old.Settings.RouteKey}: stop {stopTime.TotalMilliseconds:0} ms, start until healthy {stopwatch.Elapsed.TotalMilliseconds:0} ms"));
         }
 
@@ -95,18 +95,7 @@ public sealed class RollingRestartTests(ITestOutputHelper output) : MultiProcess
 
         foreach (var receiver in receivers)
         {
-            var expected = receiver.Expected();
-            try
-            {
-                await Eventually.BecomesTrueAsync(() => receiver.Count >= expected.Count, TimeSpan.FromSeconds(30), $"{receiver.User} ({receiver.Transport}) to receive {expected.Count} messages");
-            }
-            catch (TimeoutException)
-            {
-                // The comparison below says what is missing.
-            }
-            var received = receiver.Received();
-            Assert.True(receiver.Gaps.IsEmpty, $"{receiver.User} ({receiver.Transport}) was told of gaps: {string.Join(", ", receiver.Gaps)}.");
-            Assert.True(expected.SequenceEqual(received), Describe(receiver, expected, received));
+            await receiver.AssertReceivedEverythingAsync(TimeSpan.FromSeconds(30));
         }
 
         var outages = receivers.Select(receiver => receiver.LongestSilence().TotalMilliseconds).Order().ToList();
@@ -114,178 +103,5 @@ public sealed class RollingRestartTests(ITestOutputHelper output) : MultiProcess
         Output.WriteLine($"  {string.Join("; ", stops)}");
         Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  longest silence per client (ms, outage plus the 5 ms pacing): median {outages[outages.Count / 2]:0}, max {outages[^1]:0}; reconnects {receivers.Sum(r => r.Reconnects)}"));
-    }
-
-    private static async Task SendOneAsync(TestClient sender, int n, List<Receiver> receivers)
-    {
-        var message = $"m{n}";
-        switch (n % 3)
-        {
-            case 0:
-                // Recorded before the send: a receiver may get it before the send returns.
-                receivers.ForEach(receiver => receiver.Expect(message));
-                await sender.InvokeAsync(nameof(TestHub.SendAll), message);
-                break;
-            case 1:
-                receivers.ForEach(receiver => receiver.Expect(message));
-                await sender.InvokeAsync(nameof(TestHub.SendGroup), Room, message);
-                break;
-            default:
-                var target = receivers[n / 3 % receivers.Count];
-                target.Expect(message);
-                await sender.InvokeAsync(nameof(TestHub.SendUser), target.User, message);
-                break;
-        }
-    }
-
-    private async Task<Receiver> ConnectReceiverAsync(Uri hub, string user, HttpTransportType transport, FrontDoorKind kind)
-    {
-        var receiver = new Receiver(user, transport);
-        var client = DisposeAfterTest(await TestClient.ConnectAsync(hub, user, HubProtocolKind.Json, transport, $"{user} through {kind}",
-            configureBuilder: builder => builder
-                .WithAutomaticReconnect(new RetryEvery100Milliseconds())
-                .WithSqliteBackplaneResume(options => options.OnGap = reason => receiver.Gaps.Add(reason))));
-        client.Connection.On<string>(ClientMethods.Receive, receiver.Add);
-        client.Connection.Reconnected += _ =>
-        {
-            Interlocked.Increment(ref receiver.Reconnects);
-            return Task.CompletedTask;
-        };
-        // A stopping server closes its connections without offering a reconnect: the app starts the connection again
-        // (the resume helper resumes a manual start too), until a process takes it.
-        client.Connection.Closed += _ => RestartAsync(client.Connection, receiver);
-        await client.InvokeAsync(nameof(TestHub.AddToGroup), client.ConnectionId, Room);
-        return receiver;
-    }
-
-    private static async Task RestartAsync(HubConnection connection, Receiver receiver)
-    {
-        Interlocked.Increment(ref receiver.Reconnects);
-        var deadline = DateTime.UtcNow + TaskTimeoutExtensions.DefaultTimeoutValue;
-        while (DateTime.UtcNow < deadline)
-        {
-            try
-            {
-                await connection.StartAsync();
-                return;
-            }
-            catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or IOException or System.Net.WebSockets.WebSocketException or TimeoutException)
-            {
-                await Task.Delay(100);
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-        }
-    }
-
-    private static async Task WaitUntilHealthyAsync(ServerProcess server)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var health = new UriBuilder(server.Address) { Path = TestServerApp.HealthPath }.Uri;
-        var deadline = DateTime.UtcNow + TaskTimeoutExtensions.DefaultTimeoutValue;
-        while (true)
-        {
-            try
-            {
-                using var response = await http.GetAsync(health);
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
-            {
-                // Not listening yet.
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"{server.Name} did not become healthy at {health}.{Environment.NewLine}{server.Output}");
-            }
-            await Task.Delay(100);
-        }
-    }
-
-    private static string Describe(Receiver receiver, List<string> expected, List<string> received)
-    {
-        var missing = expected.Except(received).ToList();
-        var duplicated = received.GroupBy(m => m).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
-        var firstDifference = expected.Zip(received).TakeWhile(pair => pair.First == pair.Second).Count();
-        return $"{receiver.User} ({receiver.Transport}): expected {expected.Count}, received {received.Count}; missing {missing.Count} [{string.Join(", ", missing.Take(10))}], " +
-            $"duplicated {duplicated.Count} [{string.Join(", ", duplicated.Take(10))}], first difference at index {firstDifference}.";
-    }
-
-    private sealed class Receiver(string user, HttpTransportType transport)
-    {
-        private readonly Lock _lock = new();
-        private readonly List<string> _expected = [];
-        private readonly List<(string Message, long At)> _received = [];
-
-        public string User { get; } = user;
-
-        public HttpTransportType Transport { get; } = transport;
-
-        public System.Collections.Concurrent.ConcurrentBag<string> Gaps { get; } = [];
-
-        public int Reconnects;
-
-        public int Count
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return _received.Count;
-                }
-            }
-        }
-
-        public void Expect(string message)
-        {
-            lock (_lock)
-            {
-                _expected.Add(message);
-            }
-        }
-
-        public void Add(string message)
-        {
-            lock (_lock)
-            {
-                _received.Add((message, Stopwatch.GetTimestamp()));
-            }
-        }
-
-        public List<string> Expected()
-        {
-            lock (_lock)
-            {
-                return [.. _expected];
-            }
-        }
-
-        public List<string> Received()
-        {
-            lock (_lock)
-            {
-                return [.. _received.Select(r => r.Message)];
-            }
-        }
-
-        public TimeSpan LongestSilence()
-        {
-            lock (_lock)
-            {
-                return _received.Count < 2
-                    ? TimeSpan.Zero
-                    : _received.Zip(_received.Skip(1)).Max(pair => Stopwatch.GetElapsedTime(pair.First.At, pair.Second.At));
-            }
-        }
-    }
-
-    private sealed class RetryEvery100Milliseconds : IRetryPolicy
-    {
-        public TimeSpan? NextRetryDelay(RetryContext retryContext) => TimeSpan.FromMilliseconds(100);
     }
 }

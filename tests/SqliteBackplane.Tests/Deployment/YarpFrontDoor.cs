@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Yarp.ReverseProxy.Configuration;
 
@@ -15,28 +16,35 @@ namespace SqliteBackplane.Tests.Deployment;
 public sealed class YarpFrontDoor : IFrontDoor
 {
     private readonly WebApplication _app;
+    private readonly OutputLog _log;
 
-    private YarpFrontDoor(WebApplication app, Uri address)
+    private YarpFrontDoor(WebApplication app, Uri address, OutputLog log)
     {
         _app = app;
         Address = address;
+        _log = log;
     }
 
     public Uri Address { get; }
 
-    public string Log => "";
+    /// <summary>YARP's warnings and its health-state changes, for failure messages.</summary>
+    public string Log => _log.ToString();
 
     public static async Task<YarpFrontDoor> StartAsync(IReadOnlyList<Backend> backends)
     {
         var port = FrontDoors.FreeLoopbackPort();
         var builder = WebApplication.CreateSlimBuilder();
+        var log = new OutputLog("yarp", null);
         builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(new TestOutputLoggerProvider(log));
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("Yarp.ReverseProxy.Health", LogLevel.Information);
         builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
-        builder.Services.AddReverseProxy().LoadFromMemory([Route()], [Cluster(backends, TimeSpan.FromMilliseconds(500))]);
+        builder.Services.AddReverseProxy().LoadFromMemory([Route()], [Cluster(backends, TimeSpan.FromSeconds(1))]);
         var app = builder.Build();
         app.MapReverseProxy();
         await app.StartAsync();
-        return new YarpFrontDoor(app, new Uri($"http://127.0.0.1:{port}"));
+        return new YarpFrontDoor(app, new Uri($"http://127.0.0.1:{port}"), log);
     }
 
     /// <summary>Everything goes to the one cluster.</summary>
@@ -66,7 +74,7 @@ public sealed class YarpFrontDoor : IFrontDoor
             {
                 Enabled = true,
                 Interval = probeInterval,
-                Timeout = TimeSpan.FromSeconds(2),
+                Timeout = TimeSpan.FromSeconds(10),
                 Policy = "ConsecutiveFailures",
                 Path = TestServerApp.HealthPath,
             },
