@@ -17,6 +17,9 @@ internal sealed class ResumeReceiver
 {
     public const string Room = "room";
 
+    /// <summary>Sent to All after the last message: tells the Node listeners their lists are complete; never recorded.</summary>
+    public const string EndMarker = "END";
+
     private readonly Lock _lock = new();
     private readonly List<string> _expected = [];
     private readonly List<(string Message, long At)> _received = [];
@@ -44,6 +47,22 @@ internal sealed class ResumeReceiver
             {
                 return _received.Count;
             }
+        }
+    }
+
+    /// <summary>A client in another process (the Node listeners): what it received is given afterwards, with <see cref="SetReceived"/>.</summary>
+    public static ResumeReceiver Remote(string user, HttpTransportType transport) => new(user, transport);
+
+    /// <summary>Records what a remote client reported, in its order, and the gaps it was told of.</summary>
+    public void SetReceived(IEnumerable<string> messages, IEnumerable<string> gaps)
+    {
+        foreach (var message in messages)
+        {
+            Add(message);
+        }
+        foreach (var gap in gaps)
+        {
+            Gaps.Add(gap);
         }
     }
 
@@ -169,6 +188,10 @@ internal sealed class ResumeReceiver
 
     private void Add(string message)
     {
+        if (message == EndMarker)
+        {
+            return;
+        }
         lock (_lock)
         {
             _received.Add((message, Stopwatch.GetTimestamp()));
