@@ -41,6 +41,7 @@ internal sealed class SqliteBackplaneHealthCheck : IHealthCheck, IDisposable, IA
         {
             // Whatever the configured failure status: a front door must stop sending clients here now.
             data["stopping"] = true;
+            data["refusedWhileStopping"] = _draining.Refused;
             return HealthCheckResult.Unhealthy($"This process is stopping: it takes no new SignalR connection or resume on '{path}'.", data: data);
         }
         try

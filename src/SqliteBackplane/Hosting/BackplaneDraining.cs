@@ -12,9 +12,13 @@ namespace SqliteBackplane.Hosting;
 /// </summary>
 internal sealed class BackplaneDraining : IDisposable
 {
+    /// <summary>The log category of the draining event (the node's own).</summary>
+    public const string LogCategory = "SqliteBackplane";
+
     private readonly ILogger _logger;
     private readonly CancellationTokenRegistration _registration;
     private int _draining;
+    private long _refused;
 
     public BackplaneDraining(ILoggerFactory loggerFactory, IHostApplicationLifetime? lifetime = null)
     {
@@ -25,16 +29,11 @@ internal sealed class BackplaneDraining : IDisposable
         }
     }
 
-    /// <summary>The log category of the draining events (the node's own).</summary>
-    public const string LogCategory = "SqliteBackplane";
-
     /// <summary>True from the moment the process began to stop.</summary>
     public bool IsDraining => Volatile.Read(ref _draining) != 0;
 
-    /// <summary>New requests refused with 503 since draining began.</summary>
+    /// <summary>New requests refused with 503 since draining began (the health check reports it).</summary>
     public long Refused => Interlocked.Read(ref _refused);
-
-    private long _refused;
 
     /// <summary>Starts draining; only the first call logs.</summary>
     public void Begin()
