@@ -31,6 +31,16 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
+# nginx: the front-door tests run three server processes behind it (docs/deployment/nginx.conf); they start and stop it.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing Debian's nginx for the front-door tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+  else
+    echo "test.sh: nginx is missing; install it (Debian: sudo apt-get install -y nginx) for the front-door tests" >&2
+  fi
+fi
+
 dotnet build SqliteBackplane.sln -c Release -nologo -clp:ErrorsOnly
 
 log=$(mktemp)

@@ -7,20 +7,22 @@ using Microsoft.Data.Sqlite;
 namespace ChatSample;
 
 /// <summary>
-/// One chat server process: the page, <c>GET /api/instance</c> and the hub at <c>/hubs/chat</c>, on the shared SQLite backplane.
-/// Pages served by the other instances of the same launcher may call it too (CORS for their loopback origins only), so
-/// that a page whose instance died can reconnect here.
+/// One chat server process: the page, <c>GET /api/instance</c>, <c>GET /health</c> and the hub at <c>/hubs/chat</c>, on the
+/// shared SQLite backplane. The launcher's front door (YARP) sends each browser to one instance and, when that one
+/// stops or dies, to another: the page keeps one URL.
 /// </summary>
 public static class ChatServer
 {
     public const string HubPath = "/hubs/chat";
 
+    /// <summary>The health endpoint the front door probes; it fails the moment this process begins to stop.</summary>
+    public const string HealthPath = "/health";
+
     public static async Task RunAsync(ChatSampleCommandLine commandLine)
     {
         var instance = commandLine.ServerInstance;
         var port = commandLine.PortFor(instance);
-        var instanceUrls = commandLine.PeerPorts.Prepend(port).Distinct().Select(ServerInstance.LoopbackUrl).ToList();
-        var server = new ServerInstance(instance, port, Environment.ProcessId, Environment.MachineName, commandLine.DatabasePath, instanceUrls);
+        var server = new ServerInstance(instance, port, Environment.ProcessId, Environment.MachineName, commandLine.DatabasePath);
 
         // Content (the page) is read from the output folder, so the working directory only decides where the database goes.
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
@@ -33,10 +35,7 @@ public static class ChatServer
         builder.Services.AddSingleton(server);
         builder.Services.AddSingleton<IUserIdProvider, QueryStringUserIdProvider>();
         builder.Services.AddHostedService<PresenceForwarder>();
-        builder.Services.AddCors(cors => cors.AddDefaultPolicy(policy => policy
-            .WithOrigins([.. PeerOrigins(commandLine.PeerPorts, port)])
-            .WithMethods("GET", "POST")
-            .AllowAnyHeader()));
+        builder.Services.AddHealthChecks().AddSqliteBackplane();
         builder.Services.AddSignalR()
             .AddMessagePackProtocol()
             // EnableResume: a page that reconnects (to any instance, even after one was killed) first gets every
@@ -50,10 +49,13 @@ public static class ChatServer
         }
 
         var app = builder.Build();
+        // Behind nginx (docs/deployment/nginx.conf) this cookie keeps a connection's requests on this process; YARP,
+        // the launcher's front door, uses its own cookie instead.
+        app.UseSqliteBackplaneAffinity($"p{instance}");
         app.UseDefaultFiles();
         app.UseStaticFiles();
-        app.UseCors();
         app.MapGet("/api/instance", (ServerInstance self) => self);
+        app.MapHealthChecks(HealthPath);
         app.MapHub<ChatHub>(HubPath, options => options.AllowStatefulReconnects = true);
         app.MapSqliteBackplaneDashboard("/backplane"); // the backplane's live dashboard, local requests only
 
@@ -61,11 +63,4 @@ public static class ChatServer
             instance, server.ProcessId, port, server.Database);
         await app.RunAsync();
     }
-
-    /// <summary>
-    /// The origins of the pages of the other instances (as 127.0.0.1 and as localhost). Nothing else may call this
-    /// instance from a browser, and no credentials are allowed: the page connects without cookies.
-    /// </summary>
-    private static IEnumerable<string> PeerOrigins(IEnumerable<int> peerPorts, int ownPort) =>
-        peerPorts.Where(peer => peer != ownPort).SelectMany(peer => new[] { ServerInstance.LoopbackUrl(peer), $"http://localhost:{peer}" });
 }

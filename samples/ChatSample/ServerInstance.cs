@@ -6,9 +6,7 @@ namespace ChatSample;
 /// <param name="ProcessId">The operating-system process id.</param>
 /// <param name="MachineName">The machine name.</param>
 /// <param name="Database">The full path of the shared SQLite file.</param>
-/// <param name="InstanceUrls">The base URLs of every instance started with this one (this one first), all on 127.0.0.1: a page
-/// whose instance dies reconnects to the next one that answers.</param>
-public sealed record ServerInstance(int Instance, int Port, int ProcessId, string MachineName, string Database, IReadOnlyList<string> InstanceUrls)
+public sealed record ServerInstance(int Instance, int Port, int ProcessId, string MachineName, string Database)
 {
     /// <summary>The base URL of a sample instance on this machine.</summary>
     public static string LoopbackUrl(int port) => $"http://127.0.0.1:{port}";

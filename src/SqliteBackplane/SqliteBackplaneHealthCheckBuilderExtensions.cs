@@ -16,7 +16,8 @@ public static class SqliteBackplaneHealthCheckBuilderExtensions
     /// Adds a health check for the SQLite backplane configured by <c>AddSqliteBackplane(..)</c>. It reports Healthy
     /// when the database file is writable and this process's reader is current; Degraded when the reader is more than
     /// <paramref name="maxReaderLag"/> behind the log or another process's heartbeat is late; and
-    /// <paramref name="failureStatus"/> (Unhealthy by default) when the database cannot be written. The description
+    /// <paramref name="failureStatus"/> (Unhealthy by default) when the database cannot be written; Unhealthy from the
+    /// moment the process begins to stop, so a front door's active health check takes it out at once. The description
     /// says why.
     /// </summary>
     /// <param name="builder">The health checks builder.</param>
@@ -39,7 +40,8 @@ public static class SqliteBackplaneHealthCheckBuilderExtensions
         // One check instance per registration, disposed with the container, so it holds the shared node for the app's lifetime
         // (without AddSqliteBackplane on the SignalR builder, a node of its own options, released with the container).
         builder.Services.AddSingleton(services => new HealthCheckHolder(name, new SqliteBackplaneHealthCheck(
-            services.GetRequiredService<IOptions<SqliteBackplaneOptions>>(), services.GetRequiredService<ILoggerFactory>(), lag)));
+            services.GetRequiredService<IOptions<SqliteBackplaneOptions>>(), services.GetRequiredService<ILoggerFactory>(), lag,
+            services.GetService<SqliteBackplane.Internal.Hosting.BackplaneDraining>())));
         return builder.Add(new HealthCheckRegistration(name,
             services => services.GetServices<HealthCheckHolder>().First(h => h.Name == name).Check,
             failureStatus, tags));

@@ -56,6 +56,9 @@ public static class SqliteBackplaneServiceCollectionExtensions
             provider => new ContentRootDataSource(provider.GetService<IHostEnvironment>())));
         services.AddSingleton(typeof(HubLifetimeManager<>), typeof(SqliteHubLifetimeManager<>));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, SqliteBackplaneHostedService>());
+        // A stopping process refuses new requests with 503 (a front door retries them elsewhere) and fails its health check.
+        services.TryAddSingleton<SqliteBackplane.Internal.Hosting.BackplaneDraining>();
+        services.TryAddEnumerable(ServiceDescriptor.Transient<Microsoft.AspNetCore.Hosting.IStartupFilter, SqliteBackplane.Internal.Hosting.DrainingStartupFilter>());
         services.TryAddSingleton(typeof(ISqliteBackplanePresence<>), typeof(SqliteBackplane.Presence.SqliteBackplanePresence<>));
         services.TryAddSingleton<SqliteBackplaneMaintenance>();
         return signalrBuilder;

@@ -15,6 +15,9 @@ public sealed class TestHub(IServiceProvider services) : Hub
     /// <summary>Returns the caller's user id.</summary>
     public string? GetUserId() => Context.UserIdentifier;
 
+    /// <summary>The server process that holds this connection (the front-door tests check a connection stays on one).</summary>
+    public int GetProcessId() => Environment.ProcessId;
+
     public Task SendAll(string message) => HubCall.RunAsync(() => Clients.All.SendAsync(ClientMethods.Receive, message));
 
     public Task SendAllExcept(string message, string[] excludedConnectionIds) =>

@@ -19,6 +19,9 @@ public static class TestServerApp
     /// <summary>Where the executable maps the backplane dashboard.</summary>
     public const string DashboardPath = "/backplane";
 
+    /// <summary>Where a server started with a route key serves its health check.</summary>
+    public const string HealthPath = "/health";
+
     /// <summary>
     /// Registers SignalR (Newtonsoft JSON, MessagePack unless disabled, and a custom protocol), the user-id provider
     /// and, unless disabled, the backplane: SQLite, or Microsoft's Redis backplane when
@@ -134,8 +137,18 @@ public static class TestServerApp
         {
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = shutdownTimeout);
         }
+        if (settings.RouteKey is not null)
+        {
+            builder.Services.AddHealthChecks().AddSqliteBackplane();
+        }
 
         await using var app = builder.Build();
+        if (settings.RouteKey is { } routeKey)
+        {
+            // Behind a front door: the affinity cookie on negotiate, and the health endpoint its probes call.
+            app.UseSqliteBackplaneAffinity(routeKey);
+            app.MapHealthChecks(HealthPath);
+        }
         MapHubs(app);
         if (settings.UseBackplane && settings.RedisConfiguration is null)
         {

@@ -73,6 +73,12 @@ public sealed record TestServerSettings
     /// <summary>SqliteBackplaneOptions.MaxWalSize in bytes; null keeps the default.</summary>
     public long? MaxWalSize { get; init; }
 
+    /// <summary>
+    /// When set, the server names itself with this key in the affinity cookie (UseSqliteBackplaneAffinity) and serves its
+    /// health check at <c>/health</c>, for the front-door tests (nginx, YARP).
+    /// </summary>
+    public string? RouteKey { get; init; }
+
     /// <summary>The connection string the backplane uses.</summary>
     public string ConnectionString => $"Data Source={DatabasePath}";
 
@@ -118,6 +124,11 @@ public sealed record TestServerSettings
         {
             arguments.Add("--content-root");
             arguments.Add(ContentRoot);
+        }
+        if (RouteKey is not null)
+        {
+            arguments.Add("--route-key");
+            arguments.Add(RouteKey);
         }
         if (ShutdownTimeout is TimeSpan shutdownTimeout)
         {
@@ -183,9 +194,10 @@ public sealed record TestServerSettings
                 case "--no-backplane": settings = settings with { UseBackplane = false }; break;
                 case "--no-checkpoints": settings = settings with { RunCheckpoints = false }; break;
                 case "--redis": settings = settings with { RedisConfiguration = ValueAfter(args, ref i) }; break;
+                case "--route-key": settings = settings with { RouteKey = ValueAfter(args, ref i) }; break;
                 case "--no-messagepack": settings = settings with { MessagePack = false }; break;
                 case "--encryption-key": settings = settings with { EncryptionKeys = [.. settings.EncryptionKeys, ValueAfter(args, ref i)] }; break;
-                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--send <kind>:[<target>:]<message>]... [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--no-checkpoints] [--redis <host:port>] [--no-messagepack] [--encryption-key <key>]... [--resume] [--resume-window-ms <ms>] [--max-log-rows <rows>] [--max-pending <messages>] [--max-wal-bytes <bytes>]");
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--send <kind>:[<target>:]<message>]... [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--no-checkpoints] [--redis <host:port>] [--no-messagepack] [--encryption-key <key>]... [--resume] [--resume-window-ms <ms>] [--max-log-rows <rows>] [--max-pending <messages>] [--max-wal-bytes <bytes>] [--route-key <key>]");
             }
         }
         if (databasePath is null)

@@ -48,7 +48,10 @@ export async function withChromium(artifactDir, body) {
   }
 }
 
-/** Opens the sample at `url` as `user`, waits until it is connected to `instance` and has joined #lobby. */
+/**
+ * Opens the sample at `url` as `user`, waits until it is connected (to `instance`, unless null: any instance, as through
+ * the launcher's front door) and has joined #lobby. Each page has a browser context of its own (its own cookies).
+ */
 async function openChatPage(browser, session, url, user, instance) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
   const page = await context.newPage();
@@ -61,10 +64,12 @@ async function openChatPage(browser, session, url, user, instance) {
   session.pages.push(opened);
   await page.goto(`${url.replace(/\/$/, "")}/?user=${encodeURIComponent(user)}`);
   await page.locator('#status[data-state="connected"]').waitFor();
-  await page.locator(`#instance[data-instance="${instance}"]`).waitFor();
+  await page.locator(instance === null ? "#instance[data-instance]" : `#instance[data-instance="${instance}"]`).waitFor();
   // The page joins #lobby after connecting; once the target shows it, JoinRoom has completed (and is committed).
   await page.locator("#target", { hasText: "#lobby" }).waitFor();
   opened.pid = await page.locator("#instance").getAttribute("data-pid");
+  opened.instance = await page.locator("#instance").getAttribute("data-instance");
+  opened.context = context;
   return opened;
 }
 

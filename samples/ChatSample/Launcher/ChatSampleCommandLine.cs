@@ -8,11 +8,9 @@ namespace ChatSample.Launcher;
 /// <param name="Instances">How many server processes the launcher starts (<c>--instances</c>, default 2).</param>
 /// <param name="Instance">The instance number of this server process (<c>--instance</c>); null in launcher mode.</param>
 /// <param name="Port">The port this server listens on (<c>--port</c>); defaults to base port + instance number.</param>
-/// <param name="BasePort">Instance N listens on base port + N (<c>--base-port</c>, default 5000).</param>
+/// <param name="BasePort">The launcher's front door listens on the base port, instance N on base port + N (<c>--base-port</c>, default 5000).</param>
 /// <param name="DatabasePath">The shared SQLite file, as a full path (<c>--db</c>, default <c>chat-backplane.db</c> in the working directory).</param>
 /// <param name="ParentProcessId">Set by the launcher on its children (<c>--parent-pid</c>): the child stops when the launcher goes away.</param>
-/// <param name="PeerPorts">Set by the launcher on its children (<c>--peer-ports 5001,5002</c>): the loopback ports of every instance, which
-/// pages may reconnect to when their own instance dies.</param>
 /// <param name="OtherArguments">Arguments this parser does not know, for ASP.NET Core configuration.</param>
 public sealed record ChatSampleCommandLine(
     int Instances,
@@ -21,7 +19,6 @@ public sealed record ChatSampleCommandLine(
     int BasePort,
     string DatabasePath,
     int? ParentProcessId,
-    IReadOnlyList<int> PeerPorts,
     IReadOnlyList<string> OtherArguments)
 {
     public const int DefaultInstances = 2;
@@ -37,13 +34,15 @@ public sealed record ChatSampleCommandLine(
     /// <summary>The port of instance <paramref name="instance"/>: <c>--port</c> when given (single server only), else base port + instance.</summary>
     public int PortFor(int instance) => Port ?? BasePort + instance;
 
+    /// <summary>The launcher's front door: the one URL users open.</summary>
+    public string FrontDoorUrl => ChatSample.ServerInstance.LoopbackUrl(BasePort);
+
     /// <summary>Reads the switches; throws <see cref="ArgumentException"/> with a message for the user when one is wrong.</summary>
     public static ChatSampleCommandLine Parse(IReadOnlyList<string> args)
     {
         int instances = DefaultInstances, basePort = DefaultBasePort;
         int? instance = null, port = null, parentProcessId = null;
         string databaseFile = DefaultDatabaseFile;
-        IReadOnlyList<int> peerPorts = [];
         var others = new List<string>();
 
         for (var i = 0; i < args.Count; i++)
@@ -56,7 +55,6 @@ public sealed record ChatSampleCommandLine(
                 case "--base-port": basePort = ReadInt(args, ref i, min: 1, max: 65535 - 1000); break;
                 case "--parent-pid": parentProcessId = ReadInt(args, ref i, min: 1, max: int.MaxValue); break;
                 case "--db": databaseFile = ReadValue(args, ref i); break;
-                case "--peer-ports": peerPorts = ReadPorts(args, ref i); break;
                 default: others.Add(args[i]); break;
             }
         }
@@ -66,7 +64,7 @@ public sealed record ChatSampleCommandLine(
             throw new ArgumentException("--port sets the port of a single server; with several instances use --base-port (instance N listens on base port + N).");
         }
 
-        return new ChatSampleCommandLine(instances, instance, port, basePort, Path.GetFullPath(databaseFile), parentProcessId, peerPorts, others);
+        return new ChatSampleCommandLine(instances, instance, port, basePort, Path.GetFullPath(databaseFile), parentProcessId, others);
     }
 
     private static string ReadValue(IReadOnlyList<string> args, ref int i)
@@ -77,16 +75,6 @@ public sealed record ChatSampleCommandLine(
             throw new ArgumentException($"{name} needs a value.");
         }
         return args[++i];
-    }
-
-    private static int[] ReadPorts(IReadOnlyList<string> args, ref int i)
-    {
-        var name = args[i];
-        var text = ReadValue(args, ref i);
-        var ports = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        return ports.Select(port => int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value is >= 1 and <= 65535
-            ? value
-            : throw new ArgumentException($"{name} takes ports from 1 to 65535 separated by commas; got '{text}'.")).Distinct().ToArray();
     }
 
     private static int ReadInt(IReadOnlyList<string> args, ref int i, int min, int max)

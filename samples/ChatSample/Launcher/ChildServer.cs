@@ -42,8 +42,6 @@ internal sealed class ChildServer : IDisposable
             "--port", port.ToString(CultureInfo.InvariantCulture),
             "--db", commandLine.DatabasePath,
             "--parent-pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
-            // Every instance's port, so that its pages can reconnect to another instance while this one is down.
-            "--peer-ports", string.Join(',', Enumerable.Range(1, commandLine.Instances).Select(i => commandLine.PortFor(i).ToString(CultureInfo.InvariantCulture))),
         ]).Concat(commandLine.OtherArguments))
         {
             startInfo.ArgumentList.Add(argument);

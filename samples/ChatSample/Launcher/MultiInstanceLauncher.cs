@@ -4,8 +4,9 @@ using System.Runtime.InteropServices;
 namespace ChatSample.Launcher;
 
 /// <summary>
-/// Starts several copies of this executable as child servers on one database file, prints their URLs, restarts any
-/// one that dies while the others keep serving, and stops them all together on Ctrl+C or SIGTERM.
+/// Starts several copies of this executable as child servers on one database file behind a front door (YARP, see
+/// <see cref="FrontDoor"/>), prints its one URL, restarts any child that dies while the others keep serving, and stops
+/// them all together on Ctrl+C or SIGTERM.
 /// </summary>
 /// <remarks>
 /// Each child gets <c>--parent-pid</c> and a redirected standard input. Closing that input asks the child to
@@ -34,14 +35,16 @@ public static class MultiInstanceLauncher
         PrintBanner(commandLine);
 
         var children = new List<ChildServer>();
+        WebApplication? frontDoor = null;
         try
         {
+            frontDoor = await FrontDoor.StartAsync(commandLine);
             for (var instance = 1; instance <= commandLine.Instances; instance++)
             {
                 children.Add(ChildServer.Start(commandLine, instance));
             }
 
-            _ = ReportWhenReadyAsync(children, stopRequested.Token);
+            _ = ReportWhenReadyAsync(commandLine.FrontDoorUrl, children, stopRequested.Token);
             var quickExits = new int[children.Count];
             var stopped = Task.Delay(Timeout.Infinite, stopRequested.Token);
             while (!stopRequested.IsCancellationRequested)
@@ -62,15 +65,20 @@ public static class MultiInstanceLauncher
                     break;
                 }
 
-                Console.WriteLine($"[launcher] Instance {dead.Instance} exited with code {dead.Exited.Result}; the other instances keep serving. Restarting instance {dead.Instance} on {dead.Url}.");
+                Console.WriteLine($"[launcher] Instance {dead.Instance} exited with code {dead.Exited.Result}; the other instances keep serving. Restarting instance {dead.Instance} on {dead.Url}; its pages reconnect through the front door.");
                 dead.Dispose();
                 children[index] = ChildServer.Start(commandLine, dead.Instance);
-                _ = ReportWhenReadyAsync([children[index]], stopRequested.Token);
+                _ = ReportWhenReadyAsync(commandLine.FrontDoorUrl, [children[index]], stopRequested.Token);
             }
         }
         finally
         {
             await StopAllAsync(children);
+            if (frontDoor is not null)
+            {
+                await frontDoor.StopAsync();
+                await frontDoor.DisposeAsync();
+            }
         }
 
         var failed = children.Where(child => child.Exited.Result != 0).ToList();
@@ -88,15 +96,13 @@ public static class MultiInstanceLauncher
         Console.WriteLine();
         Console.WriteLine($"SqliteBackplane chat sample: {commandLine.Instances} server processes sharing one SQLite file");
         Console.WriteLine($"  database:   {commandLine.DatabasePath}");
-        for (var instance = 1; instance <= commandLine.Instances; instance++)
-        {
-            Console.WriteLine($"  instance {instance}: {ServerInstance.LoopbackUrl(commandLine.PortFor(instance))}");
-        }
-        Console.WriteLine("Open two of these URLs in a browser, pick a name in each, and chat across processes. Ctrl+C stops all.");
+        Console.WriteLine($"  open:       {commandLine.FrontDoorUrl}");
+        Console.WriteLine($"  instances:  {string.Join("  ", Enumerable.Range(1, commandLine.Instances).Select(instance => ServerInstance.LoopbackUrl(commandLine.PortFor(instance))))} (behind the front door)");
+        Console.WriteLine("Open the URL in two browsers (or a private window), pick a name in each, and chat across processes. Ctrl+C stops all.");
         Console.WriteLine();
     }
 
-    private static async Task ReportWhenReadyAsync(List<ChildServer> children, CancellationToken cancellationToken)
+    private static async Task ReportWhenReadyAsync(string frontDoorUrl, List<ChildServer> children, CancellationToken cancellationToken)
     {
         try
         {
@@ -104,7 +110,7 @@ public static class MultiInstanceLauncher
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(ReadyTimeout);
             await Task.WhenAll(children.Select(child => child.WaitUntilReadyAsync(http, timeout.Token)));
-            Console.WriteLine($"[launcher] Ready: {string.Join("  ", children.Select(child => child.Url))}");
+            Console.WriteLine($"[launcher] Ready: {frontDoorUrl} (instances {string.Join("  ", children.Select(child => child.Url))})");
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {

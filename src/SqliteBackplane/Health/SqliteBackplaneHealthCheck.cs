@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using SqliteBackplane.Internal.Hosting;
 using SqliteBackplane.Internal.Node;
 using SqliteBackplane.Internal.Storage;
 
@@ -8,7 +9,8 @@ namespace SqliteBackplane.Health;
 
 /// <summary>
 /// Healthy when the file is writable and this process's reader is current; Degraded when the reader lags or another
-/// node's heartbeat is late; Unhealthy when the database cannot be written. The description says why.
+/// node's heartbeat is late; Unhealthy when the database cannot be written or the process is stopping (so a front door
+/// stops sending it clients at once). The description says why.
 /// </summary>
 internal sealed class SqliteBackplaneHealthCheck : IHealthCheck, IDisposable, IAsyncDisposable
 {
@@ -20,18 +22,27 @@ internal sealed class SqliteBackplaneHealthCheck : IHealthCheck, IDisposable, IA
     private readonly BackplaneNodeHold _hold;
     private readonly BackplaneNode _node;
     private readonly TimeSpan _maxReaderLag;
+    private readonly BackplaneDraining? _draining;
 
-    public SqliteBackplaneHealthCheck(IOptions<SqliteBackplaneOptions> options, ILoggerFactory loggerFactory, TimeSpan maxReaderLag)
+    public SqliteBackplaneHealthCheck(IOptions<SqliteBackplaneOptions> options, ILoggerFactory loggerFactory, TimeSpan maxReaderLag, BackplaneDraining? draining = null)
     {
         _hold = BackplaneNodeHold.Acquire(options.Value, loggerFactory.CreateLogger(BackplaneNode.LogCategory));
         _node = _hold.Node;
         _maxReaderLag = maxReaderLag;
+        _draining = draining;
     }
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var path = _node.Database.Path;
         var data = new Dictionary<string, object> { ["database"] = path, ["node"] = _node.NodeId };
+        if (_draining?.IsDraining == true)
+        {
+            // Whatever the configured failure status: a front door must stop sending clients here now.
+            data["stopping"] = true;
+            data["refusedWhileStopping"] = _draining.Refused;
+            return HealthCheckResult.Unhealthy($"This process is stopping: it takes no new SignalR connection or resume on '{path}'.", data: data);
+        }
         try
         {
             await _node.EnsureStartedAsync().WaitAsync(ProbeTimeout, cancellationToken);

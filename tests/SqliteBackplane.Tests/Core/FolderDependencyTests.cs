@@ -20,15 +20,16 @@ public sealed partial class FolderDependencyTests
         { "Internal/Interop", "" },
         { "Internal/Messaging", "" },
         { "Internal/Flow", "Diagnostics Messaging" },
+        { "Internal/Hosting", "Diagnostics" },
         { "Internal/Storage", "Diagnostics Flow Interop Messaging" },
         { "Internal/Configuration", "Diagnostics Flow Messaging Storage" },
         { "Internal/Delivery", "Diagnostics Flow Interop Messaging Storage" },
-        { "Internal/Node", "Configuration Delivery Diagnostics Flow Interop Messaging Storage" },
+        { "Internal/Node", "Configuration Delivery Diagnostics Flow Hosting Interop Messaging Storage" },
         { "Maintenance", "Configuration Diagnostics Interop Messaging Storage" },
-        { "Health", "Diagnostics Node Storage" },
+        { "Health", "Diagnostics Hosting Node Storage" },
         { "Presence", "Diagnostics Messaging Node Storage" },
         { "Dashboard", "Configuration Delivery Diagnostics Flow Health Interop Maintenance Messaging Node Presence Storage" },
-        { ".", "Configuration Delivery Diagnostics Flow Health Interop Maintenance Messaging Node Presence Storage" },
+        { ".", "Configuration Delivery Diagnostics Flow Health Hosting Interop Maintenance Messaging Node Presence Storage" },
     };
 
     [Theory]
@@ -69,6 +70,6 @@ public sealed partial class FolderDependencyTests
     }
 
     // using SqliteBackplane.Internal.Storage; a qualified Internal.Storage.X; or SqliteBackplane.Presence and the like.
-    [GeneratedRegex(@"\bInternal\.(Configuration|Delivery|Diagnostics|Flow|Interop|Messaging|Node|Storage)\b|\bSqliteBackplane\.(Dashboard|Health|Maintenance|Presence)\b")]
+    [GeneratedRegex(@"\bInternal\.(Configuration|Delivery|Diagnostics|Flow|Hosting|Interop|Messaging|Node|Storage)\b|\bSqliteBackplane\.(Dashboard|Health|Maintenance|Presence)\b")]
     private static partial Regex FolderReference();
 }

@@ -7,9 +7,9 @@ using Xunit.Abstractions;
 namespace SqliteBackplane.Tests.EndToEnd;
 
 /// <summary>
-/// The chat sample's launcher as its own process (<c>ChatSample --instances N --base-port B --db FILE</c>): it starts N
-/// child servers on <c>127.0.0.1:B+1</c>..<c>B+N</c> and restarts any that dies. Disposing kills the launcher and its
-/// children.
+/// The chat sample's launcher as its own process (<c>ChatSample --instances N --base-port B --db FILE</c>): its front door
+/// (YARP) on <c>127.0.0.1:B</c>, N child servers on <c>127.0.0.1:B+1</c>..<c>B+N</c>, and any child that dies restarted.
+/// Disposing kills the launcher and its children.
 /// </summary>
 public sealed class ChatSampleLauncherProcess : IAsyncDisposable
 {
@@ -18,12 +18,16 @@ public sealed class ChatSampleLauncherProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly OutputLog _log;
 
-    private ChatSampleLauncherProcess(Process process, OutputLog log, IReadOnlyList<Uri> addresses)
+    private ChatSampleLauncherProcess(Process process, OutputLog log, Uri frontDoor, IReadOnlyList<Uri> addresses)
     {
         _process = process;
         _log = log;
+        FrontDoor = frontDoor;
         Addresses = addresses;
     }
+
+    /// <summary>The one URL users open: the launcher's front door.</summary>
+    public Uri FrontDoor { get; }
 
     /// <summary>The base address of each instance: <c>Addresses[0]</c> is instance 1.</summary>
     public IReadOnlyList<Uri> Addresses { get; }
@@ -37,9 +41,9 @@ public sealed class ChatSampleLauncherProcess : IAsyncDisposable
         var assembly = ChatSampleProcess.AssemblyPath;
         for (var attempt = 1; ; attempt++)
         {
-            // Instance N listens on base + N, so the ports after a free one must be free too; another process could
-            // still take one first, in which case that child cannot start, the launcher gives up and another base is tried.
-            var basePort = FreeLoopbackPortRange(instances) - 1;
+            // The front door listens on base and instance N on base + N, so the ports after a free one must be free too;
+            // another process could still take one first, in which case the launcher gives up and another base is tried.
+            var basePort = FreeLoopbackPortRange(instances + 1);
             var log = new OutputLog("chat launcher", testOutput);
             var process = ChatSampleProcess.Start(assembly, ["--instances", instances.ToString(), "--base-port", basePort.ToString(), "--db", databasePath], databasePath, log);
             var addresses = Enumerable.Range(1, instances).Select(instance => new Uri($"http://127.0.0.1:{basePort + instance}")).ToList();
@@ -47,7 +51,10 @@ public sealed class ChatSampleLauncherProcess : IAsyncDisposable
             {
                 await Task.WhenAll(addresses.Select((address, index) =>
                     ChatSampleProcess.WaitUntilReadyAsync(process, address, index + 1, databasePath, servedByThisProcess: false)));
-                return new ChatSampleLauncherProcess(process, log, addresses);
+                var frontDoor = new Uri($"http://127.0.0.1:{basePort}");
+                await Eventually.BecomesTrueAsync(() => log.ToString().Contains($"[launcher] Ready: {frontDoor.ToString().TrimEnd('/')}", StringComparison.Ordinal),
+                    TimeSpan.FromSeconds(30), "the launcher to say its front door is ready");
+                return new ChatSampleLauncherProcess(process, log, frontDoor, addresses);
             }
             catch (Exception ex)
             {

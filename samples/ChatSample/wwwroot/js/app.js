@@ -5,17 +5,16 @@ const DEFAULT_ROOMS = ["lobby", "random"];
 const TYPING_SEND_INTERVAL_MS = 2000;
 const TYPING_SHOW_MS = 3000;
 const PRESENCE_DEBOUNCE_MS = 150;
-// After every instance refused a reconnect, wait this long before trying them all again.
-const RECONNECT_ROUND_DELAY_MS = 2000;
+// After a reconnect attempt failed, wait this long before the next one.
+const RECONNECT_DELAY_MS = 500;
 
 const $ = (id) => document.getElementById(id);
 
 const state = {
   connection: null,
   user: null,
-  server: null,            // the process this page is connected to: { instance, port, processId, machineName, database, instanceUrls }
+  server: null,            // the process this page is connected to: { instance, port, processId, machineName, database }
   pageServer: null,        // the process that served this page
-  instanceUrls: [location.origin], // every instance of the launcher, to reconnect to when this one dies
   joinedRooms: new Set(),
   knownRooms: new Set(DEFAULT_ROOMS),
   roomCounts: {},
@@ -76,10 +75,9 @@ async function showInstance() {
   }
 }
 
-/** Shows the process this page talks to now, and remembers the instances it may reconnect to. */
+/** Shows the process this page talks to now. */
 function showServer(server) {
   state.server = server;
-  state.instanceUrls = server.instanceUrls?.length ? server.instanceUrls : [location.origin];
   const { instance, processId, port } = server;
   const badge = $("instance");
   const movedFrom = state.pageServer && state.pageServer.port !== port ? ` (page from instance ${state.pageServer.instance})` : "";
@@ -101,23 +99,14 @@ async function connect(rawName) {
   }
   $("connect").disabled = true;
 
-  const hubUrl = (baseUrl) => `${baseUrl}/hubs/chat?user=${encodeURIComponent(name)}`;
-  let currentUrl = location.origin;
   const builder = new signalR.HubConnectionBuilder()
-    // No cookies: another instance's CORS policy allows this page's origin without credentials.
-    .withUrl(hubUrl(currentUrl), { withCredentials: false })
-    // Never give up: try the same instance once, then every other instance of the launcher in turn, then wait and
-    // start over, until one answers (the launcher restarts a dead instance on its port).
+    // One URL, the page's own: behind the launcher's front door it reaches whichever instance is alive, so the page
+    // never switches origins.
+    .withUrl(`hubs/chat?user=${encodeURIComponent(name)}`)
+    // Never give up: retry at once, then every RECONNECT_DELAY_MS, until an instance answers (the front door takes a
+    // dead instance out within a second, and the launcher restarts it).
     .withAutomaticReconnect({
-      nextRetryDelayInMilliseconds: (retry) => {
-        const candidates = [currentUrl, ...state.instanceUrls.filter((url) => url !== currentUrl)];
-        const index = retry.previousRetryCount % candidates.length;
-        // The URL can only change while reconnecting: every call but the first, which retries the same URL anyway.
-        if (connection.state === signalR.HubConnectionState.Reconnecting) {
-          connection.baseUrl = hubUrl(candidates[index]);
-        }
-        return index === 0 && retry.previousRetryCount > 0 ? RECONNECT_ROUND_DELAY_MS : 0;
-      },
+      nextRetryDelayInMilliseconds: (retry) => (retry.previousRetryCount === 0 ? 0 : RECONNECT_DELAY_MS),
     })
     .withStatefulReconnect()
     .configureLogging(signalR.LogLevel.Warning);
@@ -138,8 +127,7 @@ async function connect(rawName) {
   connection.on("ping", (fromUser) => `pong from ${state.user} on instance ${state.server?.instance ?? "?"}`);
 
   connection.onreconnecting(() => setStatus("reconnecting"));
-  connection.onreconnected(async () => {
-    currentUrl = new URL(connection.baseUrl).origin;
+  const onReconnected = async () => {
     setStatus("connected");
     // A full reconnect is a new connection, maybe on another instance: say where, and join the rooms again.
     const before = state.server;
@@ -151,10 +139,25 @@ async function connect(rawName) {
       await connection.invoke("JoinRoom", room).catch(showError);
     }
     schedulePresenceRefresh();
-  });
-  connection.onclose((error) => {
-    setStatus("disconnected");
-    $("chat-error").textContent = error ? `Disconnected: ${error.message}` : "Disconnected. Reload the page to connect again.";
+  };
+  connection.onreconnected(onReconnected);
+  connection.onclose(async (error) => {
+    if (state.connection !== connection) {
+      return;
+    }
+    // An instance that stops (a deploy) closes its connections without offering a reconnect: start again through the
+    // front door, which sends the page to a running instance; the resume helper resumes a manual start too.
+    setStatus("reconnecting");
+    for (;;) {
+      try {
+        await connection.start();
+        await onReconnected();
+        return;
+      } catch (startError) {
+        $("chat-error").textContent = `Disconnected (${(error ?? startError).message}); trying again.`;
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAY_MS));
+      }
+    }
   });
 
   try {

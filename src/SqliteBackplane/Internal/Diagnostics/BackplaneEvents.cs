@@ -132,6 +132,9 @@ internal static partial class BackplaneEvents
     [LoggerMessage(53, LogLevel.Warning, "Could not read the log to replay connection {ResumedConnectionId}'s missed messages to connection {ConnectionId}; the client was told of a gap and starts fresh.", EventName = "ResumeReplayFailed")]
     public static partial void ResumeReplayFailed(ILogger logger, string connectionId, string resumedConnectionId, Exception exception);
 
+    [LoggerMessage(70, LogLevel.Information, "This process is stopping: it answers new requests 503 (a front door sends them to another process), its health check fails, and its SignalR connections close so their clients resume on the other processes.", EventName = "DrainingStarted")]
+    public static partial void DrainingStarted(ILogger logger);
+
     [LoggerMessage(80, LogLevel.Debug, "WAL checkpoint {Outcome}: {CheckpointedFrames} of {LogFrames} frames copied back (under the write lock: {WriteLocked}) in {ElapsedMs} ms; the -wal file is {WalBytes} bytes.", EventName = "WalCheckpointed")]
     public static partial void WalCheckpointed(ILogger logger, string outcome, long checkpointedFrames, long logFrames, bool writeLocked, long elapsedMs, long walBytes);
 

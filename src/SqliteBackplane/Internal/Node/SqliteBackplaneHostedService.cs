@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using SqliteBackplane.Internal.Hosting;
 using SqliteBackplane.Internal.Node;
 
 namespace SqliteBackplane.Internal.Node;
@@ -15,13 +16,15 @@ internal sealed class SqliteBackplaneHostedService : IHostedLifecycleService
     private readonly SqliteBackplaneOptions _options;
     private readonly AppBackplaneNode _appNode;
     private readonly ILogger _logger;
+    private readonly BackplaneDraining _draining;
     private BackplaneNode? _node;
 
-    public SqliteBackplaneHostedService(IOptions<SqliteBackplaneOptions> options, AppBackplaneNode appNode, ILoggerFactory loggerFactory)
+    public SqliteBackplaneHostedService(IOptions<SqliteBackplaneOptions> options, AppBackplaneNode appNode, ILoggerFactory loggerFactory, BackplaneDraining draining)
     {
         _options = options.Value;
         _appNode = appNode;
         _logger = loggerFactory.CreateLogger(BackplaneNode.LogCategory);
+        _draining = draining;
     }
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -34,7 +37,13 @@ internal sealed class SqliteBackplaneHostedService : IHostedLifecycleService
 
     public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    // Before any service stops: from here on new requests get 503 and the health check fails (ApplicationStopping,
+    // which SIGTERM fires first, has usually begun it already).
+    public Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        _draining.Begin();
+        return Task.CompletedTask;
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
