@@ -131,4 +131,10 @@ internal static partial class BackplaneEvents
 
     [LoggerMessage(53, LogLevel.Warning, "Could not read the log to replay connection {ResumedConnectionId}'s missed messages to connection {ConnectionId}; the client was told of a gap and starts fresh.", EventName = "ResumeReplayFailed")]
     public static partial void ResumeReplayFailed(ILogger logger, string connectionId, string resumedConnectionId, Exception exception);
+
+    [LoggerMessage(100, LogLevel.Debug, "Node {NodeId} publishes its delivery hold at log position {Position} (-1: none): senders on every node wait while the log runs too far past it.", EventName = "DeliveryHoldChanged")]
+    public static partial void DeliveryHoldChanged(ILogger logger, string nodeId, long position);
+
+    [LoggerMessage(101, LogLevel.Debug, "Could not read the other nodes' delivery holds; sends are paced by this node's own connections until the next read.", EventName = "DeliveryHoldReadFailed")]
+    public static partial void DeliveryHoldReadFailed(ILogger logger, Exception exception);
 }

@@ -42,6 +42,7 @@ internal sealed partial class BackplaneNode
         if (!Admission.CanEnterNow)
         {
             var started = Stopwatch.GetTimestamp();
+            var onRemoteHold = Admission.RemoteLeadExceeded;
             if (!await Admission.WaitAsync(_options.BusyTimeout, cancellationToken))
             {
                 ThrowIfFileFailing();
@@ -49,6 +50,11 @@ internal sealed partial class BackplaneNode
             }
 
             Metrics.SendWaited(Stopwatch.GetElapsedTime(started));
+            if (onRemoteHold)
+            {
+                Metrics.SendWaitedOnRemote(Stopwatch.GetElapsedTime(started));
+            }
+
             ThrowIfFileFailing();
         }
 
