@@ -7,8 +7,8 @@ namespace SqliteBackplane.Benchmarks;
 /// <summary>Scenario F, clients flood (see LoadShapes.cs).</summary>
 public sealed partial class Driver
 {
-
-    private async Task<Result> ClientsFloodAsync(string mode, int processes, int round)
+    /// <summary>One round of F (or of Fp, <paramref name="scenario"/>): loss and drain are recorded per round.</summary>
+    private async Task<Result> ClientsFloodAsync(string mode, int processes, int round, string scenario = "F")
     {
         await using var servers = await ServerSet.StartAsync(mode, processes, NewDb(), this);
         var clients = Enumerable.Range(0, FloodClients)
@@ -44,12 +44,13 @@ public sealed partial class Driver
             var lost = expected - delivered;
             if (lost > 0)
             {
-                Problems.Add($"F {Setups.Name(mode, processes)} round {round}: {lost} deliveries not received {LoadDrainTimeout.TotalSeconds:F0} s after the last send");
+                Problems.Add($"{scenario} {Setups.Name(mode, processes)} round {round}: {lost} deliveries not received {LoadDrainTimeout.TotalSeconds:F0} s after the last send");
             }
             var samples = clients.SelectMany(c => c.Latencies).Order().ToArray();
             var metrics = new Dictionary<string, double>
             {
                 ["clients"] = FloodClients,
+                ["processes"] = processes,
                 ["window"] = FloodWindow,
                 ["published"] = published,
                 ["published_per_s"] = published / ((lastSend - start) / (double)Stopwatch.Frequency),
@@ -59,11 +60,13 @@ public sealed partial class Driver
                 ["dups"] = clients.Sum(c => c.Duplicates),
                 ["reordered"] = clients.Sum(c => c.Reordered),
                 ["server_cpu_us_per_msg"] = published > 0 ? cpuUs / published : double.NaN,
+                ["server_cpu_us_per_delivery"] = delivered > 0 ? cpuUs / delivered : double.NaN,
                 ["p50"] = Stats.Percentile(samples, 50),
                 ["p99"] = Stats.Percentile(samples, 99),
                 ["max"] = samples.Length > 0 ? samples[^1] : double.NaN,
             };
-            return new Result("F", Setups.Name(mode, processes), "4 clients", metrics, round);
+            Log($"{scenario} {Setups.Name(mode, processes)} round {round}: published {published:N0}, lost {lost:N0}, last send to last delivery {metrics["drain_s"]:F2} s");
+            return new Result(scenario, Setups.Name(mode, processes), $"{FloodClients} clients", metrics, round);
         }
         finally
         {

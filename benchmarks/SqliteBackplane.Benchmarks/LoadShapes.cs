@@ -11,7 +11,10 @@ namespace SqliteBackplane.Benchmarks;
 /// a client on server B records receive time minus send time.</item>
 /// <item><b>F</b>, clients flood: 4 clients, 2 per server, each invoking the method as fast as the server accepts
 /// (<c>InvokeAsync</c>, a bounded window of calls in flight: a new call starts when an earlier one has returned from
-/// the hub method) for a few seconds; all 4 receive every message.</item>
+/// the hub method) for a few seconds; all 4 receive every message. Each round's loss and drain are reported.</item>
+/// <item><b>Fp</b>, F by processes: the same 4 clients spread over 1, 2, 4 or 8 processes (processes beyond the
+/// fourth hold no client: what a process pays for rows it delivers to nobody), against the floor (1 process) and
+/// Redis with as many processes.</item>
 /// </list>
 /// Setups (none, redis, sqlite) are interleaved round by round, so that each round's ratios compare setups measured
 /// minutes apart under the same machine load.
@@ -43,7 +46,7 @@ public sealed partial class Driver
 
     internal static string QuantileKey(double q) => "q_" + q.ToString(CultureInfo.InvariantCulture);
 
-    private async Task LoadShapesAsync(bool l, bool f, int rounds)
+    private async Task LoadShapesAsync(bool l, bool f, bool fp, int rounds)
     {
         var setups = Selected(_plan.LoadSetups).ToArray();
         for (var round = 1; round <= rounds; round++)
@@ -72,6 +75,17 @@ public sealed partial class Driver
                     await GuardedMeasurement($"F {spec}", async () => results.Add(await ClientsFloodAsync(mode, processes, round)));
                 }
                 AddRatios(results, "published_per_s", "deliveries_per_s", "drain_s", "p50", "p99");
+                ReportAll(results);
+            }
+            if (fp)
+            {
+                var results = new List<Result>();
+                foreach (var spec in Selected(_plan.FloodProcessSetups))
+                {
+                    var (mode, processes) = ParseSetup(spec);
+                    await GuardedMeasurement($"Fp {spec}", async () => results.Add(await ClientsFloodAsync(mode, processes, round, "Fp")));
+                }
+                AddRatios(results, "published_per_s", "deliveries_per_s", "drain_s", "server_cpu_us_per_delivery");
                 ReportAll(results);
             }
         }

@@ -62,7 +62,7 @@ public sealed class FloodTests(ITestOutputHelper output) : MultiProcessTest(outp
     }
 
     [Fact]
-    public async Task A_client_that_stops_reading_on_another_process_loses_messages_and_holds_the_senders_back_only_briefly()
+    public async Task A_client_that_stops_reading_on_another_process_is_dropped_and_holds_the_senders_back_only_briefly()
     {
         var sending = await StartAsync(Settings, "sending");
         var receiving = await StartAsync(Settings, "receiving");
@@ -80,28 +80,10 @@ public sealed class FloodTests(ITestOutputHelper output) : MultiProcessTest(outp
                 received.Where(m => m.StartsWith(prefix, StringComparison.Ordinal)).Select(m => m[..m.IndexOf('|', StringComparison.Ordinal)]));
         }
 
-        // The stopped client reads again: it gets what its bound kept (unless the server gave up on it: a send to it
-        // that does not complete within TransportSendTimeout closes it), then what is sent now, but not the whole flood.
-        var count = 0;
-        var drained = Task.Run(async () =>
-        {
-            try
-            {
-                while (await stopped.ReceiveAsync() != "end|")
-                {
-                    count++;
-                }
-            }
-            catch (Exception ex) when (ex is System.Net.WebSockets.WebSocketException or InvalidOperationException)
-            {
-                Output.WriteLine($"The server closed the client that stopped reading: {ex.Message}");
-            }
-        });
-        await senders[0].InvokeAsync(nameof(TestHub.SendAll), "end|");
-        await drained.TimeoutAfter(TimeSpan.FromMinutes(1), "the stopped client to read up to the last message");
-        Output.WriteLine($"The client that stopped reading received {count} of {Senders * MessagesPerSender} messages.");
-        Assert.True(count < Senders * MessagesPerSender, "The client that stopped reading received the whole flood: its messages were never bounded.");
-        Assert.Contains("is not reading fast enough", receiving.Output, StringComparison.Ordinal);
+        // Its messages were dropped by its own bound (the server says so once); it cannot catch up on them later, and
+        // the server may also close it (a send that does not complete within TransportSendTimeout closes a connection).
+        await Eventually.BecomesTrueAsync(() => receiving.Output.Contains($"Connection {stopped.ConnectionId} is not reading fast enough", StringComparison.Ordinal),
+            TaskTimeoutExtensions.DefaultTimeoutValue, "the receiving server reports that it drops messages for the client that stopped reading");
     }
 
     private async Task<TestClient[]> ConnectSendersAsync(ServerProcess server)
