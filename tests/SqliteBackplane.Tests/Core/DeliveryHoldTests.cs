@@ -82,11 +82,7 @@ public sealed class DeliveryHoldTests(Xunit.Abstractions.ITestOutputHelper outpu
         await sending.SendAllAsync(ClientMethods.Receive, ["first"]).DefaultTimeout();
         await client.AssertReceivesAsync("first");
 
-        // A node on another machine (so crash detection does not probe it) that published a hold and then went silent.
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        RawSqlite.Execute(database,
-            "INSERT INTO signalr_nodes (node_id, machine_name, process_id, started_at, heartbeat_at, wake_endpoint, delivery_hold) " +
-            "VALUES ('ghost', 'elsewhere', 1, $now, $now, NULL, (SELECT max(id) FROM signalr_messages))", ("$now", now));
+        InsertSilentHoldingNode(database);
 
         var sends = new List<Task>();
         Task? waiting = null;
@@ -115,6 +111,39 @@ public sealed class DeliveryHoldTests(Xunit.Abstractions.ITestOutputHelper outpu
 
         await client.AssertReceivesAsync("end");
     }
+
+    [Fact]
+    public async Task A_send_held_longer_than_the_busy_timeout_fails_saying_a_client_on_another_process_is_behind()
+    {
+        using var database = new TempDatabase();
+        using var sending = DirectManagers.Create(database, o =>
+        {
+            o.MaxPendingMessagesPerConnection = 100;
+            o.BusyTimeout = TimeSpan.FromSeconds(1);
+            o.NodeTimeout = TimeSpan.FromMinutes(5);
+        });
+        await sending.SendAllAsync(ClientMethods.Receive, ["first"]).DefaultTimeout();
+        // Its row stays fresh through the test (written "a minute from now"), so the hold outlasts the busy timeout.
+        InsertSilentHoldingNode(database, writtenAt: DateTimeOffset.UtcNow.AddMinutes(1));
+
+        var error = await Assert.ThrowsAsync<TimeoutException>(async () =>
+        {
+            for (var i = 0; i < 1_000; i++)
+            {
+                await sending.SendAllAsync(ClientMethods.Receive, [$"{i:D5}"]).DefaultTimeout("a send held by another node (it fails after the busy timeout)");
+            }
+        });
+        Assert.Contains("on another process sharing the file is behind", error.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(SqliteBackplaneOptions.BusyTimeout), error.Message, StringComparison.Ordinal);
+    }
+
+    // A node on another machine (so crash detection does not probe it) that published a hold at the log's end and then
+    // went silent; its row counts as fresh for DeliveryHolds.StaleAfter after writtenAt (default: now).
+    private static void InsertSilentHoldingNode(TempDatabase database, DateTimeOffset? writtenAt = null) =>
+        RawSqlite.Execute(database,
+            "INSERT INTO signalr_nodes (node_id, machine_name, process_id, started_at, heartbeat_at, wake_endpoint, delivery_hold) " +
+            "VALUES ('ghost', 'elsewhere', 1, $now, $now, NULL, (SELECT max(id) FROM signalr_messages))",
+            ("$now", (writtenAt ?? DateTimeOffset.UtcNow).ToUnixTimeMilliseconds()));
 
     // Reads every message, slower than a sender flat out but always reading; returns the first five characters of each.
     private static Task<List<string>> ReadSlowlyAsync(FakeClient client) => Task.Run(async () =>

@@ -46,6 +46,11 @@ internal sealed partial class BackplaneNode
             if (!await Admission.WaitAsync(_options.BusyTimeout, cancellationToken))
             {
                 ThrowIfFileFailing();
+                if (Admission.RemoteLeadExceeded && Admission.RemoteHold is { } position)
+                {
+                    throw BackplaneErrors.RemoteHoldTimeout(Database.Path, Stopwatch.GetElapsedTime(started), position);
+                }
+
                 throw BackplaneErrors.BackpressureTimeout(Database.Path, Stopwatch.GetElapsedTime(started));
             }
 
