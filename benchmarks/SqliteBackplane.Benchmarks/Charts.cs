@@ -34,6 +34,11 @@ public static class Charts
         {
             written.Add(FloodBars(results.Where(r => r.Scenario == "F").ToList(), subtitle, outDir));
         }
+        if (results.Any(r => r.Scenario == "Fp"))
+        {
+            written.Add(FloodByProcesses(results.Where(r => r.Scenario == "Fp").ToList(), "published_per_s", "published msg/s", "Fp-published-by-processes.png", subtitle, outDir));
+            written.Add(FloodByProcesses(results.Where(r => r.Scenario == "Fp").ToList(), "server_cpu_us_per_delivery", "server CPU us per delivery (all servers)", "Fp-cpu-by-processes.png", subtitle, outDir));
+        }
         if (results.Any(r => r.Scenario == "throughput"))
         {
             written.Add(ThroughputByProcesses(results.Where(r => r.Scenario == "throughput").ToList(), subtitle, outDir));
@@ -178,6 +183,44 @@ public static class Charts
         plot.YLabel("published msg/s, end to end");
         plot.ShowLegend(Alignment.UpperRight);
         var path = Path.Combine(outDir, "throughput-by-processes.png");
+        plot.SavePng(path, Width, Height);
+        return path;
+    }
+
+    /// <summary>Scenario Fp: one F metric by number of server processes (the floor is one process; Redis and ours 1-8).</summary>
+    private static string FloodByProcesses(List<Result> rows, string key, string label, string file, string subtitle, string outDir)
+    {
+        var plot = new Plot();
+        var highest = 0.0;
+        int[] counts = [1, 2, 4, 8];
+        void Line(Func<int, string> name, string legend, Color color, int[] processes)
+        {
+            var points = processes.Select(n => (N: n, V: Median(rows.Where(r => r.Setup == name(n)), key))).Where(p => !double.IsNaN(p.V)).ToArray();
+            if (points.Length == 0)
+            {
+                return;
+            }
+            var scatter = plot.Add.Scatter(points.Select(p => (double)p.N).ToArray(), points.Select(p => p.V).ToArray());
+            scatter.LegendText = legend + ": " + string.Join(", ", points.Select(p => $"{p.N} proc {Short(p.V)}"));
+            scatter.Color = color;
+            scatter.LineWidth = 2.5f;
+            scatter.MarkerSize = 9;
+            highest = Math.Max(highest, points.Max(p => p.V));
+        }
+        Line(_ => Setups.NoneName, "none (floor)", Colors.Gray, [1]);
+        Line(Setups.RedisName, "Microsoft Redis backplane", new Color(0xD6, 0x27, 0x28), counts);
+        Line(Setups.SqliteName, "SqliteBackplane", new Color(0x1F, 0x77, 0xB4), counts);
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        foreach (var n in counts)
+        {
+            ticks.AddMajor(n, $"{n} process{(n > 1 ? "es" : "")}");
+        }
+        plot.Axes.Bottom.TickGenerator = ticks;
+        plot.Axes.SetLimits(0.5, 8.5, 0, Math.Max(1, highest) * 1.3);
+        plot.Title($"Fp: 4 clients flood, spread over N processes: {label}\n{subtitle}", size: 13);
+        plot.YLabel(label);
+        plot.ShowLegend(Alignment.UpperRight);
+        var path = Path.Combine(outDir, file);
         plot.SavePng(path, Width, Height);
         return path;
     }

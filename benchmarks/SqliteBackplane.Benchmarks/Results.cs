@@ -62,6 +62,14 @@ public static class Report
             new("server CPU us/msg", "server_cpu_us_per_msg", "F1"),
             new("lost", "lost", "N0"), new("duplicates", "dups", "N0"), new("out of order", "reordered", "N0"),
         ]),
+        ("Fp", "Fp. F by processes: the same 4 clients spread over 1, 2, 4 or 8 processes (beyond the fourth, processes hold no client); the floor is one process without a backplane",
+        [
+            new("processes", "processes", "N0"), new("published msg/s", "published_per_s", "N0"), new("published / floor", "published_per_s_ratio", "F2"),
+            new("deliveries/s", "deliveries_per_s", "N0"), new("deliveries / floor", "deliveries_per_s_ratio", "F2"),
+            new("last send to last delivery (s)", "drain_s", "F2"), new("server CPU us/msg (all servers)", "server_cpu_us_per_msg", "F1"),
+            new("server CPU us/delivery", "server_cpu_us_per_delivery", "F2"), new("us/delivery / floor", "server_cpu_us_per_delivery_ratio", "F2"),
+            new("lost", "lost", "N0"), new("duplicates", "dups", "N0"), new("out of order", "reordered", "N0"),
+        ]),
         ("latency", "1. Cross-process latency, end to end (clients on A invoke a hub method that broadcasts; a client on B receives; ms)",
         [
             new("msg/s", "rate", "N0"), new("senders", "senders", "N0"), new("p50", "p50", "F3"), new("p99", "p99", "F3"), new("p99.9", "p999", "F3"), new("max", "max", "F1"),
@@ -163,6 +171,8 @@ public static class Report
             sb.AppendLine();
         }
 
+        AppendFloodRounds(sb, runs);
+
         if (!runs.Any(r => r.Results.Any(x => x.Scenario is "latency" or "throughput" or "fanout" or "stall" or "idle")))
         {
             AppendProblems(sb, runs);
@@ -181,6 +191,29 @@ public static class Report
 
         AppendProblems(sb, runs);
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// Every round of F and Fp on its own line: a loss or a long drain in one round must show, not hide in a median.
+    /// </summary>
+    private static void AppendFloodRounds(StringBuilder sb, IReadOnlyList<RunResults> runs)
+    {
+        var rows = runs.SelectMany((run, i) => run.Results.Where(r => r.Scenario is "F" or "Fp").Select(r => (Run: i + 1, Result: r))).ToList();
+        if (rows.Count == 0)
+        {
+            return;
+        }
+        string V(Result r, string key, string format) => r.Metrics.TryGetValue(key, out var v) && !double.IsNaN(v) ? v.ToString(format, CultureInfo.InvariantCulture) : "-";
+        sb.AppendLine("### F and Fp, every round: loss and drain");
+        sb.AppendLine();
+        sb.AppendLine("| Scenario | Setup | run | round | published msg/s | deliveries/s | lost | duplicates | out of order | last send to last delivery (s) | server CPU us/delivery |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var (run, r) in rows.OrderBy(x => x.Result.Scenario, StringComparer.Ordinal).ThenBy(x => x.Result.Setup, StringComparer.Ordinal).ThenBy(x => x.Run).ThenBy(x => x.Result.Round))
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.Scenario} | {r.Setup} | {run} | {r.Round} | {V(r, "published_per_s", "N0")} | {V(r, "deliveries_per_s", "N0")} | {V(r, "lost", "N0")} | {V(r, "dups", "N0")} | {V(r, "reordered", "N0")} | {V(r, "drain_s", "F2")} | {V(r, "server_cpu_us_per_delivery", "F2")} |");
+        }
+        sb.AppendLine();
     }
 
     private static void AppendProblems(StringBuilder sb, IReadOnlyList<RunResults> runs)
@@ -210,6 +243,12 @@ public static class Report
         {
             var v = Stats.Median(all.Where(r => r.Scenario == scenario && (param is null || r.Param == param) && r.Setup == setup && r.Metrics.ContainsKey(key)).Select(r => r.Metrics[key]));
             return double.IsNaN(v) ? "-" : v.ToString(format, CultureInfo.InvariantCulture);
+        }
+        // Every F round's value in order (run by run), so one bad round shows.
+        string Rounds(string setup, string key, string format)
+        {
+            var values = all.Where(r => r.Scenario == "F" && r.Setup == setup && r.Metrics.ContainsKey(key)).Select(r => r.Metrics[key].ToString(format, CultureInfo.InvariantCulture)).ToList();
+            return values.Count == 0 ? "-" : string.Join(", ", values);
         }
         string Pair(string scenario, string? param, string setup, string a, string b, string format) =>
             Value(scenario, param, setup, a, format) is var x && x == "-" ? "-" : $"{x} / {Value(scenario, param, setup, b, format)}";
@@ -245,6 +284,10 @@ public static class Report
                 $"| F invocations in flight per client | {Value("F", null, none, "window", "N0")} | {Value("F", null, redis, "window", "N0")} | {Value("F", null, ours, "window", "N0")} | | |");
             sb.AppendLine(CultureInfo.InvariantCulture,
                 $"| F server CPU us per message | {Value("F", null, none, "server_cpu_us_per_msg", "F1")} | {Value("F", null, redis, "server_cpu_us_per_msg", "F1")} | {Value("F", null, ours, "server_cpu_us_per_msg", "F1")} | | |");
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| F lost, each round | {Rounds(none, "lost", "N0")} | {Rounds(redis, "lost", "N0")} | {Rounds(ours, "lost", "N0")} | | |");
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| F last send to last delivery (s), each round | {Rounds(none, "drain_s", "F2")} | {Rounds(redis, "drain_s", "F2")} | {Rounds(ours, "drain_s", "F2")} | | |");
         }
         string Sum(string setup, string key) => all.Where(r => r.Setup == setup && r.Metrics.ContainsKey(key)).Sum(r => r.Metrics[key]).ToString("N0", CultureInfo.InvariantCulture);
         string Faults(string setup) => all.Any(r => r.Setup == setup) ? $"{Sum(setup, "lost")} / {Sum(setup, "dups")} / {Sum(setup, "reordered")}" : "-";

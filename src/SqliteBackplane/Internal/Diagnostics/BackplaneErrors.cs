@@ -85,6 +85,12 @@ internal static class BackplaneErrors
         "for that long. Look for a process holding the database's write lock, a reader that cannot read the file, or raise " +
         "SqliteBackplaneOptions.BusyTimeout.");
 
+    public static TimeoutException RemoteHoldTimeout(string databasePath, TimeSpan waited, long position) => new(
+        $"A send waited {waited.TotalSeconds:0.###} s for the SQLite backplane on '{databasePath}' to catch up and was not sent: " +
+        $"a client that is still reading, only slowly, on another process sharing the file is behind (log position {position}), and " +
+        "sends on every process are paced by it so that it loses nothing. Look for an overloaded process or client, or raise " +
+        "SqliteBackplaneOptions.BusyTimeout; a client that stops reading stops pacing senders after a second.");
+
     public static InvalidOperationException Stopped(string databasePath) => new(
         $"The SQLite backplane on '{databasePath}' has stopped because the application is shutting down; the message was not sent.");
 

@@ -146,4 +146,10 @@ internal static partial class BackplaneEvents
 
     [LoggerMessage(91, LogLevel.Information, "The backplane dashboard refused a request from {RemoteAddress}: it answers only local requests unless the app names an authorization policy (RequireAuthorization).", EventName = "DashboardRequestRefused")]
     public static partial void DashboardRequestRefused(ILogger logger, string remoteAddress);
+
+    [LoggerMessage(100, LogLevel.Debug, "Node {NodeId} publishes its delivery hold at log position {Position} (-1: none): senders on every node wait while the log runs too far past it.", EventName = "DeliveryHoldChanged")]
+    public static partial void DeliveryHoldChanged(ILogger logger, string nodeId, long position);
+
+    [LoggerMessage(101, LogLevel.Debug, "Could not read the other nodes' delivery holds; sends are paced by this node's own connections until the next read.", EventName = "DeliveryHoldReadFailed")]
+    public static partial void DeliveryHoldReadFailed(ILogger logger, Exception exception);
 }

@@ -26,6 +26,7 @@ internal sealed class BackplaneMetrics : IDisposable
     private readonly Counter<long> _walCheckpoints;
     private long _walFileBytes;
     private long _walLogBytes;
+    private readonly Histogram<double> _sendRemoteWait;
 
     public BackplaneMetrics(IMeterFactory? meterFactory, string nodeId, Func<long> readerBacklog, Func<int> liveNodes, Func<int> connections)
     {
@@ -64,6 +65,8 @@ internal sealed class BackplaneMetrics : IDisposable
             "Reconnects that asked to resume an old connection, by outcome (resumed, gap) and, for a gap, its reason.");
         _sendWait = _meter.CreateHistogram<double>("sqlitebackplane.send.wait", "s",
             "Time a send waited before it was queued, because the queue, the reader or a local connection was at its bound (backpressure).");
+        _sendRemoteWait = _meter.CreateHistogram<double>("sqlitebackplane.send.remote_wait", "s",
+            "Time a send waited before it was queued because another node's reading connections were behind (its delivery hold); also counted in sqlitebackplane.send.wait.");
         _meter.CreateObservableGauge("sqlitebackplane.reader.backlog", readerBacklog, "{row}",
             "Rows known to be in the log that this node's reader has not dispatched yet.");
         _meter.CreateObservableGauge("sqlitebackplane.nodes.live", liveNodes, "{node}",
@@ -120,6 +123,8 @@ internal sealed class BackplaneMetrics : IDisposable
     }
 
     public void SendWaited(TimeSpan waited) => _sendWait.Record(waited.TotalSeconds);
+
+    public void SendWaitedOnRemote(TimeSpan waited) => _sendRemoteWait.Record(waited.TotalSeconds);
 
     public void WriteFailed(int operations) => _writeFailures.Add(operations);
 

@@ -13,6 +13,14 @@ namespace SqliteBackplane.Internal.Flow;
 /// no write for <see cref="StallAfter"/> counts as stalled and stops holding senders back (its own bound,
 /// <see cref="SqliteBackplaneOptions.MaxPendingMessagesPerConnection"/>, drops its messages instead), so a dead client
 /// delays no one for long.
+/// <para>
+/// Across processes (delivery holds): while a local connection holds senders back, this node publishes the log position
+/// its reader had dispatched when that began (<see cref="LocalHold"/>, through <see cref="LocalHoldChanged"/>), and
+/// every node's senders also wait while the log's end (plus their queued sends) is <see cref="MaxRemoteLead"/> or more
+/// past the lowest hold another live node published (<see cref="SetRemoteHold"/>). So a flood from one process slows
+/// down for a reading client on another instead of passing its drop bound. A hold ends when the connection drains or
+/// counts as stalled, and a dead node's hold is ignored once its row goes stale, so no one waits on it for long.
+/// </para>
 /// </summary>
 internal sealed class SendAdmission : IDisposable
 {
@@ -25,6 +33,12 @@ internal sealed class SendAdmission : IDisposable
     internal static readonly TimeSpan StallAfter = TimeSpan.FromSeconds(1);
 
     private static readonly TimeSpan RecheckInterval = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>While holding, the hold is published again this often, so other nodes see a live row (not a stale one).</summary>
+    internal static readonly TimeSpan HoldRefreshInterval = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>No hold: <see cref="LocalHold"/> and the remote hold when no connection is behind.</summary>
+    private const long NoHold = long.MaxValue;
 
     // At most this much time counts towards a stall per recheck: a late recheck means this process was not running.
     private const long MaxSilenceCreditMs = 50;
@@ -45,19 +59,81 @@ internal sealed class SendAdmission : IDisposable
     private long _failedAfterAccept;
     private volatile Tuple<Exception, DateTimeOffset>? _lastFailureBox;
     private readonly BackplaneMetrics _metrics;
+    private readonly Func<long> _dispatchedPosition;
+    private bool _recheckRunning;
+    private bool _holding;
+    private long _localHold = NoHold;
+    private long _holdPublishedTicks;
+    private long _remoteHold = NoHold;
+    private long _logEnd;
 
-    public SendAdmission(int maxQueued, int maxLag, int maxPendingPerConnection, Func<long> readerLag, BackplaneMetrics metrics)
+    // dispatchedPosition: the log position this node's reader has dispatched (what a hold publishes).
+    public SendAdmission(int maxQueued, int maxLag, int maxPendingPerConnection, Func<long> readerLag, BackplaneMetrics metrics, Func<long>? dispatchedPosition = null)
     {
         _metrics = metrics;
         _maxQueued = maxQueued;
         _maxLag = maxLag;
         _readerLag = readerLag;
+        _dispatchedPosition = dispatchedPosition ?? (static () => 0);
         PacingThreshold = Math.Max(2, maxPendingPerConnection / 20);
+        MaxRemoteLead = Math.Max(PacingThreshold, maxPendingPerConnection / 4);
         _recheck = new Timer(static state => ((SendAdmission)state!).Recheck(), this, Timeout.Infinite, Timeout.Infinite);
     }
 
     /// <summary>Pending writes at which a local connection starts to hold senders back: a twentieth of the drop bound.</summary>
     public int PacingThreshold { get; }
+
+    /// <summary>
+    /// How far the log may run past the lowest hold of another live node: a quarter of the drop bound, so what is queued
+    /// or in flight when senders notice the hold still fits under it.
+    /// </summary>
+    public int MaxRemoteLead { get; }
+
+    /// <summary>
+    /// Called (on the thread that changed it) when <see cref="LocalHold"/> begins, ends, or is due to be published again;
+    /// null leaves holds off (the file has no column for them). Set before the node serves connections.
+    /// </summary>
+    public Action? LocalHoldChanged { get; set; }
+
+    /// <summary>Called every recheck while sends wait on a remote hold, to read the holds again (one read in flight at a time).</summary>
+    public Action? RemoteHoldStale { get; set; }
+
+    /// <summary>The log position this node's reader had dispatched when a local connection fell behind; null while none is.</summary>
+    public long? LocalHold => Volatile.Read(ref _localHold) is var hold and not NoHold ? hold : null;
+
+    /// <summary>The lowest hold another live node published, as last read; null when none holds.</summary>
+    public long? RemoteHold => Volatile.Read(ref _remoteHold) is var hold and not NoHold ? hold : null;
+
+    /// <summary>Whether sends must wait because the log ran <see cref="MaxRemoteLead"/> past another node's hold.</summary>
+    public bool RemoteLeadExceeded
+    {
+        get
+        {
+            var hold = Volatile.Read(ref _remoteHold);
+            return hold != NoHold && Volatile.Read(ref _logEnd) + Volatile.Read(ref _queued) - hold >= MaxRemoteLead;
+        }
+    }
+
+    /// <summary>Sends that waited on another node's hold, since the node started.</summary>
+    public long RemoteWaits => Interlocked.Read(ref _remoteWaits);
+
+    private long _remoteWaits;
+
+    /// <summary>The log's end as this node's writer last saw it (the id it appended last). Writer thread.</summary>
+    public void NoteLogEnd(long lastId)
+    {
+        if (lastId > Volatile.Read(ref _logEnd))
+        {
+            Volatile.Write(ref _logEnd, lastId);
+        }
+    }
+
+    /// <summary>The lowest hold of the other live nodes, just read (null: none); lets waiting sends in when it allows.</summary>
+    public void SetRemoteHold(long? hold)
+    {
+        Volatile.Write(ref _remoteHold, hold ?? NoHold);
+        Progress();
+    }
 
     /// <summary>Sends accepted in this process and not yet committed or failed.</summary>
     public int Queued => Volatile.Read(ref _queued);
@@ -77,7 +153,7 @@ internal sealed class SendAdmission : IDisposable
 
     /// <summary>True when a send may be queued at once: nothing is paused and no measure is at its bound.</summary>
     public bool CanEnterNow =>
-        !_paused && Volatile.Read(ref _queued) < _maxQueued && !ConnectionsPressured && _readerLag() < _maxLag;
+        !_paused && Volatile.Read(ref _queued) < _maxQueued && !ConnectionsPressured && _readerLag() < _maxLag && !RemoteLeadExceeded;
 
     private bool ConnectionsPressured => Volatile.Read(ref _pressuredCount) > Volatile.Read(ref _stalledCount);
 
@@ -113,6 +189,11 @@ internal sealed class SendAdmission : IDisposable
     public async Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _waits);
+        if (RemoteLeadExceeded)
+        {
+            Interlocked.Increment(ref _remoteWaits);
+        }
+
         var started = Stopwatch.GetTimestamp();
         while (true)
         {
@@ -133,8 +214,7 @@ internal sealed class SendAdmission : IDisposable
                     }
 
                     _paused = true;
-                    _lastRecheckTicks = Environment.TickCount64;
-                    _recheck.Change(RecheckInterval, RecheckInterval);
+                    StartRecheck();
                 }
 
                 resumed = _resumed.Task;
@@ -178,6 +258,7 @@ internal sealed class SendAdmission : IDisposable
             }
 
             Interlocked.Increment(ref _pressuredCount);
+            UpdateLocalHold();
         }
     }
 
@@ -195,6 +276,7 @@ internal sealed class SendAdmission : IDisposable
         {
             // Reading again: it paces senders again.
             Interlocked.Decrement(ref _stalledCount);
+            UpdateLocalHold();
         }
 
         if (pending <= PacingThreshold / 2)
@@ -223,15 +305,68 @@ internal sealed class SendAdmission : IDisposable
         }
 
         Interlocked.Decrement(ref _pressuredCount);
+        UpdateLocalHold();
         Progress();
+    }
+
+    // A local connection began or stopped holding senders back: begin or end this node's hold (and publish it).
+    private void UpdateLocalHold()
+    {
+        Action? changed;
+        lock (_lock)
+        {
+            changed = LocalHoldChanged;
+            if (changed is null || _disposed || ConnectionsPressured == _holding)
+            {
+                return;
+            }
+
+            SetHoldingLocked(!_holding);
+        }
+
+        changed();
+    }
+
+    private void SetHoldingLocked(bool holding)
+    {
+        _holding = holding;
+        Volatile.Write(ref _localHold, holding ? _dispatchedPosition() : NoHold);
+        _holdPublishedTicks = Environment.TickCount64;
+        if (holding)
+        {
+            // Stall detection runs while holding, even when this node has no waiting senders of its own.
+            StartRecheck();
+        }
+        else if (!_paused)
+        {
+            StopRecheck();
+        }
+    }
+
+    private void StartRecheck()
+    {
+        if (!_recheckRunning)
+        {
+            _recheckRunning = true;
+            _lastRecheckTicks = Environment.TickCount64;
+            _recheck.Change(RecheckInterval, RecheckInterval);
+        }
+    }
+
+    private void StopRecheck()
+    {
+        _recheckRunning = false;
+        _recheck.Change(Timeout.Infinite, Timeout.Infinite);
     }
 
     private void Recheck()
     {
         TaskCompletionSource? toComplete = null;
+        Action? holdChanged = null;
+        var readRemote = false;
         lock (_lock)
         {
-            if (!_paused || _disposed)
+            if (!(_paused || _holding) || _disposed)
             {
                 return;
             }
@@ -252,16 +387,44 @@ internal sealed class SendAdmission : IDisposable
                 }
             }
 
-            if (Volatile.Read(ref _queued) <= _maxQueued / 2 && _readerLag() <= _maxLag / 2 && !ConnectionsPressured)
+            if (_holding)
             {
-                _paused = false;
-                _recheck.Change(Timeout.Infinite, Timeout.Infinite);
-                toComplete = _resumed;
-                _resumed = NewSignal();
+                if (!ConnectionsPressured)
+                {
+                    // Drained or stalled: other nodes' senders may go on.
+                    SetHoldingLocked(false);
+                    holdChanged = LocalHoldChanged;
+                }
+                else if (now - _holdPublishedTicks >= HoldRefreshInterval.TotalMilliseconds)
+                {
+                    _holdPublishedTicks = now;
+                    holdChanged = LocalHoldChanged;
+                }
+            }
+
+            if (_paused)
+            {
+                var remoteLeadExceeded = RemoteLeadExceeded;
+                readRemote = remoteLeadExceeded;
+                if (Volatile.Read(ref _queued) <= _maxQueued / 2 && _readerLag() <= _maxLag / 2 && !ConnectionsPressured && !remoteLeadExceeded)
+                {
+                    _paused = false;
+                    toComplete = _resumed;
+                    _resumed = NewSignal();
+                    if (!_holding)
+                    {
+                        StopRecheck();
+                    }
+                }
             }
         }
 
         toComplete?.TrySetResult();
+        holdChanged?.Invoke();
+        if (readRemote)
+        {
+            RemoteHoldStale?.Invoke();
+        }
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -44,13 +44,24 @@ internal sealed partial class BackplaneNode
         if (!Admission.CanEnterNow)
         {
             var started = Stopwatch.GetTimestamp();
+            var onRemoteHold = Admission.RemoteLeadExceeded;
             if (!await Admission.WaitAsync(_options.BusyTimeout, cancellationToken))
             {
                 ThrowIfFileFailing();
+                if (Admission.RemoteLeadExceeded && Admission.RemoteHold is { } position)
+                {
+                    throw BackplaneErrors.RemoteHoldTimeout(Database.Path, Stopwatch.GetElapsedTime(started), position);
+                }
+
                 throw BackplaneErrors.BackpressureTimeout(Database.Path, Stopwatch.GetElapsedTime(started));
             }
 
             Metrics.SendWaited(Stopwatch.GetElapsedTime(started));
+            if (onRemoteHold)
+            {
+                Metrics.SendWaitedOnRemote(Stopwatch.GetElapsedTime(started));
+            }
+
             ThrowIfFileFailing();
         }
 

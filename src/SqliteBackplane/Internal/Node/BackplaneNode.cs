@@ -54,7 +54,8 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
         ResumeTokens = new ResumeTokens(options.EncryptionKeys);
         CapacityPolicy = new MessageLogCapacityPolicy(options);
         Metrics = new BackplaneMetrics(meterFactory, NodeId, ReaderBacklog, LiveNodes, LocalConnectionCount);
-        Admission = new SendAdmission(options.MaxQueuedMessages, options.MaxReaderLag, options.MaxPendingMessagesPerConnection, ReaderBacklog, Metrics);
+        Admission = new SendAdmission(options.MaxQueuedMessages, options.MaxReaderLag, options.MaxPendingMessagesPerConnection, ReaderBacklog, Metrics,
+            () => Cursor?.Applied ?? 0);
         Dispatcher = new RowDispatcher(NodeId, _timeProvider, logger, Metrics, Protection);
         _membership = new NodeMembership(NodeId, Database, Dispatcher, logger, ResumeTokens);
     }
@@ -234,10 +235,18 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             _wake.Notify(_membership.RemoteEndpoints, WakeChannel.RefreshSignal);
 
             Cursor = new AppliedCursor(cursorStart);
+            var holds = new DeliveryHolds(NodeId, Admission, Database.Queries, _timeProvider, _logger) { Enqueue = operation => Enqueue(operation) };
+            if (_membership.HasDeliveryHolds)
+            {
+                holds.Attach();
+                _membership.HeartbeatWritten = holds.AfterHeartbeat;
+            }
+
             var events = new NodeWriterEvents(_membership, _wake, Cursor, Admission, _writeLock, Metrics, _options, _logger)
             {
                 Enqueue = operation => Enqueue(operation),
                 Stopping = _stopping.Token,
+                Holds = holds,
             };
             _writer = new WriterLoop(Database, _writeLock, _options, _timeProvider, NodeId, _logger, Metrics, events);
             _writer.Start(connection);
@@ -245,6 +254,7 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             _reader = new ReaderLoop(Database, _wake, Dispatcher, Cursor, Admission, _options.SafetyPollInterval, _logger, _stopping.Token);
             _reader.Start();
             _queries = new SqliteWorker(Database);
+            holds.Worker = _queries;
             events.Readers = (_reader, _queries);
             _scheduler = new NodeMaintenanceScheduler(_options, _membership, op => Enqueue(op), _queries, Database, Metrics, _logger,
                 new NodeStatsPublisher(NodeId, op => Enqueue(op), ReaderBacklog, () => Cursor?.Applied ?? 0, LocalConnectionCount, _timeProvider));

@@ -27,6 +27,12 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
     /// <summary>The other live nodes, as last read.</summary>
     public IReadOnlyList<PeerNode> RemoteNodes => Volatile.Read(ref _peers).Nodes;
 
+    /// <summary>Whether the file's nodes table has the delivery_hold column (<see cref="DeliveryHolds"/>), as of the last join.</summary>
+    public bool HasDeliveryHolds { get; private set; }
+
+    /// <summary>Called after each heartbeat that committed.</summary>
+    public Action? HeartbeatWritten { get; set; }
+
     /// <summary>Nodes registered on the file at the last heartbeat, this one included.</summary>
     public int LiveNodes => Volatile.Read(ref _liveNodes);
 
@@ -43,6 +49,7 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
         return transaction.Run(() =>
         {
             SchemaSetup.EnsureSchema(connection, database.Queries, _options.AutoCreateSchema, database.Path, _options.EnableResume);
+            HasDeliveryHolds = SchemaSetup.EnsureDeliveryHoldColumn(connection, database.Queries, _options.AutoCreateSchema);
             if (_startedAtMs == 0)
             {
                 _startedAtMs = context.NowMs;
@@ -86,6 +93,8 @@ internal sealed class NodeMembership(string nodeId, BackplaneDatabase database, 
             {
                 BackplaneEvents.NodeRevived(logger, nodeId, result.Revived);
             }
+
+            HeartbeatWritten?.Invoke();
         }
         catch (Exception ex)
         {

@@ -25,6 +25,9 @@ internal sealed class NodeWriterEvents(NodeMembership membership, WakeChannel wa
     /// <summary>Cancelled when the node stops.</summary>
     public required CancellationToken Stopping { get; init; }
 
+    /// <summary>Publishes and reads delivery holds (<see cref="SendAdmission"/>); told of every commit that appended rows.</summary>
+    public required DeliveryHolds Holds { get; init; }
+
     /// <summary>The reader and the query worker, which a replaced file resets; set once they exist.</summary>
     public (ReaderLoop Reader, SqliteWorker Queries)? Readers { get; set; }
 
@@ -55,6 +58,7 @@ internal sealed class NodeWriterEvents(NodeMembership membership, WakeChannel wa
         }
 
         wake.Notify(membership.RemoteEndpoints, WakeChannel.WakeSignal);
+        Holds.Committed(context);
     }
 
     public void BatchFinished(Exception? fileFailure)

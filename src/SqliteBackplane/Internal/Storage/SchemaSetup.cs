@@ -51,6 +51,27 @@ internal static partial class SchemaSetup
         ThrowIfUnsupportedVersion(connection, queries, path);
     }
 
+    /// <summary>
+    /// Adds the nodes table's delivery_hold column when it is missing and <paramref name="create"/> allows it (a file from
+    /// before it); returns whether the column exists. Without it the node neither publishes nor reads delivery holds
+    /// (senders are then paced by this process's own connections only). Runs in a write transaction.
+    /// </summary>
+    public static bool EnsureDeliveryHoldColumn(SqliteConnection connection, SqliteQueries queries, bool create)
+    {
+        if (Convert.ToInt64(Scalar(connection, queries.CountDeliveryHoldColumn), CultureInfo.InvariantCulture) > 0)
+        {
+            return true;
+        }
+
+        if (!create)
+        {
+            return false;
+        }
+
+        Execute(connection, queries.AddDeliveryHoldColumn);
+        return true;
+    }
+
     /// <summary>How many of the backplane's tables exist with the prefix of <paramref name="queries"/>.</summary>
     public static long CountTables(SqliteConnection connection, SqliteQueries queries) =>
         Convert.ToInt64(Scalar(connection, queries.CountBackplaneTables), CultureInfo.InvariantCulture);

@@ -1,4 +1,5 @@
 using SqliteBackplane.Internal.Messaging;
+
 namespace SqliteBackplane.Internal.Storage;
 
 /// <summary>
@@ -309,4 +310,19 @@ internal sealed class SqliteQueries
         WHERE hub = $hub AND ($value IS NULL OR instr(lower(group_name), lower($value)) > 0)
         GROUP BY group_name ORDER BY size DESC, group_name LIMIT $limit
         """;
+
+    // Delivery holds (SendAdmission): a node whose reading connections fall behind publishes the log position they had
+    // reached; every node's senders wait while the log runs too far past the lowest live one (docs/architecture.md).
+
+    /// <summary>Whether the nodes table has the delivery_hold column (files from before it lack it).</summary>
+    public string CountDeliveryHoldColumn => field ??= $"SELECT count(*) FROM pragma_table_info('{TablePrefix}nodes') WHERE name = 'delivery_hold'";
+
+    /// <summary>Adds the delivery_hold column to a nodes table from before it (additive: older builds ignore it).</summary>
+    public string AddDeliveryHoldColumn => field ??= $"ALTER TABLE {Nodes} ADD COLUMN delivery_hold INTEGER NULL";
+
+    /// <summary>Publishes this node's hold (<c>$value</c>, NULL when its connections keep up); it counts as a heartbeat too.</summary>
+    public string UpdateDeliveryHold => field ??= $"UPDATE {Nodes} SET delivery_hold = $value, heartbeat_at = max(heartbeat_at, $now) WHERE node_id = $node";
+
+    /// <summary>The lowest hold of the other nodes that wrote their row since <c>$deadline</c>; NULL when none holds.</summary>
+    public string SelectLowestDeliveryHold => field ??= $"SELECT min(delivery_hold) FROM {Nodes} WHERE delivery_hold IS NOT NULL AND node_id <> $node AND heartbeat_at >= $deadline";
 }
