@@ -98,6 +98,8 @@ public static class MultiInstanceLauncher
         Console.WriteLine($"  database:   {commandLine.DatabasePath}");
         Console.WriteLine($"  open:       {commandLine.FrontDoorUrl}");
         Console.WriteLine($"  instances:  {string.Join("  ", Enumerable.Range(1, commandLine.Instances).Select(instance => ServerInstance.LoopbackUrl(commandLine.PortFor(instance))))} (behind the front door)");
+        // The dashboard answers local requests only, and a proxied request is not local: open it on an instance's own port.
+        Console.WriteLine($"  dashboard:  {ServerInstance.LoopbackUrl(commandLine.PortFor(1))}/backplane/ (on any instance's own port)");
         Console.WriteLine("Open the URL in two browsers (or a private window), pick a name in each, and chat across processes. Ctrl+C stops all.");
         Console.WriteLine();
     }
