@@ -1,7 +1,6 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 using SqliteBackplane.Internal.Messaging;
-using SqliteBackplane.Maintenance;
 
 namespace SqliteBackplane.Maintenance;
 

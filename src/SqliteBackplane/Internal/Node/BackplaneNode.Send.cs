@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Internal.Diagnostics;
-using SqliteBackplane.Internal.Flow;
 
 namespace SqliteBackplane.Internal.Node;
 

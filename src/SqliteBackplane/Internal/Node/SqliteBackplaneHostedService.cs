@@ -2,7 +2,6 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SqliteBackplane.Internal.Hosting;
-using SqliteBackplane.Internal.Node;
 
 namespace SqliteBackplane.Internal.Node;
 

@@ -1,5 +1,3 @@
-using SqliteBackplane.Internal.Messaging;
-
 namespace SqliteBackplane.Internal.Storage;
 
 /// <summary>
