@@ -55,6 +55,7 @@ public static class BenchServer
     public const string HubPath = "/bench";
     public const string SendHubPath = "/send";
     public const string LoadHubPath = "/load";
+    public const string DashboardPath = "/backplane";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -62,9 +63,9 @@ public static class BenchServer
         var db = Arg(args, "--db");
         var prefix = Arg(args, "--prefix") ?? "signalr_";
         var redis = Arg(args, "--redis");
-        if (mode is not ("sqlite" or "none" or "sqlite-poll" or "sqlite-resume" or "redis"))
+        if (mode is not ("sqlite" or "none" or "sqlite-poll" or "sqlite-resume" or "sqlite-dashboard" or "redis"))
         {
-            await Console.Error.WriteLineAsync($"--backplane must be sqlite, none, sqlite-poll, sqlite-resume or redis, not '{mode}'.");
+            await Console.Error.WriteLineAsync($"--backplane must be sqlite, none, sqlite-poll, sqlite-resume, sqlite-dashboard or redis, not '{mode}'.");
             return 2;
         }
         if (mode == "redis" && string.IsNullOrEmpty(redis))
@@ -72,7 +73,7 @@ public static class BenchServer
             await Console.Error.WriteLineAsync("--redis <host:port> is required with the Redis backplane.");
             return 2;
         }
-        if (mode is "sqlite" or "sqlite-poll" or "sqlite-resume" && string.IsNullOrEmpty(db))
+        if (mode is "sqlite" or "sqlite-poll" or "sqlite-resume" or "sqlite-dashboard" && string.IsNullOrEmpty(db))
         {
             await Console.Error.WriteLineAsync("--db <file> is required with a SQLite backplane.");
             return 2;
@@ -114,6 +115,11 @@ public static class BenchServer
         app.MapHub<BenchHub>(HubPath);
         app.MapHub<SendHub>(SendHubPath);
         app.MapHub<LoadHub>(LoadHubPath);
+        if (mode == "sqlite-dashboard")
+        {
+            // Issue 19's cost: the dashboard with its defaults; the driver keeps one page's event stream open on each server.
+            app.MapSqliteBackplaneDashboard(DashboardPath);
+        }
         app.MapGet("/flood", (IHubContext<BenchHub> hub, int count, int concurrency, int sender, int? durationMs, int? rate, bool? samples) =>
             FloodAsync(hub, count, concurrency, sender, durationMs ?? 0, rate ?? 0, samples ?? false));
         app.MapGet("/gc", () =>

@@ -38,7 +38,7 @@ public sealed partial class Driver : IAsyncDisposable
     public List<string> Skipped { get; } = [];
 
     /// <summary>Scenario names the driver knows, in the order <c>all</c> runs them.</summary>
-    public static readonly string[] ScenarioNames = ["L", "F", "Fp", "latency", "throughput", "fanout", "stall", "idle"];
+    public static readonly string[] ScenarioNames = ["L", "F", "Fp", "Fd", "latency", "throughput", "fanout", "stall", "idle"];
 
     public async Task RunAsync(string[] scenarios, int rounds)
     {
@@ -46,6 +46,10 @@ public sealed partial class Driver : IAsyncDisposable
         if (all || scenarios.Contains("L") || scenarios.Contains("F") || scenarios.Contains("Fp"))
         {
             await Guarded("load shapes", () => LoadShapesAsync(all || scenarios.Contains("L"), all || scenarios.Contains("F"), all || scenarios.Contains("Fp"), rounds));
+        }
+        if (all || scenarios.Contains("Fd"))
+        {
+            await Guarded("flood with the dashboard open", () => FloodWithDashboardAsync(rounds));
         }
         if (all || scenarios.Contains("latency"))
         {

@@ -91,6 +91,33 @@ public sealed partial class Driver
         }
     }
 
+    /// <summary>
+    /// Scenario Fd (issue 19's cost): F on 2 processes with and without the dashboard mapped and one page's event stream
+    /// open on each process, interleaved round by round. <c>dashboard_cost</c> is the share of deliveries/s lost to it
+    /// in the same round.
+    /// </summary>
+    private async Task FloodWithDashboardAsync(int rounds)
+    {
+        for (var round = 1; round <= rounds; round++)
+        {
+            Log($"== flood with the dashboard open, round {round} of {rounds}");
+            var results = new List<Result>();
+            foreach (var spec in Selected(_plan.FloodDashboardSetups))
+            {
+                var (mode, processes) = ParseSetup(spec);
+                await GuardedMeasurement($"Fd {spec}", async () => results.Add(await ClientsFloodAsync(mode, processes, round, "Fd")));
+            }
+            AddRatios(results, "published_per_s", "deliveries_per_s", "drain_s", "server_cpu_us_per_delivery");
+            var without = results.FirstOrDefault(r => r.Setup == Setups.SqliteName(2));
+            var with = results.FirstOrDefault(r => r.Setup == Setups.DashboardName(2));
+            if (without is not null && with is not null && without.Metrics["deliveries_per_s"] > 0)
+            {
+                with.Metrics["dashboard_cost"] = 1 - with.Metrics["deliveries_per_s"] / without.Metrics["deliveries_per_s"];
+            }
+            ReportAll(results);
+        }
+    }
+
     private async Task GuardedMeasurement(string name, Func<Task> measure)
     {
         try

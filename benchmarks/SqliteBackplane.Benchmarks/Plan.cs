@@ -3,6 +3,7 @@ namespace SqliteBackplane.Benchmarks;
 /// <summary>
 /// How big each scenario is: <c>all</c> (the full suite) or <c>smoke</c> (a short run that only checks the harness works).
 /// <c>FloodProcessSetups</c> are scenario Fp: F with the same 4 clients spread over 1, 2, 4 or 8 processes.
+/// <c>FloodDashboardSetups</c> are scenario Fd: F with and without a dashboard page open on every process.
 /// </summary>
 public sealed record Plan(
     bool Smoke,
@@ -12,7 +13,8 @@ public sealed record Plan(
     (int Connections, int Messages)[] FanOut, string[] FanOutSetups,
     int StallSeconds, string[] StallSetups,
     int IdleSeconds, string[] IdleSetups,
-    string[] FloodProcessSetups)
+    string[] FloodProcessSetups,
+    string[] FloodDashboardSetups)
 {
     public static Plan Full { get; } = new(
         Smoke: false,
@@ -24,7 +26,8 @@ public sealed record Plan(
         FanOut: [(100, 20_000), (1000, 2000)], FanOutSetups: ["none:1", "sqlite:1", "sqlite:2", "sqlite-poll:2"],
         StallSeconds: 10, StallSetups: ["none:1", "sqlite:1", "sqlite:4", "sqlite-poll:4"],
         IdleSeconds: 30, IdleSetups: ["none:1", "sqlite:2", "sqlite-poll:2"],
-        FloodProcessSetups: ["none:1", "redis:1", "redis:2", "redis:4", "redis:8", "sqlite:1", "sqlite:2", "sqlite:4", "sqlite:8"]);
+        FloodProcessSetups: ["none:1", "redis:1", "redis:2", "redis:4", "redis:8", "sqlite:1", "sqlite:2", "sqlite:4", "sqlite:8"],
+        FloodDashboardSetups: ["none:1", "sqlite:2", "sqlite-dashboard:2"]);
 
     /// <summary>Every scenario once, tiny: proves the harness works (CI runs it); its figures mean nothing.</summary>
     public static Plan SmokePlan { get; } = new(
@@ -37,5 +40,6 @@ public sealed record Plan(
         FanOut: [(20, 100)], FanOutSetups: ["sqlite:2"],
         StallSeconds: 1, StallSetups: ["sqlite:2"],
         IdleSeconds: 2, IdleSetups: ["sqlite:2"],
-        FloodProcessSetups: ["none:1", "sqlite:2"]);
+        FloodProcessSetups: ["none:1", "sqlite:2"],
+        FloodDashboardSetups: ["sqlite-dashboard:2"]);
 }

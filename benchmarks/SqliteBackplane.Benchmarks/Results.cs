@@ -389,6 +389,9 @@ public static class Setups
     /// <summary>SqliteBackplane with EnableResume, every client opted in through the .NET helper (issue 14's cost).</summary>
     public static string ResumeName(int processes) => $"sqlite, {processes} proc, resume (clients opted in)";
 
+    /// <summary>SqliteBackplane with the dashboard mapped and one page's event stream open on every process (issue 19's cost).</summary>
+    public static string DashboardName(int processes) => $"sqlite, {processes} proc, dashboard open";
+
     public static string RedisName(int processes) => $"redis, {processes} proc (Microsoft StackExchangeRedis)";
 
     public static string Name(string mode, int processes) => mode switch
@@ -397,6 +400,7 @@ public static class Setups
         "sqlite" => SqliteName(processes),
         "redis" => RedisName(processes),
         "sqlite-resume" => ResumeName(processes),
+        "sqlite-dashboard" => DashboardName(processes),
         _ => PollName(processes),
     };
 }

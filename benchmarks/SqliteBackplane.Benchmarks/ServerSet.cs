@@ -5,6 +5,7 @@ public sealed class ServerSet : List<ServerProcess>, IAsyncDisposable
 {
     private Driver? _driver;
     private RedisServer? _redis;
+    private DashboardWatchers? _dashboards;
 
     public static async Task<ServerSet> StartAsync(string mode, int processes, string db, Driver driver)
     {
@@ -36,6 +37,10 @@ public sealed class ServerSet : List<ServerProcess>, IAsyncDisposable
                 }
                 set.Add(server);
             }
+            if (mode == "sqlite-dashboard")
+            {
+                set._dashboards = await DashboardWatchers.OpenAsync(set.Select(s => new Uri(s.BaseUri, BenchServer.DashboardPath + "/events")));
+            }
             return set;
         }
         catch
@@ -45,7 +50,7 @@ public sealed class ServerSet : List<ServerProcess>, IAsyncDisposable
         }
     }
 
-    private static string? DbFor(string mode, string db) => mode is "sqlite" or "sqlite-poll" or "sqlite-resume" ? db : null;
+    private static string? DbFor(string mode, string db) => mode is "sqlite" or "sqlite-poll" or "sqlite-resume" or "sqlite-dashboard" ? db : null;
 
     private static string FirstFailure(string log) =>
         log.Split(Environment.NewLine).FirstOrDefault(l => l.Contains("fail:", StringComparison.Ordinal) || l.Contains("Exception", StringComparison.Ordinal)) ?? "";
@@ -62,6 +67,11 @@ public sealed class ServerSet : List<ServerProcess>, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_dashboards is not null)
+        {
+            Driver.Log($"dashboard event streams read {_dashboards.BytesRead / 1024.0:F0} KiB");
+            await _dashboards.DisposeAsync();
+        }
         foreach (var server in this)
         {
             var warnings = server.StandardErrorLines.Where(l => l.Contains("warn:", StringComparison.Ordinal) || l.Contains("fail:", StringComparison.Ordinal) || l.Contains("crit:", StringComparison.Ordinal)).ToList();
