@@ -181,6 +181,11 @@ public sealed partial class Driver
         /// </summary>
         public async Task FloodAsync(long deadline, int window)
         {
+            if (window == 0)
+            {
+                await SendFloodAsync(deadline);
+                return;
+            }
             var inFlight = new Queue<Task>(window);
             long seq = 0;
             while (Stopwatch.GetTimestamp() < deadline)
@@ -196,6 +201,23 @@ public sealed partial class Driver
             while (inFlight.Count > 0)
             {
                 await inFlight.Dequeue();
+                Sent++;
+                LastSendCompleted = Stopwatch.GetTimestamp();
+            }
+        }
+
+        /// <summary>
+        /// Window 0 (BENCH_F_WINDOW=0): fire and forget, the flood as issue 20 first measured it. <c>SendAsync</c>
+        /// completes once the invocation is written to the connection, so the senders run as fast as the server reads
+        /// their sockets and the loopback buffers hold the backlog: the shape that once lost messages on the other
+        /// process, because accepting a send was not paced by delivery there.
+        /// </summary>
+        private async Task SendFloodAsync(long deadline)
+        {
+            long seq = 0;
+            while (Stopwatch.GetTimestamp() < deadline)
+            {
+                await Connection.SendAsync(nameof(LoadHub.Broadcast), new LoadMessage(_id, seq++, Stopwatch.GetTimestamp()));
                 Sent++;
                 LastSendCompleted = Stopwatch.GetTimestamp();
             }

@@ -31,7 +31,8 @@ public sealed partial class Driver
     private static readonly TimeSpan LoadDrainTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// Invocations each F client keeps in flight (BENCH_F_WINDOW, default 16). An invocation completes when the hub
+    /// Invocations each F client keeps in flight (BENCH_F_WINDOW, default 16; 0 floods with SendAsync instead, fire and
+    /// forget, as issue 20 first measured it). An invocation completes when the hub
     /// method has returned on the server, so a completed call is a message the server accepted; the server runs one
     /// connection's invocations one at a time, so a window only keeps the next ones waiting at the server instead of
     /// on a loopback round trip and the client's scheduling (with a window of 1, measured: the flood is bound by those
@@ -39,7 +40,7 @@ public sealed partial class Driver
     /// outstanding, so no buffer can hide a backlog the way unbounded SendAsync calls would (they complete once
     /// written to the socket, and the socket buffers hold tens of thousands of messages).
     /// </summary>
-    private static readonly int FloodWindow = int.TryParse(Environment.GetEnvironmentVariable("BENCH_F_WINDOW"), out var w) && w > 0 ? w : 16;
+    private static readonly int FloodWindow = int.TryParse(Environment.GetEnvironmentVariable("BENCH_F_WINDOW"), out var w) && w >= 0 ? w : 16;
 
     /// <summary>Latency quantiles kept for the distribution charts (100 = the maximum).</summary>
     internal static readonly double[] CurveQuantiles = [10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100];
