@@ -122,6 +122,7 @@ public static class BenchServer
         }
         app.MapGet("/flood", (IHubContext<BenchHub> hub, int count, int concurrency, int sender, int? durationMs, int? rate, bool? samples) =>
             FloodAsync(hub, count, concurrency, sender, durationMs ?? 0, rate ?? 0, samples ?? false));
+        app.MapGet("/broadcast", (IHubContext<BenchHub> hub, int count, int rate) => BroadcastAsync(hub, count, rate));
         app.MapGet("/gc", () =>
         {
             GC.Collect();
@@ -215,6 +216,27 @@ public static class BenchServer
         }
         var elapsed = ToMicroseconds(Stopwatch.GetTimestamp() - start);
         return Results.Json(new FloodResult(sent, elapsed, samples ? durations[..sent] : null));
+    }
+
+    /// <summary>
+    /// The fan-out scenario's publisher: <paramref name="count"/> broadcasts to every <see cref="BenchHub"/> connection at
+    /// <paramref name="rate"/> per second, each carrying its send timestamp and number; returns how many were sent.
+    /// </summary>
+    private static async Task<IResult> BroadcastAsync(IHubContext<BenchHub> hub, int count, int rate)
+    {
+        count = Math.Clamp(count, 0, 1_000_000);
+        rate = Math.Clamp(rate, 1, 100_000);
+        var start = Stopwatch.GetTimestamp();
+        for (var i = 0; i < count; i++)
+        {
+            var due = start + i * Stopwatch.Frequency / rate;
+            if (Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due) is { Ticks: > 0 } wait)
+            {
+                await Task.Delay(wait);
+            }
+            await hub.Clients.All.SendAsync(BenchHub.LatencyMethod, Stopwatch.GetTimestamp(), (long)i);
+        }
+        return Results.Text(count.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     private static int ToMicroseconds(long ticks) => (int)Math.Min(int.MaxValue, ticks * 1_000_000 / Stopwatch.Frequency);

@@ -38,7 +38,7 @@ public sealed partial class Driver : IAsyncDisposable
     public List<string> Skipped { get; } = [];
 
     /// <summary>Scenario names the driver knows, in the order <c>all</c> runs them.</summary>
-    public static readonly string[] ScenarioNames = ["L", "F", "Fp", "Fd", "latency", "throughput", "fanout", "stall", "idle"];
+    public static readonly string[] ScenarioNames = ["L", "F", "Fp", "Fd", "Fo", "latency", "throughput", "fanout", "stall", "idle"];
 
     public async Task RunAsync(string[] scenarios, int rounds)
     {
@@ -50,6 +50,10 @@ public sealed partial class Driver : IAsyncDisposable
         if (all || scenarios.Contains("Fd"))
         {
             await Guarded("flood with the dashboard open", () => FloodWithDashboardAsync(rounds));
+        }
+        if (all || scenarios.Contains("Fo"))
+        {
+            await Guarded("fan-out of a broadcast", () => BroadcastFanOutAsync(rounds));
         }
         if (all || scenarios.Contains("latency"))
         {

@@ -5,6 +5,7 @@ using SqliteBackplane.Benchmarks;
 // One program, two roles. "server" is a benchmark server process; everything else drives servers it starts itself.
 //   L F [--rounds 3]     the load shapes of issue 12 (one busy client; clients flood), none / redis / sqlite interleaved
 //   Fd [--rounds 3]      F with and without a dashboard page open on each process (issue 19's cost)
+//   Fo [--rounds 3]      fan-out: a 20 msg/s server-side broadcast to 500, 2,000 and 5,000 raw WebSocket connections
 //   all                  L, F, Fp and Fd, then the full suite of issue 3
 //   smoke                a tiny run of every scenario: exits non-zero if a server crashed or a message was lost
 //   latency|throughput|fanout|stall|idle   one scenario of the full suite (several may be named)

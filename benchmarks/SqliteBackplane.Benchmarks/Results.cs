@@ -70,6 +70,19 @@ public static class Report
             new("server CPU us/delivery", "server_cpu_us_per_delivery", "F2"), new("us/delivery / floor", "server_cpu_us_per_delivery_ratio", "F2"),
             new("lost", "lost", "N0"), new("duplicates", "dups", "N0"), new("out of order", "reordered", "N0"),
         ]),
+        ("Fd", "Fd. F on 2 processes with and without one dashboard page's event stream open on each process; dashboard cost = share of deliveries/s lost with it (same round)",
+        [
+            new("published msg/s", "published_per_s", "N0"), new("deliveries/s", "deliveries_per_s", "N0"), new("deliveries / floor", "deliveries_per_s_ratio", "F2"),
+            new("dashboard cost", "dashboard_cost", "P1"), new("server CPU us/delivery", "server_cpu_us_per_delivery", "F2"),
+            new("lost", "lost", "N0"), new("duplicates", "dups", "N0"),
+        ]),
+        ("Fo", "Fo. Fan-out: a server-side broadcast at 20 msg/s for 10 s to N raw WebSocket connections spread over the processes (ms; KB of server RSS per connection after connecting)",
+        [
+            new("connections", "connections", "N0"), new("p50", "p50", "F1"), new("p99", "p99", "F1"), new("p99 / floor", "p99_ratio", "F2"),
+            new("completion p50", "completion_p50", "F1"), new("completion p99", "completion_p99", "F1"), new("completion p99 / floor", "completion_p99_ratio", "F2"),
+            new("completion max", "completion_max", "F1"), new("KB per connection", "kb_per_connection", "F1"), new("KB / floor", "kb_per_connection_ratio", "F2"),
+            new("server CPU us/delivery", "server_cpu_us_per_delivery", "F2"), new("lost", "lost", "N0"), new("duplicates", "dups", "N0"),
+        ]),
         ("latency", "1. Cross-process latency, end to end (clients on A invoke a hub method that broadcasts; a client on B receives; ms)",
         [
             new("msg/s", "rate", "N0"), new("senders", "senders", "N0"), new("p50", "p50", "F3"), new("p99", "p99", "F3"), new("p99.9", "p999", "F3"), new("max", "max", "F1"),
