@@ -6,9 +6,7 @@ using Microsoft.Extensions.Options;
 using SqliteBackplane.Internal.Delivery;
 using SqliteBackplane.Internal.Messaging;
 using SqliteBackplane.Internal.Node;
-using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Internal.Configuration;
-using SqliteBackplane.Internal.Diagnostics;
 
 namespace SqliteBackplane;
 
@@ -20,18 +18,15 @@ namespace SqliteBackplane;
 /// <typeparam name="THub">The hub type.</typeparam>
 public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, IDisposable, IAsyncDisposable where THub : Hub
 {
-    private readonly HubMessageSerializer _serializer;
     private readonly BackplaneNodeHold _hold;
     private readonly BackplaneNode _node;
     private readonly LocalHub _local;
     private readonly ConnectionWriter _writer;
-    private readonly ClientResultRelay _clientResults;
-    private readonly ILogger _logger;
+    private readonly HubConnections _connections;
+    private readonly HubLogAppender _appender;
+    private readonly HubClientInvocations _clientInvocations;
     private readonly string _hubName = typeof(THub).FullName!;
-    private readonly int _maxMessageBytes;
     private readonly bool _resumeEnabled;
-    private readonly long _resumeWindowMs;
-    private long _lastInvocationId;
     private int _disposed;
 
     /// <summary>Creates a manager that serializes messages with every registered hub protocol.</summary>
@@ -57,17 +52,17 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
         ArgumentNullException.ThrowIfNull(hubProtocolResolver);
         SqliteBackplaneOptionsValidator.ThrowIfInvalid(options.Value);
 
-        _logger = logger;
-        _maxMessageBytes = options.Value.MaxMessageBytes;
-        _serializer = new HubMessageSerializer(hubProtocolResolver, hubOptions?.Value.SupportedProtocols ?? globalHubOptions?.Value.SupportedProtocols);
+        var serializer = new HubMessageSerializer(hubProtocolResolver, hubOptions?.Value.SupportedProtocols ?? globalHubOptions?.Value.SupportedProtocols);
         _hold = BackplaneNodeHold.Acquire(options.Value, logger);
         _node = _hold.Node;
         _writer = new ConnectionWriter(_node, options.Value.MaxPendingMessagesPerConnection, logger);
-        _clientResults = new ClientResultRelay(_hubName, _node, _serializer, logger);
+        var clientResults = new ClientResultRelay(_hubName, _node, serializer, logger);
         _resumeEnabled = options.Value.EnableResume;
-        _resumeWindowMs = (long)options.Value.EffectiveResumeWindow.TotalMilliseconds;
         var resume = _resumeEnabled ? new ResumeDelivery(_hubName, _node, _writer, logger, options.Value.MaxPendingMessagesPerConnection) : null;
-        _local = new LocalHub(_writer, _clientResults, _node.NodeId, resume);
+        _local = new LocalHub(_writer, clientResults, _node.NodeId, resume);
+        _connections = new HubConnections(_node, _hubName, _local, _resumeEnabled, (long)options.Value.EffectiveResumeWindow.TotalMilliseconds, logger);
+        _appender = new HubLogAppender(_node, _hubName, typeof(THub), serializer, options.Value.MaxMessageBytes);
+        _clientInvocations = new HubClientInvocations(_node, _hubName, _local, _writer, clientResults, _appender);
         _node.RegisterHub(_hubName, _local);
         // Start in the background, as the Redis backplane connects: construction never blocks, and errors surface on first use.
         _node.EnsureStartedAsync().ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
@@ -86,89 +81,14 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     public override async Task OnConnectedAsync(HubConnectionContext connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        var ticket = _resumeEnabled ? connection.GetHttpContext()?.Request.Query[ResumeTicket.QueryParameter].ToString() : null;
-        var entry = string.IsNullOrEmpty(ticket) ? _local.Add(connection) : _local.AddAwaitingAttach(connection);
-        try
-        {
-            if (entry.Resumable)
-            {
-                // Delivery to it starts when the reader applies the attach row this writes (after any replay).
-                await ResumeAttach.WriteAsync(_node, _hubName, connection, ResumeTicket.Parse(ticket!), _resumeWindowMs);
-            }
-            else
-            {
-                await _node.WriteAsync(new RegisterConnectionOperation(_hubName, connection.ConnectionId, connection.UserIdentifier));
-            }
-        }
-        catch (Exception ex)
-        {
-            // The connection still works for local messages; the file's problem is reported by the write path.
-            BackplaneEvents.ConnectionRegistrationFailed(_logger, connection.ConnectionId, ex);
-            if (entry.Resumable)
-            {
-                _local.AttachNow(connection);
-            }
-        }
-
-        // SignalR runs the hub's OnDisconnectedAsync before ours: removing the row as soon as the connection aborts
-        // keeps presence answers made from the hub's handler free of the departing connection. Registered after the
-        // row exists, so an already-aborted connection's removal is queued behind its registration.
-        lock (entry)
-        {
-            if (!entry.Disconnected)
-            {
-                entry.AbortRegistration = connection.ConnectionAborted.Register(static state =>
-                {
-                    var (manager, entry, connectionId) = ((SqliteHubLifetimeManager<THub>, ConnectionEntry, string))state!;
-                    manager.StartRemoval(entry, connectionId);
-                }, (this, entry, connection.ConnectionId));
-            }
-        }
+        await _connections.ConnectedAsync(connection);
     }
 
     /// <inheritdoc />
     public override async Task OnDisconnectedAsync(HubConnectionContext connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        var connectionId = connection.ConnectionId;
-        var removal = Task.CompletedTask;
-        if (_local.Remove(connection) is { } entry)
-        {
-            CancellationTokenRegistration registration;
-            lock (entry)
-            {
-                entry.Disconnected = true;
-                registration = entry.AbortRegistration;
-            }
-
-            // Dispose waits for a running abort callback; the removal itself is started exactly once.
-            registration.Dispose();
-            _node.Admission.Forget(entry);
-            removal = StartRemoval(entry, connectionId);
-        }
-
-        try
-        {
-            await removal;
-        }
-        catch (Exception ex) when (!_node.IsStopped)
-        {
-            BackplaneEvents.ConnectionRemovalFailed(_logger, connectionId, ex);
-        }
-        catch (Exception)
-        {
-            // The node is stopping: it removes all of its connections at once (and logs that once).
-        }
-    }
-
-    private Task StartRemoval(ConnectionEntry entry, string connectionId)
-    {
-        lock (entry)
-        {
-            return entry.Removal ??= _node.IsStopped
-                ? Task.CompletedTask
-                : _node.WriteAsync(new RemoveConnectionOperation(_hubName, connectionId, entry.Resumable));
-        }
+        await _connections.DisconnectedAsync(connection);
     }
 
     /// <inheritdoc />
@@ -276,7 +196,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     {
         ArgumentNullException.ThrowIfNull(connectionId);
         ArgumentNullException.ThrowIfNull(groupName);
-        return ChangeGroupAsync(connectionId, groupName, add: true, cancellationToken);
+        return _connections.ChangeGroupAsync(connectionId, groupName, add: true, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -284,17 +204,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     {
         ArgumentNullException.ThrowIfNull(connectionId);
         ArgumentNullException.ThrowIfNull(groupName);
-        return ChangeGroupAsync(connectionId, groupName, add: false, cancellationToken);
-    }
-
-    private Task ChangeGroupAsync(string connectionId, string groupName, bool add, CancellationToken cancellationToken)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        Identifiers.ThrowIfNotValidUnicode(connectionId, nameof(connectionId));
-        Identifiers.ThrowIfNotValidUnicode(groupName, nameof(groupName));
-        // No acknowledgement round-trip: once the row commits, every later send on any node is ordered after it.
-        var isLocal = _local[connectionId] is not null;
-        return _node.WriteAsync(new GroupChangeOperation(_hubName, connectionId, groupName, add, isLocal));
+        return _connections.ChangeGroupAsync(connectionId, groupName, add: false, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -302,45 +212,7 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     {
         ArgumentNullException.ThrowIfNull(connectionId);
         ArgumentNullException.ThrowIfNull(methodName);
-
-        var connection = _local[connectionId];
-        // Unique across nodes: node ids are unique per process start.
-        var invocationId = _node.NodeId + Interlocked.Increment(ref _lastInvocationId).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        using var linked = connection is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, connection.ConnectionAborted);
-        var result = _clientResults.Router.AddPending<T>(connectionId, invocationId, linked?.Token ?? cancellationToken, out var pending);
-
-        try
-        {
-            var invocation = new InvocationMessage(invocationId, methodName, args);
-            if (connection is not null)
-            {
-                await _writer.SendDirectAsync(connection, invocation, cancellationToken);
-            }
-            else
-            {
-                var payloads = Serialize(invocation);
-                var owner = await _node.WriteAsync(new ClientInvocationOperation(_hubName, connectionId, invocationId, payloads, holder => pending.TargetNodeId = holder, _node.Protection));
-                if (owner is null)
-                {
-                    throw BackplaneErrors.ConnectionDoesNotExist(connectionId);
-                }
-            }
-        }
-        catch
-        {
-            _clientResults.Router.RemovePending(invocationId);
-            throw;
-        }
-
-        try
-        {
-            return await result;
-        }
-        catch when (connection?.ConnectionAborted.IsCancellationRequested == true)
-        {
-            // The abort surfaces as a generic cancellation error; report it as the built-in managers do.
-            throw BackplaneErrors.LocalConnectionDisconnected(connectionId);
-        }
+        return await _clientInvocations.InvokeAsync<T>(connectionId, methodName, args, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -348,20 +220,14 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     {
         ArgumentNullException.ThrowIfNull(connectionId);
         ArgumentNullException.ThrowIfNull(result);
-        if (result.InvocationId is not null && _clientResults.Router.TryTakeProxied(connectionId, result.InvocationId, out var proxied))
-        {
-            return _clientResults.ForwardAsync(proxied, result, _local[connectionId]?.Protocol);
-        }
-
-        _clientResults.Router.TryComplete(connectionId, result);
-        return Task.CompletedTask;
+        return _clientInvocations.SetResultAsync(connectionId, result);
     }
 
     /// <inheritdoc />
     public override bool TryGetReturnType(string invocationId, [NotNullWhen(true)] out Type? type)
     {
         ArgumentNullException.ThrowIfNull(invocationId);
-        return _clientResults.Router.TryGetReturnType(invocationId, out type);
+        return _clientInvocations.TryGetReturnType(invocationId, out type);
     }
 
     /// <summary>
@@ -398,38 +264,6 @@ public sealed class SqliteHubLifetimeManager<THub> : HubLifetimeManager<THub>, I
     }
 
     private Task AppendAsync(MessageKind kind, IReadOnlyList<string> targets, IReadOnlyList<string> excluded, string methodName, object?[] args,
-        CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(methodName);
-        cancellationToken.ThrowIfCancellationRequested();
-        var envelope = new SendRow(kind)
-        {
-            Targets = targets,
-            Excluded = excluded,
-            Payloads = Serialize(new InvocationMessage(methodName, args)),
-        };
-        var (capacity, source) = _node.CapacityPolicy.CapacityFor(typeof(THub), kind, targets);
-        var body = EnvelopeProtocol.Write(envelope, _node.Protection);
-        // A send returns once queued, unless the log refuses sends at capacity: then its caller must learn of a refusal.
-        return _node.CapacityPolicy.Mode == SqliteBackplaneLogFullMode.RejectNewMessages
-            ? _node.WriteAsync(new CappedAppendOperation(_hubName, kind, body, capacity, source, SqliteBackplaneLogFullMode.RejectNewMessages))
-            : _node.SendAsync(new QueuedAppendOperation(_hubName, kind, body, capacity, source, _node.Admission), cancellationToken);
-    }
-
-    private ProtocolPayload[] Serialize(HubMessage message)
-    {
-        var payloads = _serializer.Serialize(message);
-        var size = 0L;
-        foreach (var payload in payloads)
-        {
-            size += payload.Bytes.Length;
-        }
-
-        if (size > _maxMessageBytes)
-        {
-            throw BackplaneErrors.MessageTooLarge((int)Math.Min(size, int.MaxValue), _maxMessageBytes);
-        }
-
-        return payloads;
-    }
+        CancellationToken cancellationToken) =>
+        _appender.AppendAsync(kind, targets, excluded, methodName, args, cancellationToken);
 }

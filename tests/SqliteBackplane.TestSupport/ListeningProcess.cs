@@ -6,7 +6,7 @@ namespace SqliteBackplane.TestSupport;
 /// <summary>
 /// A child process that prints a line starting with a known prefix and followed by its address once it listens (the
 /// test server's and the benchmark server's <c>LISTENING http://127.0.0.1:port</c>). Every output line goes to the
-/// caller's callback. Stopped by its own process id: <see cref="KillAsync"/> like <c>kill -9</c>, <see cref="TerminateAsync"/>
+/// caller's callback. Stopped by its own process id: <see cref="KillAsync"/> like <c>kill -9</c>, <see cref="Terminate"/>
 /// with SIGTERM; never by name.
 /// </summary>
 public sealed class ListeningProcess : IAsyncDisposable

@@ -6,10 +6,10 @@ internal static class CleanCommand
 {
     public static async Task<int> RunAsync(SqliteBackplaneMaintenance maintenance, TextWriter output, CancellationToken cancellationToken)
     {
-        var deleted = await maintenance.DeleteExpiredMessagesAsync(cancellationToken);
+        var deleted = await maintenance.Cleanup.DeleteExpiredMessagesAsync(cancellationToken);
         await output.WriteLineAsync($"Deleted {deleted} expired message row(s).");
 
-        var removed = await maintenance.DeleteDeadNodesAsync(cancellationToken);
+        var removed = await maintenance.Cleanup.DeleteDeadNodesAsync(cancellationToken);
         foreach (var node in removed)
         {
             await output.WriteLineAsync(

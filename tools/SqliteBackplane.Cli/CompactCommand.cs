@@ -12,7 +12,7 @@ internal static class CompactCommand
     public static async Task<int> RunAsync(SqliteBackplaneMaintenance maintenance, CliArguments arguments, TextWriter output, CancellationToken cancellationToken)
     {
         var destination = arguments.OutputPath ?? DefaultOutput(maintenance.DatabasePath);
-        var result = await maintenance.CompactIntoAsync(destination, arguments.IsForced, cancellationToken);
+        var result = await maintenance.Compaction.CompactIntoAsync(destination, arguments.IsForced, cancellationToken);
         var source = result.SourcePath;
         await output.WriteLineAsync($"Wrote a compacted copy of {source} to {result.DestinationPath}: " +
             $"{Formatting.Bytes(result.DestinationBytes)} (the live file and its WAL: {Formatting.Bytes(result.SourceBytes)}).");

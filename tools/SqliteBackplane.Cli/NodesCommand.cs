@@ -9,7 +9,7 @@ internal static class NodesCommand
 {
     public static async Task<int> RunAsync(SqliteBackplaneMaintenance maintenance, CliArguments arguments, TextWriter output, CancellationToken cancellationToken)
     {
-        var nodes = await maintenance.GetNodesAsync(cancellationToken);
+        var nodes = await maintenance.Statistics.GetNodesAsync(cancellationToken);
         if (arguments.IsJson)
         {
             await output.WriteLineAsync(JsonSerializer.Serialize(nodes, Formatting.Json));

@@ -8,7 +8,7 @@ internal static class StatsCommand
 {
     public static async Task<int> RunAsync(SqliteBackplaneMaintenance maintenance, CliArguments arguments, TextWriter output, CancellationToken cancellationToken)
     {
-        var stats = await maintenance.GetStatisticsAsync(cancellationToken);
+        var stats = await maintenance.Statistics.GetStatisticsAsync(cancellationToken);
         if (arguments.IsJson)
         {
             await output.WriteLineAsync(JsonSerializer.Serialize(stats, Formatting.Json));

@@ -3,7 +3,7 @@ namespace SqliteBackplane.Cli;
 
 /// <summary>
 /// <c>tail</c>: prints the last rows of the log, then follows it by polling every <c>--interval</c>; each poll is one
-/// short autocommit read (<see cref="SqliteBackplaneMaintenance.ReadLogAsync"/>). Ends after <c>--count</c> rows or on
+/// short autocommit read (<see cref="MaintenanceLogReader.ReadLogAsync"/>). Ends after <c>--count</c> rows or on
 /// Ctrl+C. When it starts waiting for new rows it says so once on the error stream, so the rows alone go to output.
 /// </summary>
 internal static class TailCommand
@@ -12,7 +12,7 @@ internal static class TailCommand
 
     public static async Task<int> RunAsync(SqliteBackplaneMaintenance maintenance, CliArguments arguments, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
-        var position = await maintenance.GetLogPositionAsync(arguments.LastValue, cancellationToken);
+        var position = await maintenance.Log.GetLogPositionAsync(arguments.LastValue, cancellationToken);
         var printed = 0;
         var following = false;
         try
@@ -20,7 +20,7 @@ internal static class TailCommand
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var entries = await maintenance.ReadLogAsync(position, PageSize, cancellationToken);
+                var entries = await maintenance.Log.ReadLogAsync(position, PageSize, cancellationToken);
                 foreach (var entry in entries)
                 {
                     LogFormatter.Write(output, entry, arguments.WidthValue);

@@ -26,7 +26,7 @@ internal static class TopCommand
         {
             for (var frame = 1; ; frame++)
             {
-                var activity = await maintenance.ReadActivityAsync(markWatched: true, quit.Token);
+                var activity = await maintenance.Activity.ReadActivityAsync(markWatched: true, quit.Token);
                 var text = Render(maintenance.DatabasePath, activity, state, interactive);
                 await output.WriteAsync(interactive ? "\u001b[H\u001b[2J" + text : text + Environment.NewLine);
                 await output.FlushAsync(CancellationToken.None);
@@ -51,7 +51,7 @@ internal static class TopCommand
     }
 
     /// <summary>One frame: a header with the log's rate, then one line per node.</summary>
-    internal static string Render(string path, SqliteBackplaneMaintenance.Activity activity, Rates rates, bool interactive)
+    internal static string Render(string path, NodeActivity activity, Rates rates, bool interactive)
     {
         var now = DateTimeOffset.FromUnixTimeMilliseconds(activity.CapturedAtMs);
         var logRate = rates.Log(activity.CapturedAtMs, activity.LastId);

@@ -6,7 +6,8 @@ namespace ChatSample.Launcher;
 /// The launcher's front door: YARP on the base port, the one URL users open. Session affinity (a cookie of its own)
 /// keeps a browser's requests, negotiate and transport alike, on one instance; an active health check of every
 /// instance's <c>/health</c> each second takes a stopping or dead instance out, and its pages reconnect, through the same
-/// URL, to another (FailurePolicy Redistribute). docs/deployment.md explains each setting.
+/// URL, to another (FailurePolicy Redistribute). The settings are <see cref="YarpAffinityConfig"/>'s; docs/deployment.md
+/// explains each.
 /// </summary>
 internal static class FrontDoor
 {
@@ -25,38 +26,8 @@ internal static class FrontDoor
         return app;
     }
 
-    private static RouteConfig Route => new()
-    {
-        RouteId = "chat",
-        ClusterId = "chat",
-        Match = new RouteMatch { Path = "{**catch-all}" },
-    };
+    private static RouteConfig Route => YarpAffinityConfig.Route("chat");
 
-    private static ClusterConfig Cluster(ChatSampleCommandLine commandLine) => new()
-    {
-        ClusterId = "chat",
-        LoadBalancingPolicy = "RoundRobin",
-        SessionAffinity = new SessionAffinityConfig
-        {
-            Enabled = true,
-            Policy = "Cookie",
-            FailurePolicy = "Redistribute",
-            AffinityKeyName = "chat-affinity",
-        },
-        HealthCheck = new HealthCheckConfig
-        {
-            Active = new ActiveHealthCheckConfig
-            {
-                Enabled = true,
-                Interval = TimeSpan.FromSeconds(1),
-                Timeout = TimeSpan.FromSeconds(10),
-                Policy = "ConsecutiveFailures",
-                Path = ChatServer.HealthPath,
-            },
-        },
-        Metadata = new Dictionary<string, string> { ["ConsecutiveFailuresHealthPolicy.Threshold"] = "1" },
-        Destinations = Enumerable.Range(1, commandLine.Instances).ToDictionary(
-            instance => $"instance{instance}",
-            instance => new DestinationConfig { Address = ServerInstance.LoopbackUrl(commandLine.PortFor(instance)) }),
-    };
+    private static ClusterConfig Cluster(ChatSampleCommandLine commandLine) => YarpAffinityConfig.Cluster("chat", "chat-affinity", ChatServer.HealthPath, TimeSpan.FromSeconds(1),
+        Enumerable.Range(1, commandLine.Instances).ToDictionary(instance => $"instance{instance}", instance => ServerInstance.LoopbackUrl(commandLine.PortFor(instance))));
 }

@@ -85,8 +85,8 @@ internal sealed class SqliteBackplaneHealthCheck : IHealthCheck, IDisposable, IA
             problems.Add($"this process's reader is {lag.TotalSeconds:0.0} s behind the log (more than {_maxReaderLag.TotalSeconds:0.0} s)");
         }
 
-        data["sendsFailedAfterReturning"] = _node.Admission.FailedAfterAccept;
-        if (_node.Admission.LastFailure is { } lastFailure && DateTimeOffset.UtcNow - lastFailure.At < RecentFailureWindow)
+        data["sendsFailedAfterReturning"] = _node.Admission.Failures.Count;
+        if (_node.Admission.Failures.Last is { } lastFailure && DateTimeOffset.UtcNow - lastFailure.At < RecentFailureWindow)
         {
             problems.Add($"sends that had returned failed to be written {(DateTimeOffset.UtcNow - lastFailure.At).TotalSeconds:0} s ago ({lastFailure.Error.Message})");
         }

@@ -1,6 +1,6 @@
 namespace SqliteBackplane.Maintenance;
 
-/// <summary>The outcome of <see cref="SqliteBackplaneMaintenance.CompactIntoAsync"/>: a compacted copy written beside the live file, which is left untouched.</summary>
+/// <summary>The outcome of <see cref="FileCompactor.CompactIntoAsync"/>: a compacted copy written beside the live file, which is left untouched.</summary>
 internal sealed class SqliteBackplaneCompaction
 {
     /// <summary>Gets the full path of the database that was copied.</summary>

@@ -26,7 +26,7 @@ internal sealed class SqliteBackplaneNodeStatus
 
     /// <summary>
     /// Gets whether the node is live: its heartbeat is no older than <see cref="SqliteBackplaneOptions.NodeTimeout"/>.
-    /// A node that is not live is reaped by the live nodes or by <see cref="SqliteBackplaneMaintenance.DeleteDeadNodesAsync"/>.
+    /// A node that is not live is reaped by the live nodes or by <see cref="MaintenanceCleanup.DeleteDeadNodesAsync"/>.
     /// </summary>
     public required bool IsLive { get; init; }
 

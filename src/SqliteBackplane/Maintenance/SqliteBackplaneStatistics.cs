@@ -1,6 +1,6 @@
 namespace SqliteBackplane.Maintenance;
 
-/// <summary>A snapshot of a backplane file, from <see cref="SqliteBackplaneMaintenance.GetStatisticsAsync"/>. Row counts come from one read transaction.</summary>
+/// <summary>A snapshot of a backplane file, from <see cref="StatisticsReader.GetStatisticsAsync"/>. Row counts come from one read transaction.</summary>
 internal sealed class SqliteBackplaneStatistics
 {
     /// <summary>Gets the full path of the database file.</summary>

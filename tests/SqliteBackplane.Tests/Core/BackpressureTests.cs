@@ -84,7 +84,7 @@ public sealed class BackpressureTests(Xunit.Abstractions.ITestOutputHelper outpu
         await manager.SendAllAsync(ClientMethods.Receive, ["end"]).DefaultTimeout();
         var received = await reading.DefaultTimeout("the slow client to read every message");
         var admission = manager.Node.Admission;
-        output.WriteLine($"The sender waited {admission.Waits} times; the client was taken for stalled {admission.Stalls} times; {manager.DroppedMessages} dropped.");
+        output.WriteLine($"The sender waited {admission.Waits} times; the client was taken for stalled {admission.Connections.Stalls} times; {manager.DroppedMessages} dropped.");
         Assert.Equal(Enumerable.Range(0, messages).Select(i => $"{i:D5}"), received);
         Assert.Equal(0, manager.DroppedMessages);
         Assert.True(manager.Node.Admission.Waits > 0, "The sender never waited, so the test did not exercise pacing.");

@@ -63,7 +63,7 @@ public class CapacityTests
             await manager.SendAllAsync(ClientMethods.Receive, [$"m{i}"]).DefaultTimeout();
         }
 
-        await manager.Node.WhenWrittenAsync().DefaultTimeout();
+        await manager.Node.Writes.WhenWrittenAsync().DefaultTimeout();
         // Only the newest 100 sends remain (the presence rows written before them went first).
         Assert.Equal(100L, RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_messages"));
         Assert.Equal(100L, RawSqlite.Scalar(database, "SELECT count(*) FROM signalr_messages WHERE kind = 1"));

@@ -32,11 +32,11 @@ public sealed class DeliveryHoldTests(Xunit.Abstractions.ITestOutputHelper outpu
 
         await sending.SendAllAsync(ClientMethods.Receive, ["end"]).DefaultTimeout();
         var received = await reading.DefaultTimeout("the slow client to read every message");
-        output.WriteLine($"The sender waited {sending.Node.Admission.Waits} times, {sending.Node.Admission.RemoteWaits} on the other node's hold; " +
+        output.WriteLine($"The sender waited {sending.Node.Admission.Waits} times, {sending.Node.Admission.Remote.Waits} on the other node's hold; " +
             $"{receiving.DroppedMessages} dropped on the receiving node.");
         Assert.Equal(Enumerable.Range(0, messages).Select(i => $"{i:D5}"), received);
         Assert.Equal(0, receiving.DroppedMessages);
-        Assert.True(sending.Node.Admission.RemoteWaits > 0, "The sender never waited on the other node's hold, so the test did not exercise it.");
+        Assert.True(sending.Node.Admission.Remote.Waits > 0, "The sender never waited on the other node's hold, so the test did not exercise it.");
     }
 
     [Fact]
@@ -90,7 +90,7 @@ public sealed class DeliveryHoldTests(Xunit.Abstractions.ITestOutputHelper outpu
         {
             var send = sending.SendAllAsync(ClientMethods.Receive, [$"{i:D5}"]);
             sends.Add(send);
-            if (sending.Node.Admission.RemoteWaits > 0)
+            if (sending.Node.Admission.Remote.Waits > 0)
             {
                 waiting = send;
             }

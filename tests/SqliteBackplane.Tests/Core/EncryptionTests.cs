@@ -4,7 +4,6 @@ using SqliteBackplane.Internal.Messaging;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
-using SqliteBackplane.Internal.Configuration;
 
 namespace SqliteBackplane.Tests.Core;
 
@@ -39,7 +38,7 @@ public class EncryptionTests
         using var manager = DirectManagers.Create(database, o => o.EncryptionKeys.Add(NewKey));
 
         await manager.SendGroupAsync("room-42", ClientMethods.Receive, ["the launch code is 0000"]).DefaultTimeout();
-        await manager.Node.WhenWrittenAsync().DefaultTimeout();
+        await manager.Node.Writes.WhenWrittenAsync().DefaultTimeout();
 
         var body = ReadLastBody(database);
         Assert.DoesNotContain("launch code", Encoding.UTF8.GetString(body));
@@ -56,7 +55,7 @@ public class EncryptionTests
         await otherKey.OnConnectedAsync(client.Connection).DefaultTimeout();
 
         await encrypting.SendAllAsync(ClientMethods.Receive, ["unreadable here"]).DefaultTimeout();
-        await encrypting.Node.WhenWrittenAsync().DefaultTimeout();
+        await encrypting.Node.Writes.WhenWrittenAsync().DefaultTimeout();
         await otherKey.SendAllAsync(ClientMethods.Receive, ["marker"]).DefaultTimeout();
 
         await client.AssertReceivesAsync("marker");
@@ -91,7 +90,7 @@ public class EncryptionTests
         }
 
         await sender.SendAllAsync(ClientMethods.Receive, ["before"]).DefaultTimeout();
-        await sender.Node.WhenWrittenAsync().DefaultTimeout();
+        await sender.Node.Writes.WhenWrittenAsync().DefaultTimeout();
         InsertRawRow(database, body);
         await sender.SendAllAsync(ClientMethods.Receive, ["after"]).DefaultTimeout();
 

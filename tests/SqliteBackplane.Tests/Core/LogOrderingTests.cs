@@ -1,7 +1,3 @@
-using Microsoft.AspNetCore.SignalR;
-using Microsoft.AspNetCore.SignalR.Protocol;
-using Microsoft.Data.Sqlite;
-using SqliteBackplane.Internal.Messaging;
 using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
@@ -114,7 +110,7 @@ public class LogOrderingTests
             otherWriter.Exit();
         }
 
-        await manager.Node.WhenWrittenAsync().DefaultTimeout();
+        await manager.Node.Writes.WhenWrittenAsync().DefaultTimeout();
         // The writer may have taken the first send into a transaction of its own before the rest were queued.
         Assert.InRange(manager.Node.CommitCount - commitsBefore, 1, 2);
         for (var i = 0; i < sends; i++)
@@ -129,7 +125,7 @@ public class LogOrderingTests
         using var database = new TempDatabase();
         using var first = DirectManagers.Create(database);
         await first.SendAllAsync(ClientMethods.Receive, ["history"]).DefaultTimeout();
-        await first.Node.WhenWrittenAsync().DefaultTimeout();
+        await first.Node.Writes.WhenWrittenAsync().DefaultTimeout();
 
         using var late = DirectManagers.Create(database);
         await using var client = new FakeClient();

@@ -1,8 +1,4 @@
 using Microsoft.AspNetCore.SignalR;
-using Microsoft.AspNetCore.SignalR.Protocol;
-using Microsoft.Data.Sqlite;
-using SqliteBackplane.Internal.Messaging;
-using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;

@@ -36,7 +36,7 @@ public sealed class ResumeRecordTests
         await sender.SendUserAsync("alice", ClientMethods.Receive, ["three"]).DefaultTimeout();
         await sender.SendAllExceptAsync(ClientMethods.Receive, ["not for alice"], [alice.ConnectionId]).DefaultTimeout();
         await sender.SendConnectionAsync(alice.ConnectionId, ClientMethods.Receive, ["four"]).DefaultTimeout();
-        await sender.Node.WhenWrittenAsync().DefaultTimeout();
+        await sender.Node.Writes.WhenWrittenAsync().DefaultTimeout();
 
         await using var back = new FakeClient("alice", query: $"?sqlitebackplane-resume={token}.{one}");
         await server.OnConnectedAsync(back.Connection).DefaultTimeout();
@@ -82,7 +82,7 @@ public sealed class ResumeRecordTests
         await server.OnDisconnectedAsync(alice.Connection).DefaultTimeout();
         await sender.SendGroupAsync("room", ClientMethods.Receive, ["two"]).DefaultTimeout();
         await sender.SendUserAsync("alice", ClientMethods.Receive, ["three"]).DefaultTimeout();
-        await sender.Node.WhenWrittenAsync().DefaultTimeout();
+        await sender.Node.Writes.WhenWrittenAsync().DefaultTimeout();
 
         // The first resume replays "two" and "three"; its client takes in "two" only, never sees the token, and drops.
         await using var first = new FakeClient("alice", query: $"?sqlitebackplane-resume={token}.{one}");
@@ -93,10 +93,10 @@ public sealed class ResumeRecordTests
         await sender.SendConnectionAsync(first.ConnectionId, ClientMethods.Receive, ["four"]).DefaultTimeout();
         await sender.SendGroupAsync("room", ClientMethods.Receive, ["five"]).DefaultTimeout();
         await sender.SendAllExceptAsync(ClientMethods.Receive, ["not for the first resume"], [first.ConnectionId]).DefaultTimeout();
-        await sender.Node.WhenWrittenAsync().DefaultTimeout();
+        await sender.Node.Writes.WhenWrittenAsync().DefaultTimeout();
         await server.OnDisconnectedAsync(first.Connection).DefaultTimeout();
         await sender.SendGroupAsync("room", ClientMethods.Receive, ["six"]).DefaultTimeout();
-        await sender.Node.WhenWrittenAsync().DefaultTimeout();
+        await sender.Node.Writes.WhenWrittenAsync().DefaultTimeout();
 
         // The client presents its old token with the position it committed ("two"): the chain resumes, no gap.
         await using var second = new FakeClient("alice", query: $"?sqlitebackplane-resume={token}.{two}");

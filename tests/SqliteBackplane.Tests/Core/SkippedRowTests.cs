@@ -1,8 +1,5 @@
-using Microsoft.AspNetCore.SignalR;
-using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.Data.Sqlite;
 using SqliteBackplane.Internal.Messaging;
-using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
@@ -22,7 +19,7 @@ public class SkippedRowTests
         await receiver.OnConnectedAsync(client.Connection).DefaultTimeout();
 
         await sender.SendAllAsync(ClientMethods.Receive, ["before"]).DefaultTimeout();
-        await sender.Node.WhenWrittenAsync().DefaultTimeout();
+        await sender.Node.Writes.WhenWrittenAsync().DefaultTimeout();
         InsertRawRow(database, TestHubName, MessageKind.All, TestEnvelopes.Broadcast("expired"), expiresAtMs: 1);
         await sender.SendAllAsync(ClientMethods.Receive, ["after"]).DefaultTimeout();
 
@@ -42,7 +39,7 @@ public class SkippedRowTests
 
         var future = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds();
         await sender.SendAllAsync(ClientMethods.Receive, ["first"]).DefaultTimeout();
-        await sender.Node.WhenWrittenAsync().DefaultTimeout();
+        await sender.Node.Writes.WhenWrittenAsync().DefaultTimeout();
         InsertRawRow(database, TestHubName, MessageKind.All, [0x01, 0x01, 0x05], future);
         var unknownVersion = TestEnvelopes.Broadcast("from the future");
         unknownVersion[0] = 9;

@@ -1,8 +1,3 @@
-using Microsoft.AspNetCore.SignalR;
-using Microsoft.AspNetCore.SignalR.Protocol;
-using Microsoft.Data.Sqlite;
-using SqliteBackplane.Internal.Messaging;
-using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Tests.Infrastructure;
@@ -162,7 +161,7 @@ public sealed class WalCheckpointTests(ITestOutputHelper output)
         {
             await manager.SendAllAsync(ClientMethods.Receive, [$"m{i}"]).DefaultTimeout();
             // One commit per send (a send returns before its commit, so sends would otherwise share transactions).
-            await manager.Node.WhenWrittenAsync().DefaultTimeout();
+            await manager.Node.Writes.WhenWrittenAsync().DefaultTimeout();
         }
 
         await manager.Node.RunCleanupAsync().DefaultTimeout();

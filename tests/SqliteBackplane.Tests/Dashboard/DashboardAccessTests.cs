@@ -1,8 +1,5 @@
 using System.Net;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.TestHost;
-using Microsoft.Extensions.DependencyInjection;
 using SqliteBackplane.Tests.Infrastructure;
 using Xunit;
 

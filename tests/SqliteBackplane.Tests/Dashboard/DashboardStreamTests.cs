@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.SignalR;
-using Microsoft.Extensions.DependencyInjection;
 using SqliteBackplane.TestServer;
 using SqliteBackplane.Tests.Infrastructure;
 using Xunit;

@@ -1,7 +1,4 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
+using ChatSample.Launcher;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Yarp.ReverseProxy.Configuration;
@@ -9,9 +6,10 @@ using Yarp.ReverseProxy.Configuration;
 namespace SqliteBackplane.Tests.Deployment;
 
 /// <summary>
-/// YARP (Yarp.ReverseProxy) in this test process on a free loopback port, configured as docs/deployment.md says:
-/// cookie session affinity (its own cookie), round robin for new clients, and active health checks against each
-/// process's health endpoint, which fails at once when the process begins to stop.
+/// YARP (Yarp.ReverseProxy) in this test process on a free loopback port, configured as docs/deployment.md says, with
+/// the chat sample's settings (<see cref="YarpAffinityConfig"/>, linked into this project): cookie session affinity
+/// (its own cookie), round robin for new clients, and active health checks against each process's health endpoint,
+/// which fails at once when the process begins to stop.
 /// </summary>
 public sealed class YarpFrontDoor : IFrontDoor
 {
@@ -48,41 +46,12 @@ public sealed class YarpFrontDoor : IFrontDoor
     }
 
     /// <summary>Everything goes to the one cluster.</summary>
-    public static RouteConfig Route() => new()
-    {
-        RouteId = "signalr",
-        ClusterId = "signalr",
-        Match = new RouteMatch { Path = "{**catch-all}" },
-    };
+    public static RouteConfig Route() => YarpAffinityConfig.Route("signalr");
 
     /// <summary>The processes, with cookie affinity and an active health check every <paramref name="probeInterval"/>.</summary>
-    public static ClusterConfig Cluster(IReadOnlyList<Backend> backends, TimeSpan probeInterval) => new()
-    {
-        ClusterId = "signalr",
-        LoadBalancingPolicy = "RoundRobin",
-        SessionAffinity = new SessionAffinityConfig
-        {
-            Enabled = true,
-            Policy = "Cookie",
-            // A process that stopped or failed its health check: the client goes to a healthy one, which then owns the cookie.
-            FailurePolicy = "Redistribute",
-            AffinityKeyName = "signalr-affinity",
-        },
-        HealthCheck = new HealthCheckConfig
-        {
-            Active = new ActiveHealthCheckConfig
-            {
-                Enabled = true,
-                Interval = probeInterval,
-                Timeout = TimeSpan.FromSeconds(10),
-                Policy = "ConsecutiveFailures",
-                Path = TestServerApp.HealthPath,
-            },
-        },
-        // One failed probe takes a process out (its health check fails at once when it begins to stop).
-        Metadata = new Dictionary<string, string> { ["ConsecutiveFailuresHealthPolicy.Threshold"] = "1" },
-        Destinations = backends.ToDictionary(backend => backend.RouteKey, backend => new DestinationConfig { Address = $"http://127.0.0.1:{backend.Port}" }),
-    };
+    public static ClusterConfig Cluster(IReadOnlyList<Backend> backends, TimeSpan probeInterval) =>
+        YarpAffinityConfig.Cluster("signalr", "signalr-affinity", TestServerApp.HealthPath, probeInterval,
+            backends.ToDictionary(backend => backend.RouteKey, backend => $"http://127.0.0.1:{backend.Port}"));
 
     public async ValueTask DisposeAsync()
     {

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Json;
 using System.Net.Sockets;
 using SqliteBackplane.Tests.Infrastructure;
 using Xunit.Abstractions;

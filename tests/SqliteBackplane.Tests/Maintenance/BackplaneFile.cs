@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.SignalR.Protocol;
 using SqliteBackplane.Internal.Messaging;
 using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Tests.Infrastructure;

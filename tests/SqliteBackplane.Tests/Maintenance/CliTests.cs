@@ -5,7 +5,6 @@ using SqliteBackplane.Internal.Messaging;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;
-using SqliteBackplane.Maintenance;
 
 namespace SqliteBackplane.Tests.Maintenance;
 
@@ -162,7 +161,7 @@ public class CliTests
         await manager.SendAllAsync(ClientMethods.Receive, ["first"]).DefaultTimeout();
         await manager.SendGroupsAsync(["room-a", "room-b"], ClientMethods.Receive, ["to the rooms " + new string('x', 300)]).DefaultTimeout();
         await manager.SendUserAsync("alice", ClientMethods.Receive, ["hi alice"]).DefaultTimeout();
-        await manager.Node.WhenWrittenAsync().DefaultTimeout();
+        await manager.Node.Writes.WhenWrittenAsync().DefaultTimeout();
 
         var (exitCode, output, error) = await RunAsync("tail", "--db", database.Path, "--last", "2", "--count", "2", "--width", "100");
 

@@ -152,7 +152,7 @@ public sealed partial class LitestreamReplicationTests(ITestOutputHelper output)
         }
 
         var statistics = await new SqliteBackplaneMaintenance(new SqliteBackplaneOptions { ConnectionString = $"Data Source={restored}" })
-            .GetStatisticsAsync().DefaultTimeout();
+            .Statistics.GetStatisticsAsync().DefaultTimeout();
         Assert.Equal(SqliteBackplaneOptions.DefaultTablePrefix, statistics.TablePrefix);
         Output.WriteLine($"restored: {statistics.MessageCount} message rows, {statistics.NodeCount} nodes, schema version {statistics.SchemaVersion}");
 

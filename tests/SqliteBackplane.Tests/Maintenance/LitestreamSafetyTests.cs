@@ -110,10 +110,10 @@ public class LitestreamSafetyTests
             HeartbeatInterval = TimeSpan.FromMilliseconds(500),
             NodeTimeout = TimeSpan.FromSeconds(1),
         });
-        await maintenance.GetStatisticsAsync().DefaultTimeout();
-        await maintenance.DeleteExpiredMessagesAsync().DefaultTimeout();
-        Assert.Contains(await maintenance.DeleteDeadNodesAsync().DefaultTimeout(), n => n.NodeId == "crashed");
-        await maintenance.CompactIntoAsync(Path.Combine(database.Directory, "copy.db"), force: true).DefaultTimeout();
+        await maintenance.Statistics.GetStatisticsAsync().DefaultTimeout();
+        await maintenance.Cleanup.DeleteExpiredMessagesAsync().DefaultTimeout();
+        Assert.Contains(await maintenance.Cleanup.DeleteDeadNodesAsync().DefaultTimeout(), n => n.NodeId == "crashed");
+        await maintenance.Compaction.CompactIntoAsync(Path.Combine(database.Directory, "copy.db"), force: true).DefaultTimeout();
         Assert.Equal(ExitCodes.Success, await CliApp.RunAsync(["tail", "--db", database.Path, "--last", "1", "--count", "1"], TextWriter.Null, TextWriter.Null, CancellationToken.None).DefaultTimeout());
         Assert.Equal(ExitCodes.Success, await CliApp.RunAsync(["clean", "--db", database.Path], TextWriter.Null, TextWriter.Null, CancellationToken.None).DefaultTimeout());
 

@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -33,7 +32,7 @@ public class SqliteBackplaneMaintenanceTests
         file.InsertMessages(1_234, createdAtMs: now - 120_000, expiresAtMs: now - 60_000);
         file.InsertMessages(3, createdAtMs: now, expiresAtMs: now + 60_000);
 
-        var deleted = await Maintenance(database).DeleteExpiredMessagesAsync().DefaultTimeout();
+        var deleted = await Maintenance(database).Cleanup.DeleteExpiredMessagesAsync().DefaultTimeout();
 
         Assert.Equal(1_234, deleted);
         Assert.Equal(3, file.Scalar("SELECT count(*) FROM signalr_messages"));
@@ -47,7 +46,7 @@ public class SqliteBackplaneMaintenanceTests
         var file = BackplaneFile.Create(database);
         file.InsertMessage(Now.ToUnixTimeMilliseconds(), Now.ToUnixTimeMilliseconds() + 1);
 
-        Assert.Equal(0, await Maintenance(database).DeleteExpiredMessagesAsync().DefaultTimeout());
+        Assert.Equal(0, await Maintenance(database).Cleanup.DeleteExpiredMessagesAsync().DefaultTimeout());
         Assert.Equal(1, file.Scalar("SELECT count(*) FROM signalr_messages"));
     }
 
@@ -60,7 +59,7 @@ public class SqliteBackplaneMaintenanceTests
         file.InsertNode("dead", heartbeatAtMs: now - 11_000, connections: 2, groupsPerConnection: 2, machine: "old-box", processId: 17);
         file.InsertNode("alive", heartbeatAtMs: now - 9_000, connections: 1, groupsPerConnection: 1);
 
-        var removed = await Maintenance(database).DeleteDeadNodesAsync().DefaultTimeout();
+        var removed = await Maintenance(database).Cleanup.DeleteDeadNodesAsync().DefaultTimeout();
 
         var node = Assert.Single(removed);
         Assert.Equal("dead", node.NodeId);
@@ -92,11 +91,11 @@ public class SqliteBackplaneMaintenanceTests
         var file = BackplaneFile.Create(database);
         file.InsertNode("quiet", heartbeatAtMs: Now.ToUnixTimeMilliseconds() - 30_000);
 
-        var lenient = await Maintenance(database, configure: o => o.NodeTimeout = TimeSpan.FromMinutes(1)).DeleteDeadNodesAsync().DefaultTimeout();
+        var lenient = await Maintenance(database, configure: o => o.NodeTimeout = TimeSpan.FromMinutes(1)).Cleanup.DeleteDeadNodesAsync().DefaultTimeout();
         Assert.Empty(lenient);
         Assert.Equal(1, file.Scalar("SELECT count(*) FROM signalr_nodes"));
 
-        var strict = await Maintenance(database).DeleteDeadNodesAsync().DefaultTimeout();
+        var strict = await Maintenance(database).Cleanup.DeleteDeadNodesAsync().DefaultTimeout();
         Assert.Equal("quiet", Assert.Single(strict).NodeId);
     }
 
@@ -113,7 +112,7 @@ public class SqliteBackplaneMaintenanceTests
         await Eventually.BecomesTrueAsync(() => file.Scalar("SELECT count(*) FROM signalr_messages WHERE kind = 7") == 1,
             TimeSpan.FromSeconds(15), "the client invocation row to be written");
 
-        var removed = await new SqliteBackplaneMaintenance(new SqliteBackplaneOptions { ConnectionString = database.ConnectionString }).DeleteDeadNodesAsync().DefaultTimeout();
+        var removed = await new SqliteBackplaneMaintenance(new SqliteBackplaneOptions { ConnectionString = database.ConnectionString }).Cleanup.DeleteDeadNodesAsync().DefaultTimeout();
 
         Assert.Equal("crashed", Assert.Single(removed).NodeId);
         var ex = await Assert.ThrowsAsync<HubException>(() => invocation).DefaultTimeout();
@@ -132,10 +131,10 @@ public class SqliteBackplaneMaintenanceTests
         // Seen from ten minutes later, the node has missed its heartbeats as a hung or killed process would.
         var later = new FakeTimeProvider(DateTimeOffset.UtcNow.AddMinutes(10));
         var maintenance = Maintenance(database, later, o => o.NodeTimeout = TimeSpan.FromMinutes(5));
-        var before = await maintenance.GetNodesAsync().DefaultTimeout();
+        var before = await maintenance.Statistics.GetNodesAsync().DefaultTimeout();
         Assert.False(Assert.Single(before).IsLive);
 
-        var removed = await maintenance.DeleteDeadNodesAsync().DefaultTimeout();
+        var removed = await maintenance.Cleanup.DeleteDeadNodesAsync().DefaultTimeout();
 
         var node = Assert.Single(removed);
         Assert.Equal(manager.Node.NodeId, node.NodeId);
@@ -143,7 +142,7 @@ public class SqliteBackplaneMaintenanceTests
         Assert.Equal(1, node.ConnectionCount);
         Assert.Equal(0, RawSqlite.Scalar(database, $"SELECT count(*) FROM signalr_connections WHERE connection_id = '{client.ConnectionId}'"));
         Assert.Equal(0, RawSqlite.Scalar(database, $"SELECT count(*) FROM signalr_groups WHERE connection_id = '{client.ConnectionId}'"));
-        Assert.Empty(await maintenance.GetNodesAsync().DefaultTimeout());
+        Assert.Empty(await maintenance.Statistics.GetNodesAsync().DefaultTimeout());
     }
 
     [Fact]
@@ -158,7 +157,7 @@ public class SqliteBackplaneMaintenanceTests
         file.InsertNode("n-live", heartbeatAtMs: now - 1_500, connections: 2, groupsPerConnection: 1);
         file.InsertNode("n-dead", heartbeatAtMs: now - 45_000, connections: 1, groupsPerConnection: 3);
 
-        var stats = await Maintenance(database).GetStatisticsAsync().DefaultTimeout();
+        var stats = await Maintenance(database).Statistics.GetStatisticsAsync().DefaultTimeout();
 
         Assert.Equal(database.Path, stats.DatabasePath);
         Assert.Equal("signalr_", stats.TablePrefix);
@@ -201,7 +200,7 @@ public class SqliteBackplaneMaintenanceTests
         using var database = new TempDatabase();
         BackplaneFile.Create(database);
 
-        var stats = await Maintenance(database).GetStatisticsAsync().DefaultTimeout();
+        var stats = await Maintenance(database).Statistics.GetStatisticsAsync().DefaultTimeout();
 
         Assert.Equal(0, stats.MessageCount);
         Assert.Null(stats.FirstMessageId);
@@ -219,9 +218,9 @@ public class SqliteBackplaneMaintenanceTests
         await using var client = new FakeClient();
         await manager.OnConnectedAsync(client.Connection).DefaultTimeout();
         await manager.SendAllAsync(ClientMethods.Receive, ["x"]).DefaultTimeout();
-        await manager.Node.WhenWrittenAsync().DefaultTimeout();
+        await manager.Node.Writes.WhenWrittenAsync().DefaultTimeout();
 
-        var stats = await new SqliteBackplaneMaintenance(new SqliteBackplaneOptions { ConnectionString = database.ConnectionString }).GetStatisticsAsync().DefaultTimeout();
+        var stats = await new SqliteBackplaneMaintenance(new SqliteBackplaneOptions { ConnectionString = database.ConnectionString }).Statistics.GetStatisticsAsync().DefaultTimeout();
 
         var node = Assert.Single(stats.Nodes);
         Assert.Equal(manager.Node.NodeId, node.NodeId);
@@ -237,11 +236,11 @@ public class SqliteBackplaneMaintenanceTests
         using var database = new TempDatabase();
         var maintenance = Maintenance(database);
 
-        var ex = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => maintenance.GetStatisticsAsync()).DefaultTimeout();
+        var ex = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => maintenance.Statistics.GetStatisticsAsync()).DefaultTimeout();
 
         Assert.Equal($"The SQLite backplane database '{database.Path}' does not exist. Check the path in the connection string's Data Source (or --db); maintenance never creates a database.", ex.Message);
-        await Assert.ThrowsAnyAsync<InvalidOperationException>(() => maintenance.DeleteExpiredMessagesAsync()).DefaultTimeout();
-        await Assert.ThrowsAnyAsync<InvalidOperationException>(() => maintenance.DeleteDeadNodesAsync()).DefaultTimeout();
+        await Assert.ThrowsAnyAsync<InvalidOperationException>(() => maintenance.Cleanup.DeleteExpiredMessagesAsync()).DefaultTimeout();
+        await Assert.ThrowsAnyAsync<InvalidOperationException>(() => maintenance.Cleanup.DeleteDeadNodesAsync()).DefaultTimeout();
         Assert.False(File.Exists(database.Path));
         Assert.False(File.Exists(database.Path + "-backplane.lock"));
     }
@@ -252,7 +251,7 @@ public class SqliteBackplaneMaintenanceTests
         using var database = new TempDatabase();
         await File.WriteAllTextAsync(database.Path, "This is a text file, not a database. It is long enough to have a header of 100 bytes, which SQLite checks first.");
 
-        var ex = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => Maintenance(database).GetNodesAsync()).DefaultTimeout();
+        var ex = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => Maintenance(database).Statistics.GetNodesAsync()).DefaultTimeout();
 
         Assert.StartsWith($"'{database.Path}' is not a SQLite database", ex.Message);
     }
@@ -263,7 +262,7 @@ public class SqliteBackplaneMaintenanceTests
         using var database = new TempDatabase();
         CreateUnrelatedDatabase(database);
 
-        var ex = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => Maintenance(database).GetStatisticsAsync()).DefaultTimeout();
+        var ex = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => Maintenance(database).Statistics.GetStatisticsAsync()).DefaultTimeout();
 
         Assert.Equal($"'{database.Path}' has no SqliteBackplane tables with prefix 'signalr_'. Check the path, or the table prefix (--prefix) the application uses.", ex.Message);
     }
@@ -274,10 +273,10 @@ public class SqliteBackplaneMaintenanceTests
         using var database = new TempDatabase();
         BackplaneFile.Create(database, "chat_");
 
-        var ex = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => Maintenance(database).GetStatisticsAsync()).DefaultTimeout();
+        var ex = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => Maintenance(database).Statistics.GetStatisticsAsync()).DefaultTimeout();
 
         Assert.Equal($"'{database.Path}' has no SqliteBackplane tables with prefix 'signalr_'. It has tables that look like a backplane with prefix 'chat_': set the table prefix (--prefix) to one of them.", ex.Message);
-        var stats = await Maintenance(database, configure: o => o.TablePrefix = "chat_").GetStatisticsAsync().DefaultTimeout();
+        var stats = await Maintenance(database, configure: o => o.TablePrefix = "chat_").Statistics.GetStatisticsAsync().DefaultTimeout();
         Assert.Equal("chat_", stats.TablePrefix);
     }
 
@@ -296,7 +295,7 @@ public class SqliteBackplaneMaintenanceTests
         file.InsertNode("alive", heartbeatAtMs: Now.ToUnixTimeMilliseconds() - 1_000);
         var destination = Path.Combine(database.Directory, "copy.db");
 
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => Maintenance(database).CompactIntoAsync(destination)).DefaultTimeout();
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => Maintenance(database).Compaction.CompactIntoAsync(destination)).DefaultTimeout();
 
         Assert.StartsWith($"1 node(s) are live on '{database.Path}' (process 4242 on box)", ex.Message);
         Assert.False(File.Exists(destination));
@@ -312,11 +311,11 @@ public class SqliteBackplaneMaintenanceTests
         file.InsertMessages(5, createdAtMs: now, expiresAtMs: now + 60_000);
         file.InsertNode("alive", heartbeatAtMs: now - 1_000, connections: 1);
         var maintenance = Maintenance(database);
-        await maintenance.DeleteExpiredMessagesAsync().DefaultTimeout();
+        await maintenance.Cleanup.DeleteExpiredMessagesAsync().DefaultTimeout();
         var sourceBytes = File.ReadAllBytes(database.Path);
         var destination = Path.Combine(database.Directory, "copy.db");
 
-        var result = await maintenance.CompactIntoAsync(destination, force: true).DefaultTimeout();
+        var result = await maintenance.Compaction.CompactIntoAsync(destination, force: true).DefaultTimeout();
 
         Assert.Equal(database.Path, result.SourcePath);
         Assert.Equal(destination, result.DestinationPath);
@@ -330,7 +329,7 @@ public class SqliteBackplaneMaintenanceTests
         }
 
         var copy = new SqliteBackplaneMaintenance(new SqliteBackplaneOptions { ConnectionString = $"Data Source={destination}", TimeProvider = new FakeTimeProvider(Now) });
-        var stats = await copy.GetStatisticsAsync().DefaultTimeout();
+        var stats = await copy.Statistics.GetStatisticsAsync().DefaultTimeout();
         Assert.Equal(5, stats.MessageCount);
         Assert.Equal(1, stats.ConnectionCount);
     }
@@ -344,13 +343,13 @@ public class SqliteBackplaneMaintenanceTests
         var existing = Path.Combine(database.Directory, "existing.db");
         await File.WriteAllTextAsync(existing, "keep me");
 
-        var exists = await Assert.ThrowsAsync<IOException>(() => maintenance.CompactIntoAsync(existing)).DefaultTimeout();
+        var exists = await Assert.ThrowsAsync<IOException>(() => maintenance.Compaction.CompactIntoAsync(existing)).DefaultTimeout();
         Assert.Equal($"'{existing}' already exists and is not empty. Compaction writes a new file; choose a path that does not exist yet.", exists.Message);
         Assert.Equal("keep me", await File.ReadAllTextAsync(existing));
 
-        Assert.Throws<ArgumentException>(() => { _ = maintenance.CompactIntoAsync(database.Path); });
-        Assert.Throws<ArgumentException>(() => { _ = maintenance.CompactIntoAsync(database.Path + "-wal"); });
-        await Assert.ThrowsAsync<DirectoryNotFoundException>(() => maintenance.CompactIntoAsync(Path.Combine(database.Directory, "no-such-dir", "copy.db"))).DefaultTimeout();
+        Assert.Throws<ArgumentException>(() => { _ = maintenance.Compaction.CompactIntoAsync(database.Path); });
+        Assert.Throws<ArgumentException>(() => { _ = maintenance.Compaction.CompactIntoAsync(database.Path + "-wal"); });
+        await Assert.ThrowsAsync<DirectoryNotFoundException>(() => maintenance.Compaction.CompactIntoAsync(Path.Combine(database.Directory, "no-such-dir", "copy.db"))).DefaultTimeout();
     }
 
     [Fact]

@@ -1,4 +1,3 @@
-using System.IO;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using SqliteBackplane.Tests.Infrastructure;
@@ -61,7 +60,7 @@ public abstract class ManagerConformanceTests : IAsyncLifetime
     /// committed (within one server, queue order is log order and no wait is needed). Other managers: nothing to wait for.
     /// </summary>
     protected static Task CommittedAsync(HubLifetimeManager<TestHub> manager) =>
-        manager is SqliteHubLifetimeManager<TestHub> sqlite ? sqlite.Node.WhenWrittenAsync().DefaultTimeout("queued sends to commit") : Task.CompletedTask;
+        manager is SqliteHubLifetimeManager<TestHub> sqlite ? sqlite.Node.Writes.WhenWrittenAsync().DefaultTimeout("queued sends to commit") : Task.CompletedTask;
 
     protected async Task AssertNoMoreMessagesAsync(HubLifetimeManager<TestHub> sender, params FakeClient[] clients)
     {

@@ -1,5 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using SqliteBackplane.Tests.Infrastructure;
 using SqliteBackplane.TestServer;
 using Xunit;

@@ -169,9 +169,9 @@ public sealed class BadInputTests(ITestOutputHelper output)
         await first.AddToGroupAsync(member.ConnectionId, groupName).DefaultTimeout();
         await first.SendGroupAsync(groupName, ClientMethods.Receive, ["to the group"]).DefaultTimeout();
         // Across nodes, a send is ordered before the other node's next operations once committed.
-        await first.Node.WhenWrittenAsync().DefaultTimeout();
+        await first.Node.Writes.WhenWrittenAsync().DefaultTimeout();
         await second.SendGroupsAsync([groupName], ClientMethods.Receive, ["to the groups"]).DefaultTimeout();
-        await second.Node.WhenWrittenAsync().DefaultTimeout();
+        await second.Node.Writes.WhenWrittenAsync().DefaultTimeout();
         await first.RemoveFromGroupAsync(member.ConnectionId, groupName).DefaultTimeout();
         await first.SendGroupAsync(groupName, ClientMethods.Receive, ["after leaving"]).DefaultTimeout();
         await first.SendAllAsync(ClientMethods.Receive, ["end"]).DefaultTimeout();

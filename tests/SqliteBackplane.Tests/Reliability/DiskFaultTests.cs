@@ -50,7 +50,7 @@ public sealed class DiskFaultTests(ITestOutputHelper output)
                 await sender.SendAllAsync(ClientMethods.Receive, [message]).DefaultTimeout();
                 acknowledged.Add(message);
                 // A send returns once queued: wait for its commit, so the next send starts knowing how it went.
-                await sender.Node.WhenWrittenAsync().DefaultTimeout();
+                await sender.Node.Writes.WhenWrittenAsync().DefaultTimeout();
             }
             catch (Exception ex) when (ex is not TimeoutException)
             {
@@ -60,7 +60,7 @@ public sealed class DiskFaultTests(ITestOutputHelper output)
         }
 
         // A send that had returned and then met the full disk is not delivered, but it is counted (and logged).
-        var lostAfterReturning = (int)sender.Node.Admission.FailedAfterAccept;
+        var lostAfterReturning = (int)sender.Node.Admission.Failures.Count;
         output.WriteLine($"{lostAfterReturning} send(s) returned before the writer met the full disk.");
         Assert.InRange(lostAfterReturning, 0, 1);
         failed.AddRange(acknowledged.Skip(acknowledged.Count - lostAfterReturning));
@@ -87,7 +87,7 @@ public sealed class DiskFaultTests(ITestOutputHelper output)
         // Without any restart: the next sends succeed and reach both nodes' connections.
         await sender.SendAllAsync(ClientMethods.Receive, ["after"]).DefaultTimeout("a send once space was freed");
         // Ordered before the other node's next send once committed (a send returns once queued).
-        await sender.Node.WhenWrittenAsync().DefaultTimeout();
+        await sender.Node.Writes.WhenWrittenAsync().DefaultTimeout();
         await receiver.SendAllAsync(ClientMethods.Receive, ["after-from-receiver"]).DefaultTimeout("a send from the other node once space was freed");
         foreach (var client in new[] { local, remote })
         {
@@ -121,14 +121,14 @@ public sealed class DiskFaultTests(ITestOutputHelper output)
                 for (var i = 0; i < 3; i++)
                 {
                     await sender.SendAllAsync(ClientMethods.Receive, ["while-read-only"]).DefaultTimeout();
-                    await sender.Node.WhenWrittenAsync().DefaultTimeout();
+                    await sender.Node.Writes.WhenWrittenAsync().DefaultTimeout();
                 }
             });
             output.WriteLine($"With the file read-only, a send failed with {failure.GetType().Name}: {failure.Message}");
             var again = await Assert.ThrowsAnyAsync<Exception>(() => sender.SendAllAsync(ClientMethods.Receive, ["still-read-only"]).DefaultTimeout());
             output.WriteLine($"The next send failed with {again.GetType().Name}: {again.Message}");
             failures = [failure, again];
-            Assert.InRange(sender.Node.Admission.FailedAfterAccept, 0, 1);
+            Assert.InRange(sender.Node.Admission.Failures.Count, 0, 1);
         }
         finally
         {

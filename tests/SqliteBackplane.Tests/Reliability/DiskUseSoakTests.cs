@@ -17,7 +17,7 @@ namespace SqliteBackplane.Tests.Reliability;
 [Collection(MultiProcessCollection.Name)]
 [Trait(TestCategory.Name, TestCategory.MultiProcess)]
 [Trait(TestCategory.Name, TestCategory.Soak)]
-public sealed class DiskUseSoakTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class DiskUseSoakTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private const int Servers = 3;
     private const int ClientsPerServer = 20;
@@ -27,23 +27,6 @@ public sealed class DiskUseSoakTests(ITestOutputHelper output) : IAsyncLifetime
     private const double MemoryGrowthFraction = 0.25;
     private const long MemoryGrowthSlackBytes = 64L * 1024 * 1024;
 
-    private readonly TempDatabase _database = new();
-    private readonly List<ServerProcess> _servers = [];
-    private readonly List<TestClient> _clients = [];
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        await Task.WhenAll(_clients.Select(c => c.DisposeAsync().AsTask()));
-        foreach (var server in _servers)
-        {
-            await server.DisposeAsync();
-        }
-
-        _database.Dispose();
-    }
-
     [Fact]
     public async Task Wal_and_memory_stay_bounded_under_steady_sends_from_three_processes()
     {
@@ -52,22 +35,14 @@ public sealed class DiskUseSoakTests(ITestOutputHelper output) : IAsyncLifetime
         var defaults = new SqliteBackplaneOptions();
         var settings = new TestServerSettings
         {
-            DatabasePath = _database.Path,
+            DatabasePath = Database.Path,
             HeartbeatInterval = defaults.HeartbeatInterval,
             NodeTimeout = defaults.NodeTimeout,
         };
-        for (var s = 0; s < Servers; s++)
-        {
-            _servers.Add(await ServerProcess.StartAsync(settings, $"soak-{s}"));
-        }
+        var (servers, clients) = await StartFleetAsync(settings, "soak", Servers, ClientsPerServer);
 
-        for (var i = 0; i < Servers * ClientsPerServer; i++)
-        {
-            _clients.Add(await _servers[i % Servers].ConnectAsync($"u{i}"));
-        }
-
-        var load = new SteadySends(_clients, SendInterval, payloadChars: 200);
-        var sampler = new DiskAndMemorySampler(_database.Path, _servers.Select((s, i) => ($"soak-{i}", s.ProcessId)).ToList(), TimeSpan.FromSeconds(1));
+        var load = new SteadySends(clients, SendInterval, payloadChars: 200);
+        var sampler = new DiskAndMemorySampler(Database.Path, servers.Select((s, i) => ($"soak-{i}", s.ProcessId)).ToList(), TimeSpan.FromSeconds(1));
         var run = Stopwatch.StartNew();
         using (var stop = new CancellationTokenSource(duration))
         {
@@ -79,14 +54,14 @@ public sealed class DiskUseSoakTests(ITestOutputHelper output) : IAsyncLifetime
         await Eventually.BecomesTrueAsync(() => load.Received >= load.Acknowledged, TimeSpan.FromSeconds(30),
             $"every acknowledged send to arrive ({load.Received} of {load.Acknowledged})");
         var csv = sampler.WriteCsv(Path.Combine(AppContext.BaseDirectory, "soak", $"disk-use-{(longRun ? "long" : "ci")}-{DateTime.UtcNow:yyyyMMdd-HHmmss}.csv"));
-        output.WriteLine($"Ran {run.Elapsed.TotalSeconds:0} s: {load.Acknowledged} sends acknowledged ({load.Acknowledged / run.Elapsed.TotalSeconds:0}/s), {load.Received} received, {load.Failures.Count} failed.");
-        output.WriteLine(sampler.FilesReport());
+        Output.WriteLine($"Ran {run.Elapsed.TotalSeconds:0} s: {load.Acknowledged} sends acknowledged ({load.Acknowledged / run.Elapsed.TotalSeconds:0}/s), {load.Received} received, {load.Failures.Count} failed.");
+        Output.WriteLine(sampler.FilesReport());
         foreach (var line in sampler.MemoryReport(MemoryGrowthFraction, MemoryGrowthSlackBytes, out _))
         {
-            output.WriteLine(line);
+            Output.WriteLine(line);
         }
 
-        output.WriteLine($"Samples: {csv}");
+        Output.WriteLine($"Samples: {csv}");
 
         Assert.True(load.Failures.IsEmpty, $"{load.Failures.Count} sends failed, first: {load.Failures.FirstOrDefault()}");
         Assert.Equal(load.Acknowledged, load.Received);
@@ -94,7 +69,7 @@ public sealed class DiskUseSoakTests(ITestOutputHelper output) : IAsyncLifetime
             $"The -wal file reached {DiskAndMemorySampler.Mib(sampler.MaxWalBytes)}, beyond MaxWalSize {DiskAndMemorySampler.Mib(defaults.MaxWalSize)}. {sampler.FilesReport()}");
         sampler.MemoryReport(MemoryGrowthFraction, MemoryGrowthSlackBytes, out var memoryProblem);
         Assert.True(memoryProblem is null, memoryProblem);
-        foreach (var server in _servers)
+        foreach (var server in servers)
         {
             ServerLogs.AssertNoErrors(server);
             Assert.DoesNotContain("over MaxWalSize", server.Output, StringComparison.Ordinal);

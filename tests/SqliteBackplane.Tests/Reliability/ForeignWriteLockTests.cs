@@ -122,7 +122,7 @@ public sealed class ForeignWriteLockTests(ITestOutputHelper output)
 
         // A send returns once queued: one queued before the writer timed out on the lock fails after its caller
         // returned. Such sends are counted (and logged), never delivered; with a long enough BusyTimeout there are none.
-        var lostAfterReturning = (int)sender.Node.Admission.FailedAfterAccept;
+        var lostAfterReturning = (int)sender.Node.Admission.Failures.Count;
         output.WriteLine($"{lostAfterReturning} acknowledged sends failed after they returned.");
         if (!expectTimeouts)
         {

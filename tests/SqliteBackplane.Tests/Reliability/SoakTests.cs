@@ -19,7 +19,7 @@ namespace SqliteBackplane.Tests.Reliability;
 [Collection(MultiProcessCollection.Name)]
 [Trait(TestCategory.Name, TestCategory.MultiProcess)]
 [Trait(TestCategory.Name, TestCategory.Soak)]
-public sealed class SoakTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class SoakTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private sealed record Profile(int Servers, int ConnectionsPerServer, int SendersPerServer, TimeSpan Duration, TimeSpan SenderInterval);
 
@@ -30,31 +30,15 @@ public sealed class SoakTests(ITestOutputHelper output) : IAsyncLifetime
     private const double MemoryGrowthFraction = 0.25;
     private const long MemoryGrowthSlackBytes = 64L * 1024 * 1024;
 
-    private readonly TempDatabase _database = new();
-    private readonly List<ServerProcess> _servers = [];
-    private readonly List<TestClient> _clients = [];
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        await Task.WhenAll(_clients.Select(c => c.DisposeAsync().AsTask()));
-        foreach (var server in _servers)
-        {
-            await server.DisposeAsync();
-        }
-
-        _database.Dispose();
-    }
-
     [Fact]
     public async Task Servers_and_connections_under_mixed_traffic_deliver_exactly_once_in_order_with_flat_memory()
     {
         var profile = Environment.GetEnvironmentVariable("SQLITEBACKPLANE_SOAK") == "long" ? Long : Ci;
-        var settings = new TestServerSettings { DatabasePath = _database.Path, HeartbeatInterval = TimeSpan.FromSeconds(1), NodeTimeout = TimeSpan.FromSeconds(10) };
+        var settings = new TestServerSettings { DatabasePath = Database.Path, HeartbeatInterval = TimeSpan.FromSeconds(1), NodeTimeout = TimeSpan.FromSeconds(10) };
+        var servers = new List<ServerProcess>();
         for (var s = 0; s < profile.Servers; s++)
         {
-            _servers.Add(await ServerProcess.StartAsync(settings, $"soak-{s}", testOutput: null));
+            servers.Add(await StartAsync(settings, $"soak-{s}", logToOutput: false));
         }
 
         // Client i is on server i % Servers and is user u{i / Servers}: every user has one connection on each server.
@@ -65,18 +49,17 @@ public sealed class SoakTests(ITestOutputHelper output) : IAsyncLifetime
         {
             await Task.WhenAll(Enumerable.Range(batch, Math.Min(50, total - batch)).Select(async i =>
             {
-                clients[i] = await _servers[i % profile.Servers].ConnectAsync($"u{i / profile.Servers}");
+                clients[i] = await ConnectAsync(servers[i % profile.Servers], $"u{i / profile.Servers}");
             }));
         }
 
-        _clients.AddRange(clients);
-        output.WriteLine($"Connected {total} clients to {profile.Servers} servers in {connectStopwatch.Elapsed.TotalSeconds:0.0} s.");
+        Output.WriteLine($"Connected {total} clients to {profile.Servers} servers in {connectStopwatch.Elapsed.TotalSeconds:0.0} s.");
         var ledger = new Ledger(clients);
         var users = Enumerable.Range(0, total).GroupBy(i => i / profile.Servers).ToDictionary(g => $"u{g.Key}", g => g.ToArray());
 
         // Senders: the first SendersPerServer clients of each server; sender s alone changes and sends to group g{s}.
         var senderIndexes = Enumerable.Range(0, profile.SendersPerServer * profile.Servers).ToArray();
-        var memory = new DiskAndMemorySampler(_database.Path, _servers.Select((s, i) => ($"soak-{i}", s.ProcessId)).ToList(), TimeSpan.FromSeconds(1));
+        var memory = new DiskAndMemorySampler(Database.Path, servers.Select((s, i) => ($"soak-{i}", s.ProcessId)).ToList(), TimeSpan.FromSeconds(1));
         using var stop = new CancellationTokenSource();
         var sending = senderIndexes.Select(s => Task.Run(() => SendAsync(s, clients, users, ledger, profile, stop.Token))).ToList();
         var sampling = memory.RunAsync(stop.Token);
@@ -93,17 +76,17 @@ public sealed class SoakTests(ITestOutputHelper output) : IAsyncLifetime
         await Eventually.BecomesTrueAsync(() => ledger.Outstanding == 0 || !ledger.Errors.IsEmpty, TimeSpan.FromSeconds(60),
             $"every intended recipient to receive every acknowledged message ({ledger.Outstanding} outstanding)");
 
-        output.WriteLine($"Ran {run.Elapsed.TotalSeconds:0.0} s with {profile.Servers} servers x {profile.ConnectionsPerServer} connections and {senderIndexes.Length} senders.");
-        output.WriteLine($"Sends acknowledged: all={ledger.Sent[Kind.All]}, group={ledger.Sent[Kind.Group]}, user={ledger.Sent[Kind.User]}, connection={ledger.Sent[Kind.Connection]}; " +
+        Output.WriteLine($"Ran {run.Elapsed.TotalSeconds:0.0} s with {profile.Servers} servers x {profile.ConnectionsPerServer} connections and {senderIndexes.Length} senders.");
+        Output.WriteLine($"Sends acknowledged: all={ledger.Sent[Kind.All]}, group={ledger.Sent[Kind.Group]}, user={ledger.Sent[Kind.User]}, connection={ledger.Sent[Kind.Connection]}; " +
             $"group changes={ledger.GroupChanges}; failed operations={ledger.Failures.Count}.");
-        output.WriteLine($"Deliveries expected={ledger.Expected}, received={ledger.Received}, outstanding={ledger.Outstanding}, errors={ledger.Errors.Count}.");
+        Output.WriteLine($"Deliveries expected={ledger.Expected}, received={ledger.Received}, outstanding={ledger.Outstanding}, errors={ledger.Errors.Count}.");
         foreach (var line in memory.MemoryReport(MemoryGrowthFraction, MemoryGrowthSlackBytes, out _))
         {
-            output.WriteLine(line);
+            Output.WriteLine(line);
         }
 
-        output.WriteLine(memory.FilesReport());
-        output.WriteLine($"Samples: {memory.WriteCsv(Path.Combine(AppContext.BaseDirectory, "soak", $"mixed-traffic-{DateTime.UtcNow:yyyyMMdd-HHmmss}.csv"))}");
+        Output.WriteLine(memory.FilesReport());
+        Output.WriteLine($"Samples: {memory.WriteCsv(Path.Combine(AppContext.BaseDirectory, "soak", $"mixed-traffic-{DateTime.UtcNow:yyyyMMdd-HHmmss}.csv"))}");
 
         Assert.True(ledger.Failures.IsEmpty, $"{ledger.Failures.Count} operations failed, first: {ledger.Failures.FirstOrDefault()}");
         Assert.True(ledger.Errors.IsEmpty, $"{ledger.Errors.Count} delivery errors, first 10:{Environment.NewLine}{string.Join(Environment.NewLine, ledger.Errors.Take(10))}");
@@ -113,7 +96,7 @@ public sealed class SoakTests(ITestOutputHelper output) : IAsyncLifetime
         memory.MemoryReport(MemoryGrowthFraction, MemoryGrowthSlackBytes, out var memoryProblem);
         Assert.True(memoryProblem is null, memoryProblem);
         Assert.True(memory.MaxWalBytes <= new SqliteBackplaneOptions().MaxWalSize, $"The -wal file outgrew MaxWalSize: {memory.FilesReport()}");
-        foreach (var server in _servers)
+        foreach (var server in servers)
         {
             ServerLogs.AssertNoErrors(server);
         }

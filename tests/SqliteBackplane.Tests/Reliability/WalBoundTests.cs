@@ -12,29 +12,12 @@ namespace SqliteBackplane.Tests.Reliability;
 /// </summary>
 [Collection(MultiProcessCollection.Name)]
 [Trait(TestCategory.Name, TestCategory.MultiProcess)]
-public sealed class WalBoundTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class WalBoundTests(ITestOutputHelper output) : MultiProcessTest(output)
 {
     private const int Servers = 3;
     private const int ClientsPerServer = 20;
     private static readonly TimeSpan SendInterval = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan Duration = TimeSpan.FromSeconds(40);
-
-    private readonly TempDatabase _database = new();
-    private readonly List<ServerProcess> _servers = [];
-    private readonly List<TestClient> _clients = [];
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        await Task.WhenAll(_clients.Select(c => c.DisposeAsync().AsTask()));
-        foreach (var server in _servers)
-        {
-            await server.DisposeAsync();
-        }
-
-        _database.Dispose();
-    }
 
     [Fact]
     public async Task The_wal_file_stays_under_its_bound_while_three_processes_read_and_clients_send_steadily()
@@ -44,23 +27,15 @@ public sealed class WalBoundTests(ITestOutputHelper output) : IAsyncLifetime
         const long maxWalBytes = 8L * 1024 * 1024;
         var settings = new TestServerSettings
         {
-            DatabasePath = _database.Path,
+            DatabasePath = Database.Path,
             HeartbeatInterval = TimeSpan.FromSeconds(2),
             NodeTimeout = TimeSpan.FromSeconds(10),
             MaxWalSize = maxWalBytes,
         };
-        for (var s = 0; s < Servers; s++)
-        {
-            _servers.Add(await ServerProcess.StartAsync(settings, $"wal-{s}"));
-        }
+        var (servers, clients) = await StartFleetAsync(settings, "wal", Servers, ClientsPerServer);
 
-        for (var i = 0; i < Servers * ClientsPerServer; i++)
-        {
-            _clients.Add(await _servers[i % Servers].ConnectAsync($"u{i}"));
-        }
-
-        var load = new SteadySends(_clients, SendInterval, payloadChars: 200);
-        var sampler = new DiskAndMemorySampler(_database.Path, _servers.Select(s => (s.Name, s.ProcessId)).ToList(), TimeSpan.FromSeconds(1));
+        var load = new SteadySends(clients, SendInterval, payloadChars: 200);
+        var sampler = new DiskAndMemorySampler(Database.Path, servers.Select(s => (s.Name, s.ProcessId)).ToList(), TimeSpan.FromSeconds(1));
         using var stop = new CancellationTokenSource(Duration);
         var sampling = sampler.RunAsync(stop.Token);
         await load.RunAsync(stop.Token);
@@ -68,10 +43,10 @@ public sealed class WalBoundTests(ITestOutputHelper output) : IAsyncLifetime
 
         foreach (var sample in sampler.Samples)
         {
-            output.WriteLine($"{sample.Seconds,5:0.0} s  {sample.Files}");
+            Output.WriteLine($"{sample.Seconds,5:0.0} s  {sample.Files}");
         }
 
-        output.WriteLine($"Sends acknowledged {load.Acknowledged}, received {load.Received}, failed {load.Failures.Count}. {sampler.FilesReport()}");
+        Output.WriteLine($"Sends acknowledged {load.Acknowledged}, received {load.Received}, failed {load.Failures.Count}. {sampler.FilesReport()}");
         Assert.True(load.Failures.IsEmpty, $"{load.Failures.Count} sends failed, first: {load.Failures.FirstOrDefault()}");
         Assert.True(load.Acknowledged > Duration.TotalSeconds * 100, $"Only {load.Acknowledged} sends in {Duration.TotalSeconds} s: the load did not run.");
         Assert.True(sampler.MaxWalBytes <= maxWalBytes,

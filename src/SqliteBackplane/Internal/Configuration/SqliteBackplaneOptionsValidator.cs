@@ -5,7 +5,7 @@ using SqliteBackplane.Internal.Flow;
 namespace SqliteBackplane.Internal.Configuration;
 
 /// <summary>Checks <see cref="SqliteBackplaneOptions"/> at startup; every failure names the option and the fix.</summary>
-internal sealed partial class SqliteBackplaneOptionsValidator : IValidateOptions<SqliteBackplaneOptions>
+internal sealed class SqliteBackplaneOptionsValidator : IValidateOptions<SqliteBackplaneOptions>
 {
     public ValidateOptionsResult Validate(string? name, SqliteBackplaneOptions options)
     {

@@ -213,7 +213,7 @@ internal sealed class ConnectionWriter
     {
         if (entry is not null)
         {
-            _node.Admission.WriteStarted(entry);
+            _node.Admission.Connections.WriteStarted(entry);
         }
 
         return entry;
@@ -225,7 +225,7 @@ internal sealed class ConnectionWriter
     // incomplete write is only awaited in the background.
     private void Write(HubConnectionContext connection, SerializedHubMessage message, ConnectionEntry? entry, long rowId, bool counted, bool marked)
     {
-        var admission = _node.Admission;
+        var admission = _node.Admission.Connections;
         ValueTask write;
         try
         {
@@ -266,7 +266,7 @@ internal sealed class ConnectionWriter
             _ = UncountWhenDoneAsync(write, admission, entry);
         }
 
-        static async Task UncountWhenDoneAsync(ValueTask write, SendAdmission admission, ConnectionEntry? entry)
+        static async Task UncountWhenDoneAsync(ValueTask write, ConnectionPressure admission, ConnectionEntry? entry)
         {
             try
             {
@@ -282,7 +282,7 @@ internal sealed class ConnectionWriter
             }
         }
 
-        static void Uncount(SendAdmission admission, ConnectionEntry? entry)
+        static void Uncount(ConnectionPressure admission, ConnectionEntry? entry)
         {
             if (entry is not null)
             {

@@ -1,7 +1,6 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using SqliteBackplane.Internal.Messaging;
-using SqliteBackplane.Internal.Storage;
 using SqliteBackplane.Internal.Diagnostics;
 
 namespace SqliteBackplane.Internal.Delivery;

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -17,7 +16,7 @@ namespace SqliteBackplane.Internal.Node;
 /// No SQLite call runs on the caller's thread: startup runs on its own thread, writes on the writer, reads on the
 /// reader or the query worker.
 /// </summary>
-internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
+internal sealed class BackplaneNode : IDeliveryNode, IAsyncDisposable
 {
     /// <summary>The log category of a node's own events in a host.</summary>
     public const string LogCategory = "SqliteBackplane";
@@ -28,11 +27,10 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
     private readonly object _startLock = new();
-    private readonly object _enqueueLock = new();
     private readonly CancellationTokenSource _stopping = new();
+    private readonly NodeWriteQueue _writes;
     private Task? _startTask;
     private Task? _stopTask;
-    private WriteOperation? _lastWrite;
     private WakeChannel? _wake;
     private CrossProcessWriteLock? _writeLock;
     private WriterLoop? _writer;
@@ -58,13 +56,15 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             () => Cursor?.Applied ?? 0);
         Dispatcher = new RowDispatcher(NodeId, _timeProvider, logger, Metrics, Protection);
         _membership = new NodeMembership(NodeId, Database, Dispatcher, logger, ResumeTokens);
+        _writes = new NodeWriteQueue(Database.Path, _stopping.Token);
+        Sends = new NodeSendGate(this, _writes, options.BusyTimeout);
     }
 
     private readonly NodeMembership _membership;
 
     public BackplaneMetrics Metrics { get; }
 
-    /// <summary>Paces queued sends by delivery; see <see cref="SendAsync"/>.</summary>
+    /// <summary>Paces queued sends by delivery; see <see cref="NodeSendGate"/>.</summary>
     public SendAdmission Admission { get; }
 
     /// <summary>Which log capacity applies to a send, and what happens at it.</summary>
@@ -88,6 +88,15 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
     public AppliedCursor? Cursor { get; private set; }
 
     public bool IsStopped => _stopTask is not null;
+
+    /// <summary>Whether the node has started (and start did not fail).</summary>
+    public bool IsStarted => Volatile.Read(ref _startTask) is { IsCompletedSuccessfully: true };
+
+    /// <summary>Where queued sends enter: paced by <see cref="Admission"/>, never waiting for a commit.</summary>
+    public NodeSendGate Sends { get; }
+
+    /// <summary>The order of this node's writes: what direct sends, presence reads and tests wait behind.</summary>
+    public NodeWriteQueue Writes => _writes;
 
     public string? WakeMode => _wake?.Mode;
 
@@ -126,54 +135,8 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
     public async Task<T> WriteAsync<T>(WriteOperation<T> operation)
     {
         await EnsureStartedAsync();
-        Enqueue(operation);
+        _writes.Enqueue(operation);
         return await operation.Task;
-    }
-
-    private void Enqueue(WriteOperation operation, bool duringShutdown = false)
-    {
-        if (!TryEnqueue(operation, duringShutdown))
-        {
-            operation.Fail(BackplaneErrors.Stopped(Database.Path));
-        }
-    }
-
-    // Once shutdown has begun only the final unregistration is accepted.
-    private bool TryEnqueue(WriteOperation operation, bool duringShutdown = false)
-    {
-        lock (_enqueueLock)
-        {
-            if (_stopping.IsCancellationRequested && !duringShutdown || !_writer!.TryEnqueue(operation))
-            {
-                return false;
-            }
-
-            _lastWrite = operation;
-            return true;
-        }
-    }
-
-    /// <summary>Completes once everything this node queued before the call has been committed (or has failed).</summary>
-    internal async Task WhenWrittenAsync()
-    {
-        var last = LastWrite;
-        if (last is not null && !last.Completion.IsCompleted)
-        {
-            // Only the order matters here; the write's own caller (or the failure count, for a queued send) sees its failure.
-            await last.Completion.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        }
-    }
-
-    /// <summary>The operation this node queued last; what later direct sends and presence reads wait behind.</summary>
-    private WriteOperation? LastWrite
-    {
-        get
-        {
-            lock (_enqueueLock)
-            {
-                return _lastWrite;
-            }
-        }
     }
 
     /// <summary>
@@ -189,7 +152,7 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             return;
         }
 
-        cursor.RunAfter(LastWrite, write);
+        cursor.RunAfter(_writes.Last, write);
     }
 
     /// <summary>
@@ -199,7 +162,7 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
     public async Task<T> QueryAsync<T>(Func<SqliteConnection, T> query, CancellationToken cancellationToken)
     {
         await EnsureStartedAsync().WaitAsync(cancellationToken);
-        await WhenWrittenAsync().WaitAsync(cancellationToken);
+        await _writes.WhenWrittenAsync().WaitAsync(cancellationToken);
         return await _queries!.RunAsync(query, cancellationToken);
     }
 
@@ -235,7 +198,7 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             _wake.Notify(_membership.RemoteEndpoints, WakeChannel.RefreshSignal);
 
             Cursor = new AppliedCursor(cursorStart);
-            var holds = new DeliveryHolds(NodeId, Admission, Database.Queries, _timeProvider, _logger) { Enqueue = operation => Enqueue(operation) };
+            var holds = new DeliveryHolds(NodeId, Admission, Database.Queries, _timeProvider, _logger) { Enqueue = operation => _writes.Enqueue(operation) };
             if (_membership.HasDeliveryHolds)
             {
                 holds.Attach();
@@ -244,11 +207,12 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
 
             var events = new NodeWriterEvents(_membership, _wake, Cursor, Admission, _writeLock, Metrics, _options, _logger)
             {
-                Enqueue = operation => Enqueue(operation),
+                Enqueue = operation => _writes.Enqueue(operation),
                 Stopping = _stopping.Token,
                 Holds = holds,
             };
             _writer = new WriterLoop(Database, _writeLock, _options, _timeProvider, NodeId, _logger, Metrics, events);
+            _writes.Writer = _writer;
             _writer.Start(connection);
             connection = null;
             _reader = new ReaderLoop(Database, _wake, Dispatcher, Cursor, Admission, _options.SafetyPollInterval, _logger, _stopping.Token);
@@ -256,12 +220,12 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             _queries = new SqliteWorker(Database);
             holds.Worker = _queries;
             events.Readers = (_reader, _queries);
-            _scheduler = new NodeMaintenanceScheduler(_options, _membership, op => Enqueue(op), _queries, Database, Metrics, _logger,
-                new NodeStatsPublisher(NodeId, op => Enqueue(op), ReaderBacklog, () => Cursor?.Applied ?? 0, LocalConnectionCount, _timeProvider));
+            _scheduler = new NodeMaintenanceScheduler(_options, _membership, op => _writes.Enqueue(op), _queries, Database, Metrics, _logger,
+                new NodeStatsPublisher(NodeId, op => _writes.Enqueue(op), ReaderBacklog, () => Cursor?.Applied ?? 0, LocalConnectionCount, _timeProvider));
             _maintenance = Task.Run(() => _scheduler.RunAsync(_stopping.Token));
             if (!OperatingSystem.IsWindows())
             {
-                _crashWatch = new NodeCrashWatch(_membership, op => Enqueue(op), _logger);
+                _crashWatch = new NodeCrashWatch(_membership, op => _writes.Enqueue(op), _logger);
                 _wake.PeerUnreachable = _crashWatch.ProbeSoon;
                 _crashWatchRun = Task.Run(() => _crashWatch.RunAsync(_stopping.Token));
             }
@@ -356,7 +320,7 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             }
 
             var unregister = _membership.Leave();
-            Enqueue(unregister, duringShutdown: true);
+            _writes.Enqueue(unregister, duringShutdown: true);
             var removed = await unregister.Task.WaitAsync(ThreadJoinTimeout, deadline);
             BackplaneEvents.NodeStopped(_logger, NodeId, removed);
         }
@@ -383,6 +347,30 @@ internal sealed partial class BackplaneNode : IDeliveryNode, IAsyncDisposable
             _lockFile?.Dispose();
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         Cursor?.ReleaseAll();
+    }
+
+    /// <summary>Whether the last write batch failed for a reason that concerns the whole file (new sends fail at once).</summary>
+    internal bool IsFileFailing => _writes.FileFailure is not null;
+
+    // What the metrics, the published figures and the health check read from the node's running parts.
+    private long ReaderBacklog()
+    {
+        var reader = _reader;
+        var cursor = Cursor;
+        return reader is null || cursor is null ? 0 : Math.Max(0, reader.MaxSeenId - cursor.Applied);
+    }
+
+    private int LiveNodes() => _membership.LiveNodes;
+
+    private int LocalConnectionCount()
+    {
+        var count = 0;
+        foreach (var handler in Dispatcher.Handlers)
+        {
+            count += handler.LocalConnectionCount;
+        }
+
+        return count;
     }
 
     public async ValueTask DisposeAsync()

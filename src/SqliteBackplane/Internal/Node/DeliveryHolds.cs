@@ -11,7 +11,7 @@ namespace SqliteBackplane.Internal.Node;
 /// node's hold goes into its row of the nodes table (a write queued when the hold begins or ends, again every
 /// <see cref="SendAdmission.HoldRefreshInterval"/> while it lasts, and after a heartbeat when a write failed); the
 /// lowest hold of the other live nodes is read on the writer after a commit, once the log grew by a few rows (an eighth
-/// of <see cref="SendAdmission.MaxRemoteLead"/>), and on the query worker while sends wait on it. Nothing runs while the
+/// of <see cref="RemoteDeliveryHold.MaxLead"/>), and on the query worker while sends wait on it. Nothing runs while the
 /// node is idle. A hold whose row was not written for <see cref="StaleAfter"/> (a dead or frozen process) is ignored.
 /// </summary>
 internal sealed class DeliveryHolds
@@ -41,7 +41,7 @@ internal sealed class DeliveryHolds
         _queries = queries;
         _timeProvider = timeProvider;
         _logger = logger;
-        _readEveryRows = Math.Max(1, admission.MaxRemoteLead / 8);
+        _readEveryRows = Math.Max(1, admission.Remote.MaxLead / 8);
     }
 
     /// <summary>Queues a write on the node's writer.</summary>
@@ -54,7 +54,7 @@ internal sealed class DeliveryHolds
     public void Attach()
     {
         _admission.LocalHoldChanged = PublishSoon;
-        _admission.RemoteHoldStale = ReadOnWorker;
+        _admission.Remote.Stale = ReadOnWorker;
     }
 
     /// <summary>
@@ -64,8 +64,8 @@ internal sealed class DeliveryHolds
     public void Committed(WriterContext context)
     {
         var logEnd = context.LastAppendedId;
-        _admission.NoteLogEnd(logEnd);
-        if (_admission.LocalHoldChanged is null || (logEnd - _logEndAtLastRead < _readEveryRows && _admission.RemoteHold is null))
+        _admission.Remote.NoteLogEnd(logEnd);
+        if (_admission.LocalHoldChanged is null || (logEnd - _logEndAtLastRead < _readEveryRows && _admission.Remote.Hold is null))
         {
             return;
         }

@@ -4,7 +4,7 @@ namespace SqliteBackplane.Internal.Storage;
 
 /// <summary>
 /// Removes a node from the file: the reaper of every live node, graceful shutdown and
-/// <c>SqliteBackplaneMaintenance.DeleteDeadNodesAsync</c> all go through here, so they leave the same trace.
+/// <c>MaintenanceCleanup.DeleteDeadNodesAsync</c> all go through here, so they leave the same trace.
 /// </summary>
 internal static class NodeRowRemoval
 {

@@ -3,8 +3,8 @@ using SqliteBackplane.Internal.Storage;
 
 namespace SqliteBackplane.Maintenance;
 
-// Compaction: a copy of the file without its free pages, made while live nodes keep running.
-internal sealed partial class SqliteBackplaneMaintenance
+/// <summary>Compaction: a copy of the file without its free pages, made while live nodes keep running.</summary>
+internal sealed class FileCompactor(MaintenanceFile file)
 {
     /// <summary>
     /// Writes a compacted copy of the whole database file (every table in it, not only the backplane's) to a new file
@@ -25,7 +25,7 @@ internal sealed partial class SqliteBackplaneMaintenance
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(destinationPath);
         var destination = Path.GetFullPath(destinationPath);
-        var source = _database.Path;
+        var source = file.DatabasePath;
         var comparison = OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase;
         string[] companions = [source, source + "-wal", source + "-shm", source + "-journal", source + "-backplane.lock"];
         if (companions.Any(path => string.Equals(path, destination, comparison)))
@@ -33,7 +33,7 @@ internal sealed partial class SqliteBackplaneMaintenance
             throw MaintenanceErrors.DestinationIsSource(destination);
         }
 
-        return RunAsync(token =>
+        return MaintenanceFile.RunAsync(token =>
         {
             if (!Directory.Exists(Path.GetDirectoryName(destination)))
             {
@@ -45,19 +45,19 @@ internal sealed partial class SqliteBackplaneMaintenance
                 throw MaintenanceErrors.DestinationExists(destination);
             }
 
-            using var connection = OpenBackplane();
-            var live = Read(() => ReadNodes(connection, NowMs()).Select(n => n.Status).Where(n => n.IsLive).ToList());
+            using var connection = file.OpenBackplane();
+            var live = file.Read(() => file.ReadNodes(connection, file.NowMs()).Select(n => n.Status).Where(n => n.IsLive).ToList());
             if (live.Count > 0 && !force)
             {
                 throw MaintenanceErrors.NodesLive(source, live);
             }
 
-            var sourceBytes = FileLength(source) + FileLength(source + "-wal");
+            var sourceBytes = MaintenanceFile.FileLength(source) + MaintenanceFile.FileLength(source + "-wal");
             var created = CreateOwnerOnly(destination);
             try
             {
                 using var interrupt = token.Register(() => SQLitePCL.raw.sqlite3_interrupt(connection.Handle));
-                using var command = Command(connection, SqliteQueries.VacuumInto, (Columns.Path, destination));
+                using var command = MaintenanceFile.Command(connection, SqliteQueries.VacuumInto, (Columns.Path, destination));
                 command.CommandTimeout = 0;
                 command.ExecuteNonQuery();
             }
@@ -82,25 +82,13 @@ internal sealed partial class SqliteBackplaneMaintenance
                 SourcePath = source,
                 DestinationPath = destination,
                 SourceBytes = sourceBytes,
-                DestinationBytes = FileLength(destination),
+                DestinationBytes = MaintenanceFile.FileLength(destination),
                 LiveNodeCount = live.Count,
             };
         }, cancellationToken);
     }
 
     private const int SqliteInterrupt = 9;
-
-    private static long FileLength(string path)
-    {
-        try
-        {
-            return File.Exists(path) ? new FileInfo(path).Length : 0;
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
-    }
 
     // The copy holds message payloads like the original: readable by the owner only. Returns whether this call created it.
     private static bool CreateOwnerOnly(string path)
