@@ -166,6 +166,10 @@ public static class TestServerApp
         }
         Console.Out.WriteLine(ListeningPrefix + GetListeningAddress(app).ToString().TrimEnd('/'));
         Console.Out.Flush();
+        if (settings.PacedSendRate is int rate)
+        {
+            PacedSender.Start(app.Services.GetRequiredService<IHubContext<TestHub>>().Clients, app.Lifetime, rate, settings.PacedSendUsers);
+        }
 
         if (settings.ParentProcessId is int parentId)
         {

@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.AspNetCore.SignalR;
+
+namespace SqliteBackplane.TestServer;
+
+/// <summary>
+/// A worker's steady send load for the deployment tests (<see cref="TestServerSettings.PacedSendRate"/>): messages
+/// <c>m0</c>, <c>m1</c>, ... through <see cref="IHubContext{THub}"/>, number n to All when n % 3 == 0, to group
+/// <see cref="Group"/> when n % 3 == 1, else to user <see cref="UserName"/>((n / 3) % users) (<see cref="IsFor"/>).
+/// Paced by the clock: every 10 ms it sends what is due by then (a timer cannot wake every millisecond). When the
+/// process begins to stop it stops sending, sends <see cref="EndMarker"/> to All and prints <see cref="SentPrefix"/>
+/// and how many it sent (or <see cref="FailedPrefix"/> and why it stopped early).
+/// </summary>
+public sealed class PacedSender
+{
+    /// <summary>The group every receiver joins.</summary>
+    public const string Group = "room";
+
+    /// <summary>Sent to All after the last message: a receiver that gets it has everything.</summary>
+    public const string EndMarker = "END";
+
+    /// <summary>The stdout line prefix, followed by the number of messages sent, printed once the process stops.</summary>
+    public const string SentPrefix = "PACED-SENT ";
+
+    /// <summary>The stdout line prefix when a send failed (the line then says why); the count still follows <see cref="SentPrefix"/>.</summary>
+    public const string FailedPrefix = "PACED-FAILED ";
+
+    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(10);
+
+    private readonly IHubClients _clients;
+    private readonly int _rate;
+    private readonly int _users;
+    private readonly CancellationTokenSource _stop = new();
+    private Task _loop = Task.CompletedTask;
+    private long _sent;
+
+    private PacedSender(IHubClients clients, int rate, int users)
+    {
+        _clients = clients;
+        _rate = rate;
+        _users = users;
+    }
+
+    /// <summary>The user name of receiver <paramref name="index"/>.</summary>
+    public static string UserName(int index) => "u" + index.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Whether message <paramref name="n"/> is addressed to receiver <paramref name="index"/> of <paramref name="users"/>.</summary>
+    public static bool IsFor(long n, int index, int users) => n % 3 != 2 || n / 3 % users == index;
+
+    /// <summary>Starts sending now, and stops when <paramref name="lifetime"/> begins to stop.</summary>
+    public static void Start(IHubClients clients, IHostApplicationLifetime lifetime, int rate, int users)
+    {
+        ArgumentNullException.ThrowIfNull(lifetime);
+        var sender = new PacedSender(clients, rate, users);
+        sender._loop = Task.Run(sender.RunAsync);
+        lifetime.ApplicationStopping.Register(sender.Stop);
+    }
+
+    private async Task RunAsync()
+    {
+        var clock = Stopwatch.StartNew();
+        using var timer = new PeriodicTimer(Tick);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token))
+            {
+                var due = (long)(clock.Elapsed.TotalSeconds * _rate);
+                while (_sent < due && !_stop.IsCancellationRequested)
+                {
+                    await SendAsync(_sent);
+                    Interlocked.Increment(ref _sent);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    private Task SendAsync(long n)
+    {
+        var message = "m" + n.ToString(CultureInfo.InvariantCulture);
+        var target = (n % 3) switch
+        {
+            0 => _clients.All,
+            1 => _clients.Group(Group),
+            _ => _clients.User(UserName((int)(n / 3 % _users))),
+        };
+        // Never cancelled: a send is either queued whole or fails before it is.
+        return target.SendAsync(ClientMethods.Receive, message, CancellationToken.None);
+    }
+
+    /// <summary>Runs on ApplicationStopping, before the backplane stops: the last sends and the marker still go out.</summary>
+    private void Stop()
+    {
+        _stop.Cancel();
+        try
+        {
+            _loop.GetAwaiter().GetResult();
+            _clients.All.SendAsync(ClientMethods.Receive, EndMarker).GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            Console.Out.WriteLine($"{FailedPrefix}after {Interlocked.Read(ref _sent)} sends: {ex.GetType().Name}: {ex.Message}");
+        }
+
+        Console.Out.WriteLine(SentPrefix + Interlocked.Read(ref _sent).ToString(CultureInfo.InvariantCulture));
+        Console.Out.Flush();
+    }
+}
