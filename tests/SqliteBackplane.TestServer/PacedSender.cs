@@ -26,6 +26,9 @@ public sealed class PacedSender
     /// <summary>The stdout line prefix when a send failed (the line then says why); the count still follows <see cref="SentPrefix"/>.</summary>
     public const string FailedPrefix = "PACED-FAILED ";
 
+    /// <summary>The stderr line prefix of a send the backplane held back for longer than its BusyTimeout (then sent again).</summary>
+    public const string HeldBackPrefix = "PACED-HELD ";
+
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(10);
 
     private readonly IHubClients _clients;
@@ -34,6 +37,7 @@ public sealed class PacedSender
     private readonly CancellationTokenSource _stop = new();
     private Task _loop = Task.CompletedTask;
     private long _sent;
+    private int _heldBack;
 
     private PacedSender(IHubClients clients, int rate, int users)
     {
@@ -68,13 +72,35 @@ public sealed class PacedSender
                 var due = (long)(clock.Elapsed.TotalSeconds * _rate);
                 while (_sent < due && !_stop.IsCancellationRequested)
                 {
-                    await SendAsync(_sent);
+                    await SendHeldBackAsync(_sent);
                     Interlocked.Increment(ref _sent);
                 }
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {
+        }
+    }
+
+    /// <summary>
+    /// Sends message <paramref name="n"/>; while the backplane holds sends back because a client is behind (it then
+    /// throws <see cref="TimeoutException"/> after BusyTimeout, and the message was not sent), sends it again, as a
+    /// worker that must not drop its messages would. The pace then falls behind the clock and catches up afterwards.
+    /// </summary>
+    private async Task SendHeldBackAsync(long n)
+    {
+        while (true)
+        {
+            try
+            {
+                await SendAsync(n);
+                return;
+            }
+            catch (TimeoutException ex) when (!_stop.IsCancellationRequested)
+            {
+                _heldBack++;
+                await Console.Error.WriteLineAsync($"{HeldBackPrefix}message {n} waited for the backplane and is sent again: {ex.Message}");
+            }
         }
     }
 
@@ -105,7 +131,8 @@ public sealed class PacedSender
             Console.Out.WriteLine($"{FailedPrefix}after {Interlocked.Read(ref _sent)} sends: {ex.GetType().Name}: {ex.Message}");
         }
 
-        Console.Out.WriteLine(SentPrefix + Interlocked.Read(ref _sent).ToString(CultureInfo.InvariantCulture));
+        Console.Out.WriteLine(SentPrefix + Interlocked.Read(ref _sent).ToString(CultureInfo.InvariantCulture) +
+            (_heldBack > 0 ? $" ({_heldBack.ToString(CultureInfo.InvariantCulture)} sends held back for longer than BusyTimeout and sent again)" : ""));
         Console.Out.Flush();
     }
 }

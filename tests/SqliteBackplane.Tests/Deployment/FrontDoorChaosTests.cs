@@ -109,7 +109,7 @@ public sealed class FrontDoorChaosTests(ITestOutputHelper output) : MultiProcess
         var workerExit = await worker.StopAsync();
         var seconds = sending.Elapsed.TotalSeconds;
         Assert.True(workerExit == 0, $"The worker exited with {workerExit}.{Environment.NewLine}{worker.Output}");
-        var sent = ResumeReceiver.SentBy(worker);
+        var (sent, workerNote) = ResumeReceiver.SentBy(worker);
         await node.FinishAsync();
         await stopSampling.CancelAsync();
         await sampling;
@@ -125,7 +125,7 @@ public sealed class FrontDoorChaosTests(ITestOutputHelper output) : MultiProcess
         var tallies = receivers.Select(r => r.Tally(sent)).ToList();
         Output.WriteLine($"{kind}, seed {seed}: {string.Join("; ", events)}");
         Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{kind}: {sent} sends in {seconds:0.0} s ({sent / seconds:0}/s) over {events.Count} faults ({events.Count(e => e.Contains("kill -9", StringComparison.Ordinal))} kill -9), " +
+            $"{kind}: {sent} sends in {seconds:0.0} s ({sent / seconds:0}/s{(workerNote.Length > 0 ? ", " + workerNote : "")}) over {events.Count} faults ({events.Count(e => e.Contains("kill -9", StringComparison.Ordinal))} kill -9), " +
             $"{tallies.Sum(t => t.Count)} deliveries to {DotnetReceivers} .NET and {NodeReceivers} Node clients; lost {tallies.Sum(t => t.Lost)}, " +
             $"duplicated or late {tallies.Sum(t => t.Disorder)}, gaps {receivers.Sum(r => r.Gaps.Count)}; reconnects {receivers.Sum(r => r.Reconnects)}"));
         Output.WriteLine($"  longest silence per client: {ResumeReceiver.OutageSummary(receivers)}; .NET {ResumeReceiver.OutageSummary(local)}; Node {ResumeReceiver.OutageSummary(remote)}");

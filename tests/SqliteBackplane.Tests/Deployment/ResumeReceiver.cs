@@ -171,8 +171,11 @@ internal sealed class ResumeReceiver
         }
     }
 
-    /// <summary>The worker's message count from its output (<see cref="PacedSender.SentPrefix"/>); fails if a send failed.</summary>
-    public static long SentBy(ServerProcess worker)
+    /// <summary>
+    /// The worker's message count from its output (<see cref="PacedSender.SentPrefix"/>), and what it added (how many
+    /// sends the backplane held back); fails if a send failed.
+    /// </summary>
+    public static (long Sent, string Note) SentBy(ServerProcess worker)
     {
         var lines = worker.Output.Split('\n').Select(l => l.Trim()).ToList();
         var failure = lines.FirstOrDefault(l => l.Contains(PacedSender.FailedPrefix, StringComparison.Ordinal));
@@ -183,7 +186,8 @@ internal sealed class ResumeReceiver
         var sent = lines.Select(l => l.IndexOf(PacedSender.SentPrefix, StringComparison.Ordinal) is var at and >= 0 ? l[(at + PacedSender.SentPrefix.Length)..] : null)
             .FirstOrDefault(l => l is not null)
             ?? throw new Xunit.Sdk.XunitException($"The worker did not print how many it sent.{Environment.NewLine}{worker.Output}");
-        return long.Parse(sent, NumberStyles.Integer, CultureInfo.InvariantCulture);
+        var count = sent.Split(' ', 2);
+        return (long.Parse(count[0], NumberStyles.Integer, CultureInfo.InvariantCulture), count.Length > 1 ? count[1] : "");
     }
 
     /// <summary>The longest silence per client, over <paramref name="receivers"/>: "p50 x ms, p99 y ms, max z ms".</summary>
@@ -297,7 +301,8 @@ internal sealed class ResumeReceiver
     private async Task RestartAsync(HubConnection connection)
     {
         Interlocked.Increment(ref _reconnects);
-        var deadline = DateTime.UtcNow + TaskTimeoutExtensions.DefaultTimeoutValue;
+        // Generous: on a loaded machine every process can be busy for a while; an app would try for ever.
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
         while (DateTime.UtcNow < deadline)
         {
             try

@@ -100,7 +100,7 @@ public sealed class RollingRestartTests(ITestOutputHelper output) : MultiProcess
         var workerExit = await worker.StopAsync();
         var seconds = sending.Elapsed.TotalSeconds;
         Assert.True(workerExit == 0, $"The worker exited with {workerExit}.{Environment.NewLine}{worker.Output}");
-        var sent = ResumeReceiver.SentBy(worker);
+        var (sent, workerNote) = ResumeReceiver.SentBy(worker);
         if (node is not null)
         {
             await node.FinishAsync();
@@ -116,7 +116,7 @@ public sealed class RollingRestartTests(ITestOutputHelper output) : MultiProcess
         }
         var tallies = receivers.Select(r => r.Tally(sent)).ToList();
         Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{kind}: {sent} sends in {seconds:0.0} s ({sent / seconds:0}/s), {tallies.Sum(t => t.Count)} deliveries to {DotnetReceivers} .NET and {NodeReceivers} Node clients; " +
+            $"{kind}: {sent} sends in {seconds:0.0} s ({sent / seconds:0}/s{(workerNote.Length > 0 ? ", " + workerNote : "")}), {tallies.Sum(t => t.Count)} deliveries to {DotnetReceivers} .NET and {NodeReceivers} Node clients; " +
             $"lost {tallies.Sum(t => t.Lost)}, duplicated or late {tallies.Sum(t => t.Disorder)}, gaps {receivers.Sum(r => r.Gaps.Count)}; reconnects {receivers.Sum(r => r.Reconnects)}"));
         Output.WriteLine($"  {string.Join("; ", stops)}");
         Output.WriteLine($"  longest silence per client (outage, last message before to first after): {ResumeReceiver.OutageSummary(receivers)}; " +
