@@ -29,6 +29,9 @@ public sealed class PacedSender
     /// <summary>The stderr line prefix of a send the backplane held back for longer than its BusyTimeout (then sent again).</summary>
     public const string HeldBackPrefix = "PACED-HELD ";
 
+    /// <summary>How often one message is sent again after the backplane held it back, before the worker gives up.</summary>
+    private const int MaxAttempts = 30;
+
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(10);
 
     private readonly IHubClients _clients;
@@ -37,6 +40,8 @@ public sealed class PacedSender
     private readonly CancellationTokenSource _stop = new();
     private Task _loop = Task.CompletedTask;
     private long _sent;
+    private readonly Lock _stopLock = new();
+    private Task<string>? _stopped;
     private int _heldBack;
 
     private PacedSender(IHubClients clients, int rate, int users)
@@ -52,13 +57,30 @@ public sealed class PacedSender
     /// <summary>Whether message <paramref name="n"/> is addressed to receiver <paramref name="index"/> of <paramref name="users"/>.</summary>
     public static bool IsFor(long n, int index, int users) => n % 3 != 2 || n / 3 % users == index;
 
-    /// <summary>Starts sending now, and stops when <paramref name="lifetime"/> begins to stop.</summary>
-    public static void Start(IHubClients clients, IHostApplicationLifetime lifetime, int rate, int users)
+    /// <summary>Where the worker's web server takes a POST that stops the sending (<see cref="StopAsync"/>) and answers with the count line.</summary>
+    public const string StopPath = "/paced-send/stop";
+
+    /// <summary>A sender for <paramref name="rate"/> messages a second over <paramref name="users"/> users; <see cref="Start"/> starts it.</summary>
+    public static PacedSender Create(IHubClients clients, int rate, int users) => new(clients, rate, users);
+
+    /// <summary>Starts sending now; it stops on <see cref="StopAsync"/> or when <paramref name="lifetime"/> begins to stop.</summary>
+    public void Start(IHostApplicationLifetime lifetime)
     {
         ArgumentNullException.ThrowIfNull(lifetime);
-        var sender = new PacedSender(clients, rate, users);
-        sender._loop = Task.Run(sender.RunAsync);
-        lifetime.ApplicationStopping.Register(sender.Stop);
+        _loop = Task.Run(RunAsync);
+        lifetime.ApplicationStopping.Register(() => StopAsync().GetAwaiter().GetResult());
+    }
+
+    /// <summary>
+    /// Stops sending, sends <see cref="EndMarker"/> to All, prints the count line (<see cref="SentPrefix"/>) and returns it;
+    /// later calls return the same line.
+    /// </summary>
+    public Task<string> StopAsync()
+    {
+        lock (_stopLock)
+        {
+            return _stopped ??= StopCoreAsync();
+        }
     }
 
     private async Task RunAsync()
@@ -89,6 +111,7 @@ public sealed class PacedSender
     /// </summary>
     private async Task SendHeldBackAsync(long n)
     {
+        var attempts = 0;
         while (true)
         {
             try
@@ -96,7 +119,7 @@ public sealed class PacedSender
                 await SendAsync(n);
                 return;
             }
-            catch (TimeoutException ex) when (!_stop.IsCancellationRequested)
+            catch (TimeoutException ex) when (++attempts < MaxAttempts)
             {
                 _heldBack++;
                 await Console.Error.WriteLineAsync($"{HeldBackPrefix}message {n} waited for the backplane and is sent again: {ex.Message}");
@@ -106,8 +129,8 @@ public sealed class PacedSender
 
     private Task SendAsync(long n)
     {
-        var message = "m" + n.ToString(CultureInfo.InvariantCulture);
-        var target = (n % 3) switch
+        var message = n < 0 ? EndMarker : "m" + n.ToString(CultureInfo.InvariantCulture);
+        var target = (n < 0 ? 0 : n % 3) switch
         {
             0 => _clients.All,
             1 => _clients.Group(Group),
@@ -117,22 +140,23 @@ public sealed class PacedSender
         return target.SendAsync(ClientMethods.Receive, message, CancellationToken.None);
     }
 
-    /// <summary>Runs on ApplicationStopping, before the backplane stops: the last sends and the marker still go out.</summary>
-    private void Stop()
+    private async Task<string> StopCoreAsync()
     {
-        _stop.Cancel();
+        await _stop.CancelAsync();
         try
         {
-            _loop.GetAwaiter().GetResult();
-            _clients.All.SendAsync(ClientMethods.Receive, EndMarker).GetAwaiter().GetResult();
+            await _loop;
+            await SendHeldBackAsync(-1);
         }
         catch (Exception ex)
         {
             Console.Out.WriteLine($"{FailedPrefix}after {Interlocked.Read(ref _sent)} sends: {ex.GetType().Name}: {ex.Message}");
         }
 
-        Console.Out.WriteLine(SentPrefix + Interlocked.Read(ref _sent).ToString(CultureInfo.InvariantCulture) +
-            (_heldBack > 0 ? $" ({_heldBack.ToString(CultureInfo.InvariantCulture)} sends held back for longer than BusyTimeout and sent again)" : ""));
+        var line = SentPrefix + Interlocked.Read(ref _sent).ToString(CultureInfo.InvariantCulture) +
+            (_heldBack > 0 ? $" ({_heldBack.ToString(CultureInfo.InvariantCulture)} sends held back for longer than BusyTimeout and sent again)" : "");
+        Console.Out.WriteLine(line);
         Console.Out.Flush();
+        return line;
     }
 }

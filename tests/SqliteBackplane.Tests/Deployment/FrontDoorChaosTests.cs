@@ -106,10 +106,11 @@ public sealed class FrontDoorChaosTests(ITestOutputHelper output) : MultiProcess
         var healthyAt = Stopwatch.GetTimestamp();
         await Eventually.BecomesTrueAsync(() => local.All(r => r.LastAt > healthyAt), TimeSpan.FromSeconds(60), "every .NET client to receive after the last fault");
 
-        var workerExit = await worker.StopAsync();
+        await ResumeReceiver.StopSendingAsync(worker);
         var seconds = sending.Elapsed.TotalSeconds;
-        Assert.True(workerExit == 0, $"The worker exited with {workerExit}.{Environment.NewLine}{worker.Output}");
         var (sent, workerNote) = ResumeReceiver.SentBy(worker);
+        var workerExit = await worker.StopAsync();
+        Assert.True(workerExit == 0, $"The worker exited with {workerExit}.{Environment.NewLine}{worker.Output}");
         await node.FinishAsync();
         await stopSampling.CancelAsync();
         await sampling;

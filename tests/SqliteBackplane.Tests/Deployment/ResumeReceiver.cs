@@ -172,6 +172,17 @@ internal sealed class ResumeReceiver
     }
 
     /// <summary>
+    /// Asks the worker to stop sending (<see cref="PacedSender.StopPath"/>): it finishes a send the backplane holds back,
+    /// sends the end marker and prints its count; the process keeps running until stopped.
+    /// </summary>
+    public static async Task StopSendingAsync(ServerProcess worker)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(3) };
+        using var response = await http.PostAsync(new UriBuilder(worker.Address) { Path = PacedSender.StopPath }.Uri, content: null);
+        response.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>
     /// The worker's message count from its output (<see cref="PacedSender.SentPrefix"/>), and what it added (how many
     /// sends the backplane held back); fails if a send failed.
     /// </summary>

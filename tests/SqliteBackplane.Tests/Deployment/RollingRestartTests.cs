@@ -97,10 +97,11 @@ public sealed class RollingRestartTests(ITestOutputHelper output) : MultiProcess
             await Task.Delay(Settle);
         }
 
-        var workerExit = await worker.StopAsync();
+        await ResumeReceiver.StopSendingAsync(worker);
         var seconds = sending.Elapsed.TotalSeconds;
-        Assert.True(workerExit == 0, $"The worker exited with {workerExit}.{Environment.NewLine}{worker.Output}");
         var (sent, workerNote) = ResumeReceiver.SentBy(worker);
+        var workerExit = await worker.StopAsync();
+        Assert.True(workerExit == 0, $"The worker exited with {workerExit}.{Environment.NewLine}{worker.Output}");
         if (node is not null)
         {
             await node.FinishAsync();
