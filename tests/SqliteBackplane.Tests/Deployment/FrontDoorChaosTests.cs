@@ -75,6 +75,7 @@ public sealed class FrontDoorChaosTests(ITestOutputHelper output) : MultiProcess
         var restarting = new Task[servers.Count];
         Array.Fill(restarting, Task.CompletedTask);
         var chaos = Stopwatch.StartNew();
+        var chaosStart = Stopwatch.GetTimestamp();
         while (chaos.Elapsed < Duration)
         {
             // The chaos's own pace, not a wait for anything.
@@ -130,6 +131,7 @@ public sealed class FrontDoorChaosTests(ITestOutputHelper output) : MultiProcess
             $"{tallies.Sum(t => t.Count)} deliveries to {DotnetReceivers} .NET and {NodeReceivers} Node clients; lost {tallies.Sum(t => t.Lost)}, " +
             $"duplicated or late {tallies.Sum(t => t.Disorder)}, gaps {receivers.Sum(r => r.Gaps.Count)}; reconnects {receivers.Sum(r => r.Reconnects)}"));
         Output.WriteLine($"  longest silence per client: {ResumeReceiver.OutageSummary(receivers)}; .NET {ResumeReceiver.OutageSummary(local)}; Node {ResumeReceiver.OutageSummary(remote)}");
+        Output.WriteLine($"  when the .NET clients' longest silences were (after the chaos began, most common first): {ResumeReceiver.WhenSilencesHappened(local, chaosStart)}");
         Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  -wal file: max {DiskAndMemorySampler.Mib(walSamples.DefaultIfEmpty(0).Max())}, at the end {DiskAndMemorySampler.Mib(walSamples.LastOrDefault())} ({walSamples.Count} samples, one a second)"));
         Assert.True(problems.Count == 0, $"{problems.Count} clients lost, duplicated, reordered or were told of a gap:{Environment.NewLine}{string.Join(Environment.NewLine, problems.Take(20))}");

@@ -27,6 +27,7 @@ internal sealed class ResumeReceiver
     private long _disorder;
     private long _lastAt;
     private long _longestSilenceTicks;
+    private long _longestSilenceEndedAt;
     private int _reconnects;
     private double? _remoteLongestSilenceMs;
 
@@ -88,6 +89,31 @@ internal sealed class ResumeReceiver
             }
         }
     }
+
+    /// <summary>When the longest silence ended (<see cref="Stopwatch.GetTimestamp"/>; .NET clients only), 0 before it.</summary>
+    public long LongestSilenceEndedAt
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _longestSilenceEndedAt;
+            }
+        }
+    }
+
+    /// <summary>
+    /// When the .NET clients' longest silences began and ended, in seconds after <paramref name="start"/>, grouped: shows
+    /// whether they were one stall for everyone or each client's own move.
+    /// </summary>
+    public static string WhenSilencesHappened(IEnumerable<ResumeReceiver> receivers, long start) =>
+        string.Join(", ", receivers.Where(r => !r.IsRemote && r.LongestSilenceEndedAt != 0)
+            .Select(r =>
+            {
+                var ended = Stopwatch.GetElapsedTime(start, r.LongestSilenceEndedAt).TotalSeconds;
+                return string.Create(CultureInfo.InvariantCulture, $"{ended - r.LongestSilence.TotalSeconds:0.0}-{ended:0.0} s");
+            })
+            .GroupBy(span => span).OrderByDescending(g => g.Count()).Take(8).Select(g => $"{g.Key} x{g.Count()}"));
 
     /// <summary>A Node client: its tally is given afterwards, with <see cref="SetTally"/>.</summary>
     public static ResumeReceiver Remote(int index, int users, HttpTransportType transport) => new(index, users, transport, remote: true);
@@ -301,9 +327,10 @@ internal sealed class ResumeReceiver
                 _last = n;
             }
             _count++;
-            if (_lastAt != 0)
+            if (_lastAt != 0 && Stopwatch.GetElapsedTime(_lastAt, now).Ticks is var silence && silence > _longestSilenceTicks)
             {
-                _longestSilenceTicks = Math.Max(_longestSilenceTicks, Stopwatch.GetElapsedTime(_lastAt, now).Ticks);
+                _longestSilenceTicks = silence;
+                _longestSilenceEndedAt = now;
             }
             _lastAt = now;
         }

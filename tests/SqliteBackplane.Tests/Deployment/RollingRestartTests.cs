@@ -69,6 +69,7 @@ public sealed class RollingRestartTests(ITestOutputHelper output) : MultiProcess
 
         // The worker is a process of its own, like a background service of the app: it lives through the restarts.
         var sending = Stopwatch.StartNew();
+        var sendingStart = Stopwatch.GetTimestamp();
         var worker = await StartAsync(settings with { PacedSendRate = Rate, PacedSendUsers = users }, "worker");
         await Eventually.BecomesTrueAsync(() => local.All(r => r.Count > Rate / 2), TimeSpan.FromSeconds(60), "every .NET client to receive the worker's messages");
 
@@ -76,6 +77,7 @@ public sealed class RollingRestartTests(ITestOutputHelper output) : MultiProcess
         for (var i = 0; i < servers.Count; i++)
         {
             var old = servers[i];
+            var stoppedAt = Stopwatch.GetElapsedTime(sendingStart).TotalSeconds;
             var stopwatch = Stopwatch.StartNew();
             var exitCode = await old.StopAsync();
             var stopTime = stopwatch.Elapsed;
@@ -93,7 +95,7 @@ public sealed class RollingRestartTests(ITestOutputHelper output) : MultiProcess
             var healthyAt = Stopwatch.GetTimestamp();
             await Eventually.BecomesTrueAsync(() => local.All(r => r.LastAt > healthyAt), TimeSpan.FromSeconds(60), "every .NET client to receive again");
             stops.Add(string.Create(CultureInfo.InvariantCulture,
-                $"{old.Settings.RouteKey}: stop {stopTime.TotalMilliseconds:0} ms, rows left {nodeRows} node + {orphanedConnections} connection, start until healthy {healthy.TotalMilliseconds:0} ms"));
+                $"{old.Settings.RouteKey}: SIGTERM at {stoppedAt:0.0} s, stop {stopTime.TotalMilliseconds:0} ms, rows left {nodeRows} node + {orphanedConnections} connection, start until healthy {healthy.TotalMilliseconds:0} ms"));
             await Task.Delay(Settle);
         }
 
@@ -122,6 +124,7 @@ public sealed class RollingRestartTests(ITestOutputHelper output) : MultiProcess
         Output.WriteLine($"  {string.Join("; ", stops)}");
         Output.WriteLine($"  longest silence per client (outage, last message before to first after): {ResumeReceiver.OutageSummary(receivers)}; " +
             $".NET {ResumeReceiver.OutageSummary(local)}; Node {ResumeReceiver.OutageSummary(remote)}");
+        Output.WriteLine($"  when the .NET clients' longest silences were (after the worker started, most common first): {ResumeReceiver.WhenSilencesHappened(local, sendingStart)}");
         Output.WriteLine($"  by transport: {string.Join("; ", receivers.GroupBy(r => r.Transport).Select(g => $"{g.Key} {ResumeReceiver.OutageSummary(g)}"))}");
         Assert.True(problems.Count == 0, $"{problems.Count} clients lost, duplicated, reordered or were told of a gap:{Environment.NewLine}{string.Join(Environment.NewLine, problems.Take(20))}");
     }
