@@ -150,6 +150,13 @@ public static class TestServerApp
             app.MapHealthChecks(HealthPath);
         }
         MapHubs(app);
+        var paced = settings.PacedSendRate is int rate
+            ? PacedSender.Create(app.Services.GetRequiredService<IHubContext<TestHub>>().Clients, rate, settings.PacedSendUsers)
+            : null;
+        if (paced is not null)
+        {
+            app.MapPost(PacedSender.StopPath, paced.StopAsync);
+        }
         if (settings.UseBackplane && settings.RedisConfiguration is null)
         {
             // The dashboard (local requests only): the dashboard browser test opens it on each process.
@@ -166,6 +173,7 @@ public static class TestServerApp
         }
         Console.Out.WriteLine(ListeningPrefix + GetListeningAddress(app).ToString().TrimEnd('/'));
         Console.Out.Flush();
+        paced?.Start(app.Lifetime);
 
         if (settings.ParentProcessId is int parentId)
         {

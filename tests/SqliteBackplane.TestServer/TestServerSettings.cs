@@ -79,6 +79,15 @@ public sealed record TestServerSettings
     /// </summary>
     public string? RouteKey { get; init; }
 
+    /// <summary>
+    /// When set, the server is also a sending worker: from its start it sends this many messages a second to All, a group
+    /// and users (<see cref="PacedSender"/>) until it stops.
+    /// </summary>
+    public int? PacedSendRate { get; init; }
+
+    /// <summary>How many users (<c>u0</c>, <c>u1</c>, ...) <see cref="PacedSendRate"/>'s user messages go to in turn.</summary>
+    public int PacedSendUsers { get; init; } = 1;
+
     /// <summary>The connection string the backplane uses.</summary>
     public string ConnectionString => $"Data Source={DatabasePath}";
 
@@ -159,6 +168,13 @@ public sealed record TestServerSettings
             arguments.Add("--max-wal-bytes");
             arguments.Add(maxWalSize.ToString(CultureInfo.InvariantCulture));
         }
+        if (PacedSendRate is int rate)
+        {
+            arguments.Add("--paced-send-rate");
+            arguments.Add(rate.ToString(CultureInfo.InvariantCulture));
+            arguments.Add("--paced-send-users");
+            arguments.Add(PacedSendUsers.ToString(CultureInfo.InvariantCulture));
+        }
         if (ParentProcessId is int parent)
         {
             arguments.Add("--parent-pid");
@@ -189,6 +205,8 @@ public sealed record TestServerSettings
                 case "--max-log-rows": settings = settings with { MaxLogRows = IntegerAfter(args, ref i) }; break;
                 case "--max-pending": settings = settings with { MaxPendingMessagesPerConnection = IntegerAfter(args, ref i) }; break;
                 case "--max-wal-bytes": settings = settings with { MaxWalSize = long.Parse(ValueAfter(args, ref i), NumberStyles.Integer, CultureInfo.InvariantCulture) }; break;
+                case "--paced-send-rate": settings = settings with { PacedSendRate = IntegerAfter(args, ref i) }; break;
+                case "--paced-send-users": settings = settings with { PacedSendUsers = IntegerAfter(args, ref i) }; break;
                 case "--resume": settings = settings with { EnableResume = true }; break;
                 case "--resume-window-ms": settings = settings with { ResumeWindow = TimeSpan.FromMilliseconds(IntegerAfter(args, ref i)) }; break;
                 case "--no-backplane": settings = settings with { UseBackplane = false }; break;
@@ -197,7 +215,7 @@ public sealed record TestServerSettings
                 case "--route-key": settings = settings with { RouteKey = ValueAfter(args, ref i) }; break;
                 case "--no-messagepack": settings = settings with { MessagePack = false }; break;
                 case "--encryption-key": settings = settings with { EncryptionKeys = [.. settings.EncryptionKeys, ValueAfter(args, ref i)] }; break;
-                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--send <kind>:[<target>:]<message>]... [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--no-checkpoints] [--redis <host:port>] [--no-messagepack] [--encryption-key <key>]... [--resume] [--resume-window-ms <ms>] [--max-log-rows <rows>] [--max-pending <messages>] [--max-wal-bytes <bytes>] [--route-key <key>]");
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Usage: --db <path> [--prefix <tablePrefix>] [--port 0] [--heartbeat-ms 200] [--node-timeout-ms 1500] [--send <kind>:[<target>:]<message>]... [--content-root <dir>] [--shutdown-timeout-ms <ms>] [--parent-pid <pid>] [--no-backplane] [--no-checkpoints] [--redis <host:port>] [--no-messagepack] [--encryption-key <key>]... [--resume] [--resume-window-ms <ms>] [--max-log-rows <rows>] [--max-pending <messages>] [--max-wal-bytes <bytes>] [--route-key <key>] [--paced-send-rate <messages/s> --paced-send-users <users>]");
             }
         }
         if (databasePath is null)

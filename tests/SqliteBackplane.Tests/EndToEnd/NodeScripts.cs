@@ -23,13 +23,16 @@ public static class NodeScripts
     /// <summary>The npm resume helper, @sqlite-backplane/signalr-resume (the end-to-end project links it).</summary>
     public static string ResumeHelperDirectory => Path.Combine(RepositoryRoot.Path, "clients", "js");
 
-    /// <summary>Runs <c>node &lt;script&gt; &lt;arguments&gt;</c> in <see cref="ScriptDirectory"/>, killing it after <paramref name="timeout"/>.</summary>
-    public static async Task<NodeScriptResult> RunAsync(string script, IReadOnlyList<string> arguments, TimeSpan timeout, ITestOutputHelper output)
+    /// <summary>
+    /// Runs <c>node &lt;script&gt; &lt;arguments&gt;</c> in <see cref="ScriptDirectory"/>, killing it after <paramref name="timeout"/>;
+    /// <paramref name="onLine"/>, when given, sees each stdout line as it comes.
+    /// </summary>
+    public static async Task<NodeScriptResult> RunAsync(string script, IReadOnlyList<string> arguments, TimeSpan timeout, ITestOutputHelper output, Action<string>? onLine = null)
     {
         await EnsureInstalledAsync(ScriptDirectory, ["@microsoft/signalr", "@microsoft/signalr-protocol-msgpack", "@sqlite-backplane/signalr-resume", "playwright-core", "ws"], output);
         // The linked helper's own packages (its default protocol comes from its @microsoft/signalr).
         await EnsureInstalledAsync(ResumeHelperDirectory, ["@microsoft/signalr", "@microsoft/signalr-protocol-msgpack"], output);
-        var result = await RunProcessAsync("node", [script, .. arguments], ScriptDirectory, timeout, output, $"node {script}");
+        var result = await RunProcessAsync("node", [script, .. arguments], ScriptDirectory, timeout, output, $"node {script}", onLine);
         return new NodeScriptResult(script, result.ExitCode, result.Output);
     }
 
@@ -67,7 +70,8 @@ public static class NodeScripts
         }
     }
 
-    private static async Task<(int ExitCode, string Output)> RunProcessAsync(string fileName, IReadOnlyList<string> arguments, string workingDirectory, TimeSpan timeout, ITestOutputHelper output, string name)
+    private static async Task<(int ExitCode, string Output)> RunProcessAsync(string fileName, IReadOnlyList<string> arguments, string workingDirectory, TimeSpan timeout, ITestOutputHelper output, string name,
+        Action<string>? onLine = null)
     {
         var startInfo = new ProcessStartInfo(fileName)
         {
@@ -97,6 +101,7 @@ public static class NodeScripts
                     lines.Add(e.Data);
                 }
                 log.Add("out", e.Data);
+                onLine?.Invoke(e.Data);
             }
         };
         process.ErrorDataReceived += (_, e) =>

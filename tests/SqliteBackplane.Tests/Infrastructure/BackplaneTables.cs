@@ -28,4 +28,21 @@ public static class BackplaneTables
         }
         return false;
     }
+
+    /// <summary>
+    /// Rows a stopped process left for another node to reap: its node row (by <paramref name="processId"/>) and the
+    /// connection rows of any node that has no node row.
+    /// </summary>
+    public static (long NodeRows, long OrphanedConnectionRows) RowsLeftBy(TempDatabase database, string tablePrefix, int processId)
+    {
+        using var connection = new SqliteConnection(database.ReadOnlyConnectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT (SELECT count(*) FROM \"{tablePrefix}nodes\" WHERE process_id = $pid), " +
+            $"(SELECT count(*) FROM \"{tablePrefix}connections\" WHERE node_id NOT IN (SELECT node_id FROM \"{tablePrefix}nodes\"))";
+        command.Parameters.AddWithValue("$pid", processId);
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return (reader.GetInt64(0), reader.GetInt64(1));
+    }
 }

@@ -97,29 +97,61 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
         Output.WriteLine($"alice received all {expected.Count} messages once, in order, over {failure}: connection {oldId} on {first.Name}, then {alice.Client.ConnectionId} on {next.Name}.");
     }
 
-    /// <summary>How long after the reconnect's WebSocket is up its transport drops again; -1: at the fifth replayed message.</summary>
+    /// <summary>
+    /// How long after the reconnect's WebSocket is up its transport drops again; -1: at the fifth replayed message.
+    /// One round here; 20 rounds per case with <c>SQLITEBACKPLANE_SOAK=long</c> (issue 17's target), each counted.
+    /// </summary>
     [Theory]
     [InlineData(0)]
     [InlineData(5)]
+    [InlineData(10)]
     [InlineData(25)]
+    [InlineData(50)]
     [InlineData(-1)]
     public async Task A_reconnect_that_drops_again_before_its_token_arrived_resumes_again_without_a_gap(int secondDropAfterMs)
     {
+        var rounds = Environment.GetEnvironmentVariable("SQLITEBACKPLANE_SOAK") == "long" ? 20 : 1;
         var first = await StartAsync(Settings, "server A");
         var second = await StartAsync(Settings, "server B");
-        var alice = await ConnectResumingAsync(first, "alice");
         var bob = await ConnectAsync(second, "bob");
+        var results = new List<DoubleDropRound>();
+        for (var round = 0; round < rounds; round++)
+        {
+            var result = await DoubleDropRoundAsync(first, second, bob, secondDropAfterMs, $"alice{round}");
+            results.Add(result);
+            Output.WriteLine($"round {round + 1}: {result}");
+        }
+
+        var failed = results.Count(r => !r.Clean);
+        Output.WriteLine($"double drop at {(secondDropAfterMs < 0 ? "the fifth replayed message" : $"{secondDropAfterMs} ms")}: {rounds} rounds, " +
+            $"{failed} with a problem; gaps {results.Sum(r => r.Gaps.Count)}, lost {results.Sum(r => r.Lost)}, duplicated {results.Sum(r => r.Duplicated)}, " +
+            $"out of order {results.Count(r => r.OutOfOrder)}; transports per round {results.Min(r => r.Transports)}-{results.Max(r => r.Transports)}.");
+        Assert.True(failed == 0, $"{failed} of {rounds} rounds lost, duplicated, reordered or reported a gap:{Environment.NewLine}{string.Join(Environment.NewLine, results.Where(r => !r.Clean))}");
+    }
+
+    /// <summary>What one double-drop round delivered to its resuming client.</summary>
+    private sealed record DoubleDropRound(string User, int Expected, int Lost, int Duplicated, bool OutOfOrder, IReadOnlyList<string> Gaps, int Transports)
+    {
+        public bool Clean => Lost == 0 && Duplicated == 0 && !OutOfOrder && Gaps.Count == 0;
+
+        public override string ToString() =>
+            $"{User}: expected {Expected}, lost {Lost}, duplicated {Duplicated}, {(OutOfOrder ? "out of order" : "in order")}, gaps [{string.Join(", ", Gaps)}], {Transports} transports";
+    }
+
+    private async Task<DoubleDropRound> DoubleDropRoundAsync(ServerProcess first, ServerProcess second, TestClient bob, int secondDropAfterMs, string user)
+    {
+        var alice = await ConnectResumingAsync(first, user);
         var group = $"room-{Guid.NewGuid():N}";
         await bob.InvokeAsync(nameof(TestHub.AddToGroup), alice.Client.ConnectionId, group);
         var expected = new List<string>();
-        await StreamAsync(bob, group, 0, 10, expected);
+        await StreamAsync(bob, group, 0, 10, expected, user);
         Assert.Equal(expected, await alice.Client.ReceiveAsync(expected.Count));
 
         // The first drop: the reconnect, to server B, is held while 40 messages are sent, so it has a replay to do.
         alice.Network.HoldConnects();
         alice.Network.RouteTo(second.Address);
         alice.Network.DropAll();
-        await StreamAsync(bob, group, 10, 40, expected);
+        await StreamAsync(bob, group, 10, 40, expected, user);
 
         // The second drop hits the reconnect while it attaches or replays; the next reconnect goes back to server A.
         var secondDrop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -159,17 +191,41 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
 
         alice.Network.ReleaseConnects();
         await secondDrop.Task.DefaultTimeout("the reconnect's transport to drop again");
-        await StreamAsync(bob, group, 50, 10, expected);
+        await StreamAsync(bob, group, 50, 10, expected, user);
 
+        // Counted rather than asserted at the first difference, so a long run reports every round.
         var afterFailure = expected.Skip(10).ToList();
-        Assert.Equal(afterFailure, await alice.Client.ReceiveAsync(afterFailure.Count));
-        Assert.False(alice.Gaps.Reader.TryRead(out var gap), $"The resume reported a gap ({gap}).");
-        Assert.True(alice.Network.Connections >= 3, $"Expected at least three transports, saw {alice.Network.Connections}.");
-        await alice.Client.RefreshConnectionIdAsync();
-        await bob.InvokeAsync(nameof(TestHub.SendGroup), group, "live to the group");
-        await alice.Client.AssertReceivesAsync("live to the group");
-        await TestClient.AssertNoMoreMessagesAsync(bob, alice.Client);
-        Output.WriteLine($"alice received all {expected.Count} messages once, in order, over two drops ({secondDropAfterMs} ms), on {alice.Network.Connections} transports.");
+        var received = new List<string>();
+        try
+        {
+            while (received.Count < afterFailure.Count)
+            {
+                received.Add(await alice.Client.ReceiveAsync());
+            }
+        }
+        catch (TimeoutException)
+        {
+            // Fewer arrived: counted as lost below.
+        }
+        var gaps = new List<string>();
+        while (alice.Gaps.Reader.TryRead(out var gap))
+        {
+            gaps.Add(gap);
+        }
+        var result = new DoubleDropRound(user, afterFailure.Count, afterFailure.Except(received).Count(),
+            // A message twice, or one from before the drops again: both are duplicates.
+            received.Count - received.Intersect(afterFailure).Count(),
+            !afterFailure.Intersect(received).SequenceEqual(received.Intersect(afterFailure)), gaps, alice.Network.Connections);
+        if (result.Clean)
+        {
+            Assert.True(alice.Network.Connections >= 3, $"Expected at least three transports, saw {alice.Network.Connections}.");
+            await alice.Client.RefreshConnectionIdAsync();
+            await bob.InvokeAsync(nameof(TestHub.SendGroup), group, "live to the group");
+            await alice.Client.AssertReceivesAsync("live to the group");
+            await TestClient.AssertNoMoreMessagesAsync(bob, alice.Client);
+        }
+        await alice.Client.DisposeAsync();
+        return result;
     }
 
     [Fact]
@@ -349,7 +405,7 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
         return raw;
     }
 
-    private static async Task StreamAsync(TestClient sender, string group, int from, int count, List<string> expected)
+    private static async Task StreamAsync(TestClient sender, string group, int from, int count, List<string> expected, string user = "alice")
     {
         for (var n = from; n < from + count; n++)
         {
@@ -358,7 +414,7 @@ public sealed class ResumeTests(ITestOutputHelper output) : MultiProcessTest(out
             {
                 0 => sender.InvokeAsync(nameof(TestHub.SendGroup), group, message),
                 1 => sender.InvokeAsync(nameof(TestHub.SendAll), message),
-                _ => sender.InvokeAsync(nameof(TestHub.SendUser), "alice", message),
+                _ => sender.InvokeAsync(nameof(TestHub.SendUser), user, message),
             });
             expected.Add(message);
         }
