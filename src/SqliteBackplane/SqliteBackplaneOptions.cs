@@ -115,7 +115,9 @@ public sealed class SqliteBackplaneOptions
     /// Gets or sets how many messages from the log may wait for one local connection that is not reading fast
     /// enough. Beyond it, further messages to that connection are dropped (counted in the
     /// <c>sqlitebackplane.messages.dropped</c> metric and logged once per connection), so a slow or dead client never
-    /// holds memory or delays anyone else. Must be between 1 and 1,000,000. Defaults to 10,000 (a lower bound
+    /// holds memory or delays anyone else. A connection whose client opted in to resume is closed instead (logged, and
+    /// counted in <c>sqlitebackplane.resume.slow_closed</c>): its client resumes from the last message it received, so
+    /// nothing is lost silently (a backlog beyond this bound is reported to it as the gap "overflow"). Must be between 1 and 1,000,000. Defaults to 10,000 (a lower bound
     /// turned a receiver that lagged briefly under a flat-out burst into lost messages in the 4-process benchmark).
     /// A connection that still reads but has a twentieth of this waiting makes this process's sends wait
     /// (backpressure) until it has drained to half of that; one that completes no write for a second stops doing so.

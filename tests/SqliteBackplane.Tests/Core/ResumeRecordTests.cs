@@ -142,6 +142,44 @@ public sealed class ResumeRecordTests
         Assert.False(Record(database, alice.ConnectionId).Exists, "The record outlived the window.");
     }
 
+    [Fact]
+    public async Task A_resume_client_that_falls_behind_is_closed_rather_than_losing_messages_silently_and_told_of_the_gap_on_resume()
+    {
+        using var database = new TempDatabase();
+        await using var server = DirectManagers.Create(database, o =>
+        {
+            o.EnableResume = true;
+            o.MaxPendingMessagesPerConnection = 20;
+        });
+        await using var reading = new FakeClient();
+        await using var stalled = new FakeClient("alice", query: "?sqlitebackplane-resume=1");
+        await server.OnConnectedAsync(reading.Connection).DefaultTimeout();
+        await server.OnConnectedAsync(stalled.Connection).DefaultTimeout();
+        var (token, start) = ReadToken(await stalled.ReadInvocationAsync());
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var onClosed = stalled.Connection.ConnectionAborted.Register(() => closed.TrySetResult());
+        var padding = new string('p', 8_000);
+
+        // In step with the reading client, so only alice (who reads nothing) falls behind, until she is closed.
+        var sent = 0;
+        while (!closed.Task.IsCompleted && sent < 2_000)
+        {
+            await server.SendAllAsync(ClientMethods.Receive, [$"{sent:D4}{padding}"]).DefaultTimeout();
+            await reading.AssertReceivesAsync($"{sent:D4}{padding}");
+            sent++;
+        }
+
+        await closed.Task.DefaultTimeout("the resume connection that stopped reading to be closed");
+        Assert.Equal(0, server.DroppedMessages);
+
+        // Her client resumes from the last message it received (none): what it missed is beyond the per-connection
+        // cap, so it hears "overflow" instead of finding a hole later.
+        await server.OnDisconnectedAsync(stalled.Connection).DefaultTimeout();
+        await using var back = new FakeClient("alice", query: $"?sqlitebackplane-resume={token}.{start}");
+        await server.OnConnectedAsync(back.Connection).DefaultTimeout();
+        Assert.Equal("overflow", ReadGap(await back.ReadInvocationAsync()));
+    }
+
     private static (string Token, long Position) ReadToken(InvocationMessage message)
     {
         Assert.Equal("sqlitebackplane:token", message.Target);

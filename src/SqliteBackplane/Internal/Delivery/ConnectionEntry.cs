@@ -16,6 +16,9 @@ internal sealed class ConnectionEntry : PacedConnection
 
     public bool LoggedDropping;
 
+    /// <summary>A resume connection closed for falling too far behind (instead of dropping its messages), once.</summary>
+    public bool ClosedForResume;
+
     public bool LoggedFailure;
 
     /// <summary>Opted in to resume: every log message to it is preceded by a position marker, and it leaves a resume record.</summary>

@@ -293,6 +293,20 @@ internal sealed class ConnectionWriter
 
     private void Drop(HubConnectionContext connection, ConnectionEntry entry)
     {
+        if (entry.Resumable)
+        {
+            // A resume client keeps its place in the log: closed, it resumes from the last message it received and the
+            // log replays the rest (or reports the gap). Dropping would leave a hole nothing reports.
+            if (!Interlocked.Exchange(ref entry.ClosedForResume, true))
+            {
+                BackplaneEvents.SlowResumeConnectionClosed(_logger, connection.ConnectionId, Volatile.Read(ref entry.PendingWrites));
+                _node.Metrics.SlowResumeConnectionClosed();
+                connection.Abort();
+            }
+
+            return;
+        }
+
         Interlocked.Increment(ref _droppedMessages);
         _node.Metrics.Dropped();
         if (!entry.LoggedDropping)

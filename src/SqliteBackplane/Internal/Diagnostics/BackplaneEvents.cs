@@ -93,6 +93,9 @@ internal static partial class BackplaneEvents
     [LoggerMessage(28, LogLevel.Warning, "Connection {ConnectionId} is not reading fast enough: {Pending} messages are waiting for it, so further messages to it are dropped until it catches up. Logged once per connection.", EventName = "SlowConnectionDropping")]
     public static partial void SlowConnectionDropping(ILogger logger, string connectionId, int pending);
 
+    [LoggerMessage(102, LogLevel.Warning, "Connection {ConnectionId} opted in to resume and is not reading fast enough: {Pending} messages are waiting for it, so it is closed instead of losing messages; its client resumes from the last message it received (or is told of the gap).", EventName = "SlowResumeConnectionClosed")]
+    public static partial void SlowResumeConnectionClosed(ILogger logger, string connectionId, int pending);
+
     [LoggerMessage(29, LogLevel.Warning, "The SQLite backplane database '{DatabasePath}' was deleted or replaced while in use; reopening the path and registering this node again.", EventName = "DatabaseReplaced")]
     public static partial void DatabaseReplaced(ILogger logger, string databasePath);
 

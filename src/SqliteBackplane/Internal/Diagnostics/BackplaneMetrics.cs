@@ -15,6 +15,7 @@ internal sealed class BackplaneMetrics : IDisposable
     private readonly Counter<long> _undecodableSkipped;
     private readonly Counter<long> _writeFailures;
     private readonly Counter<long> _dropped;
+    private readonly Counter<long> _slowResumeClosed;
     private readonly Counter<long> _deliveryFailures;
     private readonly Counter<long> _droppedOldest;
     private readonly Histogram<int> _batchSize;
@@ -47,6 +48,8 @@ internal sealed class BackplaneMetrics : IDisposable
             "Rows the reader skipped because their envelope could not be decoded.");
         _dropped = _meter.CreateCounter<long>("sqlitebackplane.messages.dropped", "{message}",
             "Messages not handed to a local connection because too many were already waiting for it (a slow client).");
+        _slowResumeClosed = _meter.CreateCounter<long>("sqlitebackplane.resume.slow_closed", "{connection}",
+            "Resume connections closed because too many messages were waiting for them; their clients resume from the log instead of losing messages.");
         _deliveryFailures = _meter.CreateCounter<long>("sqlitebackplane.delivery.failures", "{delivery}",
             "Writes of a row to a local connection that failed (the connection's write threw); the row still reached the other connections.");
         _droppedOldest = _meter.CreateCounter<long>("sqlitebackplane.rows.dropped_oldest", "{row}",
@@ -100,6 +103,8 @@ internal sealed class BackplaneMetrics : IDisposable
     public void ExpiredSkipped() => _expiredSkipped.Add(1);
 
     public void Dropped() => _dropped.Add(1);
+
+    public void SlowResumeConnectionClosed() => _slowResumeClosed.Add(1);
 
     public void DeliveryFailed() => _deliveryFailures.Add(1);
 
