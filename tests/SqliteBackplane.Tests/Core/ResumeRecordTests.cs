@@ -180,6 +180,64 @@ public sealed class ResumeRecordTests
         Assert.Equal("overflow", ReadGap(await back.ReadInvocationAsync()));
     }
 
+    [Fact]
+    public async Task A_replay_the_client_has_not_read_yet_does_not_hold_senders_back_but_what_arrives_after_it_does()
+    {
+        using var database = new TempDatabase();
+        // Pacing starts at a twentieth of the bound: 5 writes waiting for one connection.
+        await using var server = DirectManagers.Create(database, o =>
+        {
+            o.EnableResume = true;
+            o.MaxPendingMessagesPerConnection = 100;
+        });
+        await using var sender = DirectManagers.Create(database, o => o.EnableResume = true);
+        using var attempts = new AttemptCounter(server.Node.NodeId);
+        await using var alice = new FakeClient("alice", query: "?sqlitebackplane-resume=1");
+        await server.OnConnectedAsync(alice.Connection).DefaultTimeout();
+        var (token, start) = ReadToken(await alice.ReadInvocationAsync());
+        await server.OnDisconnectedAsync(alice.Connection).DefaultTimeout();
+
+        // 40 messages she missed, large enough that the replay's writes wait for her to read (the pipe fills).
+        var padding = new string('p', 8_000);
+        for (var i = 0; i < 40; i++)
+        {
+            await sender.SendAllAsync(ClientMethods.Receive, [$"{i:D4}{padding}"]).DefaultTimeout();
+        }
+
+        await sender.Node.Writes.WhenWrittenAsync().DefaultTimeout();
+        await using var back = new FakeClient("alice", query: $"?sqlitebackplane-resume={token}.{start}");
+        await server.OnConnectedAsync(back.Connection).DefaultTimeout();
+        await Eventually.BecomesTrueAsync(() => attempts.Outcomes.Contains("resumed"), TaskTimeoutExtensions.DefaultTimeoutValue, "the replay to be written");
+
+        // Dozens of replayed messages wait for her, but a replay is bounded and already in the log: no sender waits for it.
+        Assert.False(server.Node.Admission.Connections.Any, "The unread replay holds senders back.");
+
+        // Live messages behind the replay count as usual: she is behind on those, so senders are paced again (or, once
+        // she has read nothing for a second, she counts as stalled, which only a pacing connection can).
+        var stallsBefore = server.Node.Admission.Connections.Stalls;
+        for (var i = 0; i < 10; i++)
+        {
+            await sender.SendAllAsync(ClientMethods.Receive, [$"live{i:D4}{padding}"]).DefaultTimeout();
+        }
+
+        await Eventually.BecomesTrueAsync(() => server.Node.Admission.Connections.Any || server.Node.Admission.Connections.Stalls > stallsBefore, TaskTimeoutExtensions.DefaultTimeoutValue,
+            "the live messages waiting behind the replay to hold senders back");
+
+        // Everything arrives once, in order: the replay, the token, then the live messages.
+        for (var i = 0; i < 40; i++)
+        {
+            ReadPosition(await back.ReadInvocationAsync());
+            await back.AssertReceivesAsync($"{i:D4}{padding}");
+        }
+
+        ReadToken(await back.ReadInvocationAsync());
+        for (var i = 0; i < 10; i++)
+        {
+            ReadPosition(await back.ReadInvocationAsync());
+            await back.AssertReceivesAsync($"live{i:D4}{padding}");
+        }
+    }
+
     private static (string Token, long Position) ReadToken(InvocationMessage message)
     {
         Assert.Equal("sqlitebackplane:token", message.Target);

@@ -56,7 +56,10 @@ internal sealed class ConnectionWriter
         _entries.TryRemove(connectionId, out entry);
 
     /// <summary>Starts one row's delivery; <paramref name="expectedRecipients"/> decides whether it goes through the lanes.</summary>
-    public RowFanOut StartRow(long rowId, PayloadEnvelope envelope, int expectedRecipients = 1) => new(this, rowId, envelope, expectedRecipients);
+    public RowFanOut StartRow(long rowId, PayloadEnvelope envelope, int expectedRecipients = 1) => new(this, rowId, envelope, expectedRecipients, replay: false);
+
+    /// <summary>Starts a row of a resume's replay: bounded like a live one, but its pending writes pace no sender.</summary>
+    public RowFanOut StartReplayedRow(long rowId, PayloadEnvelope envelope) => new(this, rowId, envelope, expectedRecipients: 1, replay: true);
 
     /// <summary>
     /// Writes <paramref name="message"/> to a local connection once every row this node queued before has been written,
@@ -112,7 +115,7 @@ internal sealed class ConnectionWriter
     /// least <see cref="ConnectionLanes.MinRecipientsForLanes"/> local connections is written through the lanes, in
     /// parallel; otherwise the reader writes, except to a connection whose lane still has earlier rows queued.
     /// </summary>
-    internal struct RowFanOut(ConnectionWriter writer, long rowId, PayloadEnvelope envelope, int expectedRecipients)
+    internal struct RowFanOut(ConnectionWriter writer, long rowId, PayloadEnvelope envelope, int expectedRecipients, bool replay)
     {
         private readonly SendRow? _send = envelope as SendRow;
         private SerializedHubMessage? _message;
@@ -129,12 +132,12 @@ internal sealed class ConnectionWriter
                 {
                     if (_laneTargets[i] is { } targets)
                     {
-                        var (owner, message, id, marked) = (writer, _message!, rowId, IsMarked);
+                        var (owner, message, id, marked, replayed) = (writer, _message!, rowId, IsMarked, replay);
                         lanes[i].Post(() =>
                         {
                             foreach (var (connection, entry) in targets)
                             {
-                                owner.Write(connection, message, entry, id, counted: true, marked);
+                                owner.Write(connection, message, entry, id, counted: true, marked, replayed);
                             }
                         });
                     }
@@ -182,7 +185,7 @@ internal sealed class ConnectionWriter
             var lanes = writer._lanes;
             if (lanes is null)
             {
-                writer.Write(connection, _message, entry, rowId, counted: false, IsMarked);
+                writer.Write(connection, _message, entry, rowId, counted: false, IsMarked, replay);
                 return;
             }
 
@@ -190,16 +193,16 @@ internal sealed class ConnectionWriter
             if (expectedRecipients >= ConnectionLanes.MinRecipientsForLanes)
             {
                 _laneTargets ??= new List<(HubConnectionContext, ConnectionEntry?)>?[lanes.Count];
-                (_laneTargets[index] ??= []).Add((connection, writer.CountPending(entry)));
+                (_laneTargets[index] ??= []).Add((connection, writer.CountPending(entry, replay)));
             }
             else if (lanes[index].IsIdle)
             {
-                writer.Write(connection, _message, entry, rowId, counted: false, IsMarked);
+                writer.Write(connection, _message, entry, rowId, counted: false, IsMarked, replay);
             }
             else
             {
-                var (owner, message, id, queued, marked) = (writer, _message, rowId, writer.CountPending(entry), IsMarked);
-                lanes[index].Post(() => owner.Write(connection, message, queued, id, counted: true, marked));
+                var (owner, message, id, queued, marked, replayed) = (writer, _message, rowId, writer.CountPending(entry, replay), IsMarked, replay);
+                lanes[index].Post(() => owner.Write(connection, message, queued, id, counted: true, marked, replayed));
             }
         }
 
@@ -209,11 +212,11 @@ internal sealed class ConnectionWriter
 
     // Counts a write queued in a lane as pending from then until it completes, so the per-connection bound and the
     // pacing of senders cover it too.
-    private ConnectionEntry? CountPending(ConnectionEntry? entry)
+    private ConnectionEntry? CountPending(ConnectionEntry? entry, bool replay)
     {
         if (entry is not null)
         {
-            _node.Admission.Connections.WriteStarted(entry);
+            _node.Admission.Connections.WriteStarted(entry, replay);
         }
 
         return entry;
@@ -223,7 +226,7 @@ internal sealed class ConnectionWriter
     // entry.PendingWrites until it does; one queued in a lane was counted when it was queued (counted). A slow connection
     // must not hold up the caller: HubConnectionContext queues writes in order (and logs failures itself), so an
     // incomplete write is only awaited in the background.
-    private void Write(HubConnectionContext connection, SerializedHubMessage message, ConnectionEntry? entry, long rowId, bool counted, bool marked)
+    private void Write(HubConnectionContext connection, SerializedHubMessage message, ConnectionEntry? entry, long rowId, bool counted, bool marked, bool replay)
     {
         var admission = _node.Admission.Connections;
         ValueTask write;
@@ -241,7 +244,7 @@ internal sealed class ConnectionWriter
         {
             if (counted)
             {
-                Uncount(admission, entry);
+                Uncount(admission, entry, replay);
             }
 
             Failed(connection, rowId, ex);
@@ -253,20 +256,20 @@ internal sealed class ConnectionWriter
             write.GetAwaiter().GetResult();
             if (counted)
             {
-                Uncount(admission, entry);
+                Uncount(admission, entry, replay);
             }
         }
         else
         {
             if (!counted && entry is not null)
             {
-                admission.WriteStarted(entry);
+                admission.WriteStarted(entry, replay);
             }
 
-            _ = UncountWhenDoneAsync(write, admission, entry);
+            _ = UncountWhenDoneAsync(write, admission, entry, replay);
         }
 
-        static async Task UncountWhenDoneAsync(ValueTask write, ConnectionPressure admission, ConnectionEntry? entry)
+        static async Task UncountWhenDoneAsync(ValueTask write, ConnectionPressure admission, ConnectionEntry? entry, bool replay)
         {
             try
             {
@@ -278,15 +281,15 @@ internal sealed class ConnectionWriter
             }
             finally
             {
-                Uncount(admission, entry);
+                Uncount(admission, entry, replay);
             }
         }
 
-        static void Uncount(ConnectionPressure admission, ConnectionEntry? entry)
+        static void Uncount(ConnectionPressure admission, ConnectionEntry? entry, bool replay)
         {
             if (entry is not null)
             {
-                admission.WriteCompleted(entry);
+                admission.WriteCompleted(entry, replay);
             }
         }
     }

@@ -96,7 +96,7 @@ internal sealed class ResumeDelivery(string hub, IDeliveryNode node, ConnectionW
 
         foreach (var (id, row) in replay)
         {
-            var delivery = writer.StartRow(id, (PayloadEnvelope)row);
+            var delivery = writer.StartReplayedRow(id, (PayloadEnvelope)row);
             delivery.To(connection);
             delivery.Finish();
         }

@@ -32,10 +32,21 @@ internal sealed class ConnectionPressure(object sync, int threshold, Action chan
     /// <summary>How many times a pressured connection was found stalled and stopped pacing senders.</summary>
     public long Stalls => Interlocked.Read(ref _stalls);
 
-    /// <summary>A message was handed to <paramref name="connection"/> and its write has not completed.</summary>
-    public void WriteStarted(PacedConnection connection)
+    /// <summary>
+    /// A message was handed to <paramref name="connection"/> and its write has not completed. A replayed message
+    /// (<paramref name="replay"/>) counts as pending but not toward <see cref="Threshold"/>.
+    /// </summary>
+    public void WriteStarted(PacedConnection connection, bool replay)
     {
-        if (Interlocked.Increment(ref connection.PendingWrites) >= Threshold && Interlocked.CompareExchange(ref connection.Pressured, 1, 0) == 0)
+        if (replay)
+        {
+            Interlocked.Increment(ref connection.ReplayPending);
+            Interlocked.Increment(ref connection.PendingWrites);
+            return;
+        }
+
+        if (Interlocked.Increment(ref connection.PendingWrites) - Volatile.Read(ref connection.ReplayPending) >= Threshold
+            && Interlocked.CompareExchange(ref connection.Pressured, 1, 0) == 0)
         {
             Volatile.Write(ref connection.SilentMilliseconds, 0);
             lock (sync)
@@ -49,9 +60,14 @@ internal sealed class ConnectionPressure(object sync, int threshold, Action chan
     }
 
     /// <summary>A write to <paramref name="connection"/> counted by <see cref="WriteStarted"/> completed (or failed).</summary>
-    public void WriteCompleted(PacedConnection connection)
+    public void WriteCompleted(PacedConnection connection, bool replay)
     {
-        var pending = Interlocked.Decrement(ref connection.PendingWrites);
+        if (replay)
+        {
+            Interlocked.Decrement(ref connection.ReplayPending);
+        }
+
+        var pending = Interlocked.Decrement(ref connection.PendingWrites) - Volatile.Read(ref connection.ReplayPending);
         if (Volatile.Read(ref connection.Pressured) == 0)
         {
             return;
